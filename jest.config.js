@@ -1,0 +1,25 @@
+/** @type {import('jest').Config} */
+const tsJest = ['ts-jest', {}];
+
+module.exports = {
+  // Integration tests migrate real databases; some build indexes on thousands of rows.
+  testTimeout: 120000,
+  // One PostgreSQL server for the whole run (embedded unless DATABASE_URL is set); every
+  // integration test file creates its own database on it, so files run in parallel.
+  globalSetup: '<rootDir>/test/helpers/global-setup.ts',
+  globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
+  projects: [
+    {
+      displayName: 'unit',
+      testEnvironment: 'node',
+      transform: { '^.+\\.ts$': tsJest },
+      testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
+    },
+    {
+      displayName: 'integration',
+      testEnvironment: 'node',
+      transform: { '^.+\\.ts$': tsJest },
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+    },
+  ],
+};

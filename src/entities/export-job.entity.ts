@@ -1,0 +1,148 @@
+import {
+  IsDefined,
+  IsIn,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+} from 'class-validator';
+import {
+  Check,
+  Column,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  type Relation,
+} from 'typeorm';
+import { nonNegative, oneOf, percentage } from './checks';
+import { bigintAsNumber, DefaultedOnInsert, IsStorageUrl, TimestampedEntity } from './columns';
+import { EXPORT_FORMATS, JOB_STATUSES, type ExportFormat, type JobStatus } from './value-sets';
+import type { CrawlJob } from './crawl-job.entity';
+import type { Profile } from './profile.entity';
+
+/** What an export writes besides the format itself; every option is optional. */
+export interface ExportOptions {
+  /** Only images that passed the crawl job's latest completed validation. */
+  onlyValid?: boolean;
+  /** Hours until the export file expires and is purged. */
+  expiresInHours?: number;
+}
+
+/** Packages a crawl job's images as a downloadable dataset. */
+@Entity({ name: 'export_jobs' })
+@Index('ix_export_job_status', ['status'])
+@Index('ix_export_job_user_id', ['userId'])
+@Index('ix_export_job_crawl_job_id', ['crawlJobId'])
+@Check('ck_export_jobs_status', oneOf('status', JOB_STATUSES))
+@Check('ck_export_jobs_format', oneOf('format', EXPORT_FORMATS))
+@Check('ck_export_jobs_progress', percentage('progress'))
+@Check('ck_export_jobs_total_images', nonNegative('total_images'))
+@Check('ck_export_jobs_exported_images', nonNegative('exported_images'))
+@Check('ck_export_jobs_file_size', nonNegative('file_size'))
+export class ExportJob extends TimestampedEntity {
+  @PrimaryGeneratedColumn('increment', {
+    name: 'id',
+    type: 'int',
+    primaryKeyConstraintName: 'pk_export_jobs',
+  })
+  id!: number;
+
+  @Column({ name: 'crawl_job_id', type: 'int' })
+  @IsInt()
+  crawlJobId!: number;
+
+  @ManyToOne('CrawlJob', (job: CrawlJob) => job.exportJobs, {
+    nullable: false,
+    onDelete: 'CASCADE',
+  })
+  @JoinColumn({ name: 'crawl_job_id', foreignKeyConstraintName: 'fk_export_jobs_crawl_job_id' })
+  crawlJob?: Relation<CrawlJob>;
+
+  @Column({ name: 'user_id', type: 'uuid' })
+  @IsUUID()
+  userId!: string;
+
+  @ManyToOne('Profile', (profile: Profile) => profile.exportJobs, {
+    nullable: false,
+    onDelete: 'CASCADE',
+  })
+  @JoinColumn({ name: 'user_id', foreignKeyConstraintName: 'fk_export_jobs_user_id' })
+  user?: Relation<Profile>;
+
+  @Column({ name: 'name', type: 'varchar', length: 100 })
+  @IsDefined()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  name!: string;
+
+  @Column({ name: 'status', type: 'varchar', length: 20, default: 'pending' })
+  @DefaultedOnInsert()
+  @IsIn(JOB_STATUSES)
+  status!: JobStatus;
+
+  @Column({ name: 'progress', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  progress!: number;
+
+  @Column({ name: 'format', type: 'varchar', length: 20, default: 'zip' })
+  @DefaultedOnInsert()
+  @IsIn(EXPORT_FORMATS)
+  format!: ExportFormat;
+
+  @Column({ name: 'total_images', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  totalImages!: number;
+
+  @Column({ name: 'exported_images', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  exportedImages!: number;
+
+  /** Bytes; bigint in the database because archives pass 2 GiB easily. */
+  @Column({ name: 'file_size', type: 'bigint', nullable: true, transformer: bigintAsNumber })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  fileSize!: number | null;
+
+  @Column({ name: 'download_url', type: 'text', nullable: true })
+  @IsOptional()
+  @IsStorageUrl()
+  downloadUrl!: string | null;
+
+  @Column({ name: 'export_options', type: 'jsonb', default: {} })
+  @DefaultedOnInsert()
+  @IsObject()
+  exportOptions!: ExportOptions;
+
+  @Column({ name: 'started_at', type: 'timestamptz', nullable: true })
+  @IsOptional()
+  startedAt!: Date | null;
+
+  @Column({ name: 'completed_at', type: 'timestamptz', nullable: true })
+  @IsOptional()
+  completedAt!: Date | null;
+
+  @Column({ name: 'expires_at', type: 'timestamptz', nullable: true })
+  @IsOptional()
+  expiresAt!: Date | null;
+
+  @Column({ name: 'error_message', type: 'text', nullable: true })
+  @IsOptional()
+  @IsString()
+  errorMessage!: string | null;
+}

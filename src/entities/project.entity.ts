@@ -1,0 +1,68 @@
+import {
+  IsDefined,
+  IsIn,
+  IsOptional,
+  IsString,
+  IsUUID,
+  MaxLength,
+  MinLength,
+} from 'class-validator';
+import {
+  Check,
+  Column,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  OneToMany,
+  PrimaryGeneratedColumn,
+  type Relation,
+} from 'typeorm';
+import { oneOf } from './checks';
+import { DefaultedOnInsert, TimestampedEntity } from './columns';
+import { PROJECT_STATUSES, type ProjectStatus } from './value-sets';
+import type { CrawlJob } from './crawl-job.entity';
+import type { Profile } from './profile.entity';
+
+@Entity({ name: 'projects' })
+@Index('ix_project_user_id', ['userId'])
+@Check('ck_projects_status', oneOf('status', PROJECT_STATUSES))
+export class Project extends TimestampedEntity {
+  @PrimaryGeneratedColumn('increment', {
+    name: 'id',
+    type: 'int',
+    primaryKeyConstraintName: 'pk_projects',
+  })
+  id!: number;
+
+  @Column({ name: 'name', type: 'varchar', length: 100 })
+  @IsDefined()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  name!: string;
+
+  @Column({ name: 'description', type: 'text', nullable: true })
+  @IsOptional()
+  @IsString()
+  description!: string | null;
+
+  @Column({ name: 'user_id', type: 'uuid' })
+  @IsUUID()
+  userId!: string;
+
+  @ManyToOne('Profile', (profile: Profile) => profile.projects, {
+    nullable: false,
+    onDelete: 'CASCADE',
+  })
+  @JoinColumn({ name: 'user_id', foreignKeyConstraintName: 'fk_projects_user_id' })
+  user?: Relation<Profile>;
+
+  @Column({ name: 'status', type: 'varchar', length: 20, default: 'active' })
+  @DefaultedOnInsert()
+  @IsIn(PROJECT_STATUSES)
+  status!: ProjectStatus;
+
+  @OneToMany('CrawlJob', (job: CrawlJob) => job.project)
+  crawlJobs?: Relation<CrawlJob>[];
+}

@@ -1,0 +1,120 @@
+import {
+  IsDefined,
+  IsIn,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+} from 'class-validator';
+import {
+  Check,
+  Column,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  type Relation,
+} from 'typeorm';
+import { nonNegative, oneOf, percentage } from './checks';
+import { DefaultedOnInsert, TimestampedEntity } from './columns';
+import { JOB_STATUSES, type JobStatus } from './value-sets';
+import type { CrawlJob } from './crawl-job.entity';
+
+/** The rules a validation job applies to each image; every rule is optional. */
+export interface ValidationRules {
+  minWidth?: number;
+  minHeight?: number;
+  /** Bytes. */
+  maxFileSize?: number;
+  /** Lower-case formats, e.g. ['jpeg', 'png']. */
+  allowedFormats?: string[];
+}
+
+/** Checks a crawl job's images against a set of rules. */
+@Entity({ name: 'validation_jobs' })
+@Index('ix_validation_job_status', ['status'])
+@Index('ix_validation_job_crawl_job_id', ['crawlJobId'])
+@Check('ck_validation_jobs_status', oneOf('status', JOB_STATUSES))
+@Check('ck_validation_jobs_progress', percentage('progress'))
+@Check('ck_validation_jobs_total_images', nonNegative('total_images'))
+@Check('ck_validation_jobs_validated_images', nonNegative('validated_images'))
+@Check('ck_validation_jobs_invalid_images', nonNegative('invalid_images'))
+export class ValidationJob extends TimestampedEntity {
+  @PrimaryGeneratedColumn('increment', {
+    name: 'id',
+    type: 'int',
+    primaryKeyConstraintName: 'pk_validation_jobs',
+  })
+  id!: number;
+
+  @Column({ name: 'crawl_job_id', type: 'int' })
+  @IsInt()
+  crawlJobId!: number;
+
+  @ManyToOne('CrawlJob', (job: CrawlJob) => job.validationJobs, {
+    nullable: false,
+    onDelete: 'CASCADE',
+  })
+  @JoinColumn({ name: 'crawl_job_id', foreignKeyConstraintName: 'fk_validation_jobs_crawl_job_id' })
+  crawlJob?: Relation<CrawlJob>;
+
+  @Column({ name: 'name', type: 'varchar', length: 100 })
+  @IsDefined()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  name!: string;
+
+  @Column({ name: 'status', type: 'varchar', length: 20, default: 'pending' })
+  @DefaultedOnInsert()
+  @IsIn(JOB_STATUSES)
+  status!: JobStatus;
+
+  @Column({ name: 'progress', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  progress!: number;
+
+  @Column({ name: 'total_images', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  totalImages!: number;
+
+  @Column({ name: 'validated_images', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  validatedImages!: number;
+
+  @Column({ name: 'invalid_images', type: 'int', default: 0 })
+  @DefaultedOnInsert()
+  @IsInt()
+  @Min(0)
+  invalidImages!: number;
+
+  @Column({ name: 'validation_rules', type: 'jsonb', default: {} })
+  @DefaultedOnInsert()
+  @IsObject()
+  validationRules!: ValidationRules;
+
+  @Column({ name: 'started_at', type: 'timestamptz', nullable: true })
+  @IsOptional()
+  startedAt!: Date | null;
+
+  @Column({ name: 'completed_at', type: 'timestamptz', nullable: true })
+  @IsOptional()
+  completedAt!: Date | null;
+
+  @Column({ name: 'error_message', type: 'text', nullable: true })
+  @IsOptional()
+  @IsString()
+  errorMessage!: string | null;
+}

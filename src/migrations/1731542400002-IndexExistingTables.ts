@@ -1,0 +1,82 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+import {
+  applyMigrationTimeouts,
+  assertOutsideTransaction,
+  createIndexConcurrently,
+  dropIndexConcurrently,
+  indexState,
+  resetMigrationTimeouts,
+  uniqueConstraintsOnColumn,
+  type IndexDefinition,
+} from '../db/lock-safe-ddl';
+
+/**
+ * The guide's new indexes on the five existing tables, built CONCURRENTLY so that reads and
+ * writes go on during a build that may take minutes on millions of rows. That needs to run
+ * outside a transaction (hence `transaction = false`), so every step is idempotent: when a run
+ * is killed half way, the next run keeps the indexes already built, rebuilds any INVALID one the
+ * interruption left, and goes on.
+ *
+ * The unique index ix_profiles_email then takes over from the old unique constraint on
+ * profiles.email (whatever its name), which is dropped: uniqueness holds at every moment.
+ */
+const INDEXES: IndexDefinition[] = [
+  { name: 'ix_profiles_email', table: 'profiles', columns: ['email'], unique: true },
+  { name: 'ix_project_user_id', table: 'projects', columns: ['user_id'] },
+  { name: 'ix_crawl_job_status', table: 'crawl_jobs', columns: ['status'] },
+  { name: 'ix_crawl_job_project_status', table: 'crawl_jobs', columns: ['project_id', 'status'] },
+  { name: 'ix_image_crawl_job_id', table: 'images', columns: ['crawl_job_id'] },
+  { name: 'ix_activity_log_user_id', table: 'activity_logs', columns: ['user_id'] },
+  { name: 'ix_activity_log_timestamp', table: 'activity_logs', columns: ['timestamp'] },
+];
+
+/** The name PostgreSQL gives `UNIQUE ("email")`, which is what down() restores. */
+const LEGACY_EMAIL_CONSTRAINT = 'profiles_email_key';
+
+export class IndexExistingTables1731542400002 implements MigrationInterface {
+  name = 'IndexExistingTables1731542400002';
+  transaction = false;
+
+  public async up(queryRunner: QueryRunner): Promise<void> {
+    assertOutsideTransaction(queryRunner, this.name);
+    await applyMigrationTimeouts(queryRunner, { transactional: false });
+    try {
+      for (const index of INDEXES) {
+        await createIndexConcurrently(queryRunner, index);
+      }
+      for (const name of await uniqueConstraintsOnColumn(queryRunner, 'profiles', 'email')) {
+        // Drops the constraint's own index with it; ix_profiles_email already guards uniqueness.
+        await queryRunner.query(`ALTER TABLE "profiles" DROP CONSTRAINT "${name}"`);
+      }
+    } finally {
+      await resetMigrationTimeouts(queryRunner);
+    }
+  }
+
+  public async down(queryRunner: QueryRunner): Promise<void> {
+    assertOutsideTransaction(queryRunner, this.name);
+    await applyMigrationTimeouts(queryRunner, { transactional: false });
+    try {
+      if ((await uniqueConstraintsOnColumn(queryRunner, 'profiles', 'email')).length === 0) {
+        // Build the constraint's index concurrently, then attach it: no long lock on profiles.
+        if ((await indexState(queryRunner, LEGACY_EMAIL_CONSTRAINT)) !== 'missing') {
+          await dropIndexConcurrently(queryRunner, LEGACY_EMAIL_CONSTRAINT);
+        }
+        await createIndexConcurrently(queryRunner, {
+          name: LEGACY_EMAIL_CONSTRAINT,
+          table: 'profiles',
+          columns: ['email'],
+          unique: true,
+        });
+        await queryRunner.query(
+          `ALTER TABLE "profiles" ADD CONSTRAINT "${LEGACY_EMAIL_CONSTRAINT}" UNIQUE USING INDEX "${LEGACY_EMAIL_CONSTRAINT}"`,
+        );
+      }
+      for (const index of [...INDEXES].reverse()) {
+        await dropIndexConcurrently(queryRunner, index.name);
+      }
+    } finally {
+      await resetMigrationTimeouts(queryRunner);
+    }
+  }
+}

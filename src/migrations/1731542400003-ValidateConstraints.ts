@@ -1,0 +1,44 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { applyMigrationTimeouts, resetMigrationTimeouts } from '../db/lock-safe-ddl';
+import { EXISTING_TABLE_CONSTRAINTS } from './1731542400001-JobTablesAndConstraints';
+
+/**
+ * Validates the foreign keys and checks that JobTablesAndConstraints added NOT VALID.
+ * VALIDATE CONSTRAINT scans the table under SHARE UPDATE EXCLUSIVE, which blocks no reader or
+ * writer. Each constraint is validated in its own statement outside a transaction, so a run
+ * that fails on one (a row that breaks it: run `pixcrawler-db preflight`) keeps the ones already
+ * validated, and the next run carries on.
+ */
+export class ValidateConstraints1731542400003 implements MigrationInterface {
+  name = 'ValidateConstraints1731542400003';
+  transaction = false;
+
+  public async up(queryRunner: QueryRunner): Promise<void> {
+    await applyMigrationTimeouts(queryRunner, { transactional: false });
+    try {
+      for (const { table, name } of EXISTING_TABLE_CONSTRAINTS) {
+        await queryRunner.query(`ALTER TABLE "${table}" VALIDATE CONSTRAINT "${name}"`);
+      }
+    } finally {
+      await resetMigrationTimeouts(queryRunner);
+    }
+  }
+
+  /** PostgreSQL cannot un-validate; dropping and re-adding NOT VALID is the exact inverse. */
+  public async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.startTransaction();
+    try {
+      await applyMigrationTimeouts(queryRunner, { transactional: true });
+      for (const { table, name, definition } of EXISTING_TABLE_CONSTRAINTS) {
+        await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT "${name}"`);
+        await queryRunner.query(
+          `ALTER TABLE "${table}" ADD CONSTRAINT "${name}" ${definition} NOT VALID`,
+        );
+      }
+      await queryRunner.commitTransaction();
+    } catch (error) {
+      await queryRunner.rollbackTransaction();
+      throw error;
+    }
+  }
+}
