@@ -1,18 +1,16 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when the package is built (dist/), else the TypeScript sources through
-// ts-node, so `npx pixcrawler-db` works both in an installed package and in a fresh clone.
+// In a checkout (TypeScript sources present) the CLI runs from src/ through ts-node, so a stale
+// dist/ never runs; in an installed package, which ships only dist/, it runs the compiled code.
 const path = require('node:path');
 const fs = require('node:fs');
 
-const compiled = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+const root = path.join(__dirname, '..');
+const source = path.join(root, 'src', 'cli', 'main.ts');
 let main;
-if (fs.existsSync(compiled)) {
-  main = require(compiled);
+if (fs.existsSync(source)) {
+  require('ts-node').register({ transpileOnly: true, project: path.join(root, 'tsconfig.json') });
+  main = require(source);
 } else {
-  require('ts-node').register({
-    transpileOnly: true,
-    project: path.join(__dirname, '..', 'tsconfig.json'),
-  });
-  main = require(path.join(__dirname, '..', 'src', 'cli', 'main.ts'));
+  main = require(path.join(root, 'dist', 'src', 'cli', 'main.js'));
 }
 main.buildProgram().parseAsync(process.argv);

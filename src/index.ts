@@ -1,0 +1,17 @@
+/**
+ * The public API of the PixCrawler data layer: what an application imports.
+ */
+export * from './entities';
+export { migrations } from './migrations';
+export { dataSourceOptions } from './db/data-source-options';
+export { maskDatabaseUrl } from './db/database-url';
+export { startEmbeddedPostgres } from './db/embedded-postgres';
+export type { EmbeddedServer, EmbeddedServerOptions } from './db/embedded-postgres';
+export {
+  migrationStates,
+  pendingMigrations,
+  revertLastMigration,
+  runPendingMigrations,
+} from './db/migrator';
+export type { MigrationState, MigratorEvents } from './db/migrator';
+export { schemaDrift } from './db/schema-drift';
