@@ -1,0 +1,19 @@
+/**
+ * Test support for applications that use this package: `@pixcrawler/data/testing`.
+ *
+ *   // jest globalSetup
+ *   const server = await startTestServer();       // DATABASE_URL's server, or an embedded one
+ *   process.env.PIXCRAWLER_TEST_SERVER_URL = server.url;
+ *
+ *   // a test file
+ *   const db = await createTestDatabase({ label: 'projects' });
+ *   await db.migrate();
+ *   const dataSource = await db.connect();
+ *   const factory = new TestFactory(dataSource.manager);
+ *   const project = await factory.project({ name: 'Birds' });
+ *   …
+ *   await db.drop();
+ */
+export { startTestServer, type TestServer } from './test-server';
+export { createTestDatabase, type TestDatabase, type TestDatabaseOptions } from './test-database';
+export { TestFactory } from './factories';

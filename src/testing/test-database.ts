@@ -1,0 +1,91 @@
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { withDatabase } from '../db/database-url';
+import { dataSourceOptions } from '../db/data-source-options';
+
+/**
+ * A fresh database on a test server, for one test file: create it, migrate it, drop it. Test
+ * files never share a database, so they can run in parallel.
+ */
+export interface TestDatabase {
+  name: string;
+  url: string;
+  /** A new DataSource on this database with the recommended options, initialised. */
+  connect(): Promise<DataSource>;
+  /** Runs every migration. */
+  migrate(): Promise<void>;
+  /** A query on a short-lived plain connection. */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Closes every DataSource `connect()` opened and drops the database. */
+  drop(): Promise<void>;
+}
+
+export interface TestDatabaseOptions {
+  /** Server to create the database on; default PIXCRAWLER_TEST_SERVER_URL, then DATABASE_URL. */
+  serverUrl?: string;
+  /** Part of the database name, to tell suites apart on a shared server. */
+  label?: string;
+}
+
+function defaultServerUrl(): string {
+  const url = process.env.PIXCRAWLER_TEST_SERVER_URL ?? process.env.DATABASE_URL;
+  if (!url) {
+    throw new Error(
+      'No test server: pass { serverUrl }, or start one with startTestServer() in a global set-up ' +
+        'and put its url in PIXCRAWLER_TEST_SERVER_URL.',
+    );
+  }
+  return url;
+}
+
+async function onDatabase<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function createTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
+  const serverUrl = options.serverUrl ?? defaultServerUrl();
+  const label = (options.label ?? 'test').replace(/\W/g, '_').toLowerCase().slice(0, 30);
+  const name = `pixcrawler_${label}_${randomBytes(4).toString('hex')}`;
+  await onDatabase(serverUrl, (client) => client.query(`CREATE DATABASE "${name}"`));
+  const url = withDatabase(serverUrl, name);
+  const opened: DataSource[] = [];
+
+  const connect = async () => {
+    const dataSource = new DataSource(dataSourceOptions({ url }));
+    await dataSource.initialize();
+    opened.push(dataSource);
+    return dataSource;
+  };
+
+  return {
+    name,
+    url,
+    connect,
+    async migrate() {
+      const dataSource = new DataSource(dataSourceOptions({ url }));
+      await dataSource.initialize();
+      try {
+        await dataSource.runMigrations({ transaction: 'each' });
+      } finally {
+        await dataSource.destroy();
+      }
+    },
+    query: <T>(sql: string, params?: unknown[]) =>
+      onDatabase(url, async (client) => (await client.query(sql, params)).rows as T[]),
+    async drop() {
+      await Promise.all(opened.filter((ds) => ds.isInitialized).map((ds) => ds.destroy()));
+      // WITH (FORCE) (PostgreSQL 13+) ends any connection a failed test left open.
+      await onDatabase(serverUrl, (client) =>
+        client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+      );
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import { DataSource } from 'typeorm';
+import { CrawlJob, ExportJob, Image, Profile, Project } from '../../src/entities';
+import { TestFactory } from '../../src/testing';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+
+describe('the testing kit for applications', () => {
+  let db: TestDatabase;
+  let dataSource: DataSource;
+  let factory: TestFactory;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('testing_kit');
+    await db.migrate();
+    dataSource = await db.connect();
+    factory = new TestFactory(dataSource.manager);
+  });
+  afterAll(() => db.drop());
+
+  it('gives every test file its own migrated database', async () => {
+    const [{ current }] = await db.query<{ current: string }>(
+      'SELECT current_database() AS current',
+    );
+    expect(current).toBe(db.name);
+    const applied = await db.query<{ name: string }>('SELECT name FROM migrations ORDER BY id');
+    expect(applied.map((m) => m.name)).toEqual(dataSource.migrations.map((m) => m.name));
+  });
+
+  it('creates the missing parents of a row, down to the profile', async () => {
+    const image = await factory.image();
+    const crawlJob = await dataSource.manager.findOneByOrFail(CrawlJob, { id: image.crawlJobId });
+    const project = await dataSource.manager.findOneByOrFail(Project, { id: crawlJob.projectId });
+    expect(await dataSource.manager.countBy(Profile, { id: project.userId })).toBe(1);
+    expect(await dataSource.manager.countBy(Image, { crawlJobId: crawlJob.id })).toBe(1);
+  });
+
+  it('uses the parents and fields a test gives, with defaults from the database', async () => {
+    const owner = await factory.profile({ email: 'owner@example.com' });
+    const project = await factory.project({ userId: owner.id, name: 'Birds' });
+    const reloaded = await dataSource.manager.findOneByOrFail(Project, { id: project.id });
+    expect(reloaded).toMatchObject({ userId: owner.id, name: 'Birds', status: 'active' });
+  });
+
+  it('makes an export belong to the owner of its crawl job unless told otherwise', async () => {
+    const crawlJob = await factory.crawlJob();
+    const exportJob = await factory.exportJob({ crawlJobId: crawlJob.id });
+    const project = await dataSource.manager.findOneByOrFail(Project, { id: crawlJob.projectId });
+    const reloaded = await dataSource.manager.findOneByOrFail(ExportJob, { id: exportJob.id });
+    expect(reloaded).toMatchObject({ userId: project.userId, format: 'zip', fileSize: null });
+  });
+
+  it('keeps activity logs without a user when asked for one with user_id null', async () => {
+    const log = await factory.activityLog({ userId: null });
+    expect(log.userId).toBeNull();
+  });
+});
