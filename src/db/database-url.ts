@@ -9,15 +9,20 @@ export function configuredDatabaseUrl(env: NodeJS.ProcessEnv = process.env): str
   return url ? url : undefined;
 }
 
-/** The URL with its password replaced by `***`; anything unparsable is hidden whole. */
+/**
+ * The URL with its password replaced by `***`. Anything that does not parse as a URL with a host
+ * (`user:secret@host` without a scheme parses as scheme `user:`) is hidden whole.
+ */
 export function maskDatabaseUrl(url: string): string {
+  let parsed: URL;
   try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
+    parsed = new URL(url);
   } catch {
     return '<unparsable database URL>';
   }
+  if (!parsed.host) return '<unparsable database URL>';
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
 }
 
 /** The same server, another database: for creating and dropping throwaway databases. */

@@ -1,0 +1,107 @@
+import { execFileSync, execSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { maskDatabaseUrl } from '../../src/db/database-url';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+
+/**
+ * What a release script does: install the packed tarball with production dependencies only (no
+ * TypeScript, no ts-node) and migrate a database with the compiled migrations.
+ */
+describe('the packed package', () => {
+  const root = path.resolve(__dirname, '../..');
+  let consumer: string;
+  let db: TestDatabase;
+
+  const run = (command: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+    execFileSync(command, args, {
+      cwd: consumer,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+
+  beforeAll(async () => {
+    consumer = mkdtempSync(path.join(tmpdir(), 'pixcrawler-consumer-'));
+    const tarballName = execSync(`npm pack --silent --pack-destination "${consumer}"`, {
+      cwd: root,
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .pop()!;
+    writeFileSync(
+      path.join(consumer, 'package.json'),
+      JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }),
+    );
+    run('npm', [
+      'install',
+      '--omit=dev',
+      '--no-audit',
+      '--no-fund',
+      path.join(consumer, tarballName),
+    ]);
+    db = await createTestDatabase('packed');
+  }, 300_000);
+
+  afterAll(async () => {
+    await db?.drop();
+    rmSync(consumer, { recursive: true, force: true });
+  });
+
+  it('installs without TypeScript tooling', () => {
+    const installed = readdirSync(path.join(consumer, 'node_modules'));
+    expect(installed).toContain('@pixcrawler');
+    expect(installed).not.toContain('ts-node');
+    expect(installed).not.toContain('typescript');
+    expect(existsSync(path.join(consumer, 'node_modules/@pixcrawler/data/src'))).toBe(false);
+  });
+
+  it('exports the entities, migrations and options helper, and the testing kit', () => {
+    const script = `
+      const data = require('@pixcrawler/data');
+      const testing = require('@pixcrawler/data/testing');
+      const options = data.dataSourceOptions({ url: 'postgresql://localhost/x' });
+      console.log(JSON.stringify({
+        entities: data.entities.map((e) => e.name),
+        migrations: data.migrations.length,
+        mode: options.migrationsTransactionMode,
+        synchronize: options.synchronize,
+        testing: Object.keys(testing).sort(),
+      }));`;
+    const result = JSON.parse(run('node', ['-e', script]));
+    expect(result).toEqual({
+      entities: [
+        'Profile',
+        'Project',
+        'CrawlJob',
+        'Image',
+        'ActivityLog',
+        'ValidationJob',
+        'ExportJob',
+      ],
+      migrations: 4,
+      mode: 'each',
+      synchronize: false,
+      testing: ['TestFactory', 'createTestDatabase', 'startTestServer'],
+    });
+  });
+
+  it('migrates a database with the TypeORM CLI and the compiled ormconfig', () => {
+    const output = run(
+      'npx',
+      ['typeorm', 'migration:run', '-d', 'node_modules/@pixcrawler/data/dist/ormconfig.js'],
+      { DATABASE_URL: db.url },
+    );
+    expect(output).toContain('ValidateConstraints1731542400003 has been executed successfully');
+  });
+
+  it('reports the database up to date through its own CLI binary', () => {
+    const output = run('npx', ['pixcrawler-db', 'status'], { DATABASE_URL: db.url });
+    expect(output).toContain('Up to date: nothing pending.');
+    expect(output).toContain(`Database: ${maskDatabaseUrl(db.url)}`);
+    const { password } = new URL(db.url);
+    if (password) expect(output).not.toContain(`:${password}@`);
+  });
+});
