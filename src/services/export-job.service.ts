@@ -82,6 +82,8 @@ export interface ExportDownload {
 }
 
 export type ExportProgress = Pick<ExportJob, 'id' | 'totalImages' | 'exportedImages' | 'progress'>;
+/** Called after each batch (awaited, so a listener may do I/O) and once at completion. */
+export type ExportProgressListener = (progress: ExportProgress) => void | Promise<void>;
 
 /** Thrown inside a run when the job stopped running (cancelled, recovered) under the worker. */
 class JobStoppedError extends Error {}
@@ -228,13 +230,13 @@ export class ExportJobService {
   }
 
   /** Worker: claims the oldest pending export and runs it; null when none is pending. */
-  async runNext(onProgress?: (progress: ExportProgress) => void): Promise<ExportJob | null> {
+  async runNext(onProgress?: ExportProgressListener): Promise<ExportJob | null> {
     const job = await this.exportJobs.claimNext();
     return job ? this.execute(job, onProgress) : null;
   }
 
   /** Worker: starts the given pending export and runs it to the end. */
-  async run(id: number, onProgress?: (progress: ExportProgress) => void): Promise<ExportJob> {
+  async run(id: number, onProgress?: ExportProgressListener): Promise<ExportJob> {
     assertId('export job', id);
     const job = await translated(() => this.exportJobs.transition(id, 'start'));
     return this.execute(job, onProgress);
@@ -260,10 +262,7 @@ export class ExportJobService {
     }
   }
 
-  private async execute(
-    job: ExportJob,
-    onProgress?: (progress: ExportProgress) => void,
-  ): Promise<ExportJob> {
+  private async execute(job: ExportJob, onProgress?: ExportProgressListener): Promise<ExportJob> {
     const finalPath = this.filePath(job);
     const partPath = `${finalPath}.part`;
     try {
@@ -290,7 +289,7 @@ export class ExportJobService {
           progress: Math.min(99, Math.floor((exported * 100) / Math.max(total, exported, 1))),
         };
         if (!(await this.exportJobs.recordProgress(job.id, progress))) throw new JobStoppedError();
-        onProgress?.(progress);
+        await onProgress?.(progress);
       };
       const images = (track: boolean) =>
         this.imagesOf(job.crawlJobId, rules, track ? advance : undefined);
@@ -323,7 +322,7 @@ export class ExportJobService {
           expires_at: new Date(Date.now() + hours * 3_600_000),
         },
       });
-      onProgress?.(completed);
+      await onProgress?.(completed);
       return completed;
     } catch (error) {
       await unlink(partPath).catch(() => undefined);

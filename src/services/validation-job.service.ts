@@ -17,6 +17,8 @@ export type ValidationProgress = Pick<
   ValidationJob,
   'id' | 'totalImages' | 'validatedImages' | 'invalidImages' | 'progress'
 >;
+/** Called after each batch (awaited, so a listener may do I/O) and once at completion. */
+export type ProgressListener = (progress: ValidationProgress) => void | Promise<void>;
 
 /** Plain copy of the rules with only the keys that are set (the DTO instance has the rest). */
 function ruleObject(rules: ValidationRules): ValidationRules {
@@ -115,18 +117,13 @@ export class ValidationJobService {
   }
 
   /** Worker: claims the oldest pending validation job and runs it; null when none is pending. */
-  async runNext(
-    onProgress?: (progress: ValidationProgress) => void,
-  ): Promise<ValidationJob | null> {
+  async runNext(onProgress?: ProgressListener): Promise<ValidationJob | null> {
     const job = await this.validationJobs.claimNext();
     return job ? this.execute(job, onProgress) : null;
   }
 
   /** Worker: starts the given pending job and runs it to the end. */
-  async run(
-    id: number,
-    onProgress?: (progress: ValidationProgress) => void,
-  ): Promise<ValidationJob> {
+  async run(id: number, onProgress?: ProgressListener): Promise<ValidationJob> {
     assertId('validation job', id);
     const job = await translated(() => this.validationJobs.transition(id, 'start'));
     return this.execute(job, onProgress);
@@ -142,10 +139,7 @@ export class ValidationJobService {
    * batch. Stops quietly when the job stops running (cancelled, recovered) mid-way; fails the
    * job with the error's message when anything throws.
    */
-  private async execute(
-    job: ValidationJob,
-    onProgress?: (progress: ValidationProgress) => void,
-  ): Promise<ValidationJob> {
+  private async execute(job: ValidationJob, onProgress?: ProgressListener): Promise<ValidationJob> {
     try {
       const rules = job.validationRules;
       const total = await this.images.countByCrawlJob(job.crawlJobId);
@@ -172,9 +166,9 @@ export class ValidationJobService {
         if (!(await this.validationJobs.recordProgress(job.id, progress))) {
           return (await this.validationJobs.findById(job.id)) ?? job;
         }
-        onProgress?.(progress);
+        await onProgress?.(progress);
       }
-      return await inTransaction(this.dataSource, async (m) => {
+      const completed = await inTransaction(this.dataSource, async (m) => {
         await this.validationJobs.recordProgress(
           job.id,
           {
@@ -187,9 +181,10 @@ export class ValidationJobService {
         );
         const completed = await this.validationJobs.transition(job.id, 'complete', {}, m);
         await this.crawlJobs.setValidImages(job.crawlJobId, validated - invalid, m);
-        onProgress?.(completed);
         return completed;
       });
+      await onProgress?.(completed);
+      return completed;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       return this.validationJobs
