@@ -180,8 +180,9 @@ export class ImageRepository extends BaseRepository {
    *
    * It always uses a connection of its own, never a caller's transaction: an open cursor
    * occupies its connection until closed, so other statements on it would queue behind it.
-   * `cursor_tuple_fraction = 1` tells the planner the whole result will be read (the default
-   * 0.1 favours a fast first row, i.e. walking the primary key across every job's images).
+   * The read runs in one REPEATABLE READ READ ONLY transaction: one snapshot from first to last
+   * row. (A protocol-level portal is planned like a plain query, for the whole result, so the
+   * plan is the one EXPLAIN of `streamSql` shows.)
    */
   async *stream(
     crawlJobId: number,
@@ -194,7 +195,6 @@ export class ImageRepository extends BaseRepository {
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       open = true;
-      await client.query('SET LOCAL cursor_tuple_fraction = 1.0');
       const cursor = client.query(new Cursor(sql, params));
       try {
         for (;;) {
