@@ -23,7 +23,7 @@ export class CreateCrawlJobDto {
   @IsArray({ message: 'keywords must be an array of strings' })
   @ArrayNotEmpty({ message: 'keywords must hold at least one keyword' })
   @ArrayMaxSize(100, { message: 'keywords must hold at most 100 keywords' })
-  @IsString({ each: true, message: 'every keyword must be a string' })
+  @IsString({ each: true, message: 'each keywords entry must be a string' })
   @IsNotEmpty({ each: true, message: 'keywords must not contain an empty keyword' })
   keywords!: string[];
 

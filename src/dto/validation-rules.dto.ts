@@ -32,9 +32,9 @@ export class ValidationRulesDto implements ValidationRules {
   @IsOptional()
   @IsArray({ message: 'allowedFormats must be an array of strings' })
   @ArrayMaxSize(50, { message: 'allowedFormats must hold at most 50 formats' })
-  @IsString({ each: true, message: 'every allowed format must be a string' })
+  @IsString({ each: true, message: 'each allowedFormats entry must be a string' })
   @IsNotEmpty({ each: true, message: 'allowedFormats must not contain an empty format' })
-  @MaxLength(10, { each: true, message: 'every allowed format must be at most 10 characters' })
+  @MaxLength(10, { each: true, message: 'each allowedFormats entry must be at most 10 characters' })
   @Transform(({ value }) =>
     Array.isArray(value)
       ? value.map((format: unknown) => (typeof format === 'string' ? format.toLowerCase() : format))
