@@ -5,6 +5,6 @@ export { CreateProfileDto } from './create-profile.dto';
 export { CreateProjectDto } from './create-project.dto';
 export { CreateValidationJobDto } from './create-validation-job.dto';
 export { ListCrawlJobsDto } from './list-crawl-jobs.dto';
-export { KeysetPageDto, PageDto } from './pagination.dto';
+export { IdPageDto, KeysetPageDto, PageDto } from './pagination.dto';
 export { ValidationRulesDto } from './validation-rules.dto';
 export { assertId, assertUserId, parseInput } from './parse';

@@ -31,3 +31,17 @@ export class KeysetPageDto {
   @IsString({ message: 'cursor must be the nextCursor of a previous page' })
   cursor?: string;
 }
+
+/** Newest-first pages keyed on id: pass the last id of the previous page as `beforeId`. */
+export class IdPageDto {
+  @IsOptional()
+  @IsInt({ message: 'limit must be an integer' })
+  @Min(1, { message: 'limit must be at least 1' })
+  @Max(MAX_PAGE_SIZE, { message: `limit must be at most ${MAX_PAGE_SIZE}` })
+  limit?: number;
+
+  @IsOptional()
+  @IsInt({ message: 'beforeId must be an integer' })
+  @Min(1, { message: 'beforeId must be positive' })
+  beforeId?: number;
+}

@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import { ActivityLog } from '../entities/activity-log.entity';
+import { ValidationError } from '../errors';
 import { BaseRepository } from './base.repository';
 import { decodeCursor, encodeCursor, hydrate, queryRows } from './sql';
 
@@ -70,7 +71,7 @@ export class ActivityLogRepository extends BaseRepository {
 
   /**
    * Keyset pagination on (timestamp, id) descending: the cursor carries the last row's exact
-   * timestamp as PostgreSQL text (microseconds; a JS Date would round them away) and its id, so
+   * timestamp as UTC ISO text with microseconds (a JS Date would round them away) and its id, so
    * a deep page costs what the first one does, unlike OFFSET.
    */
   private async page(
@@ -87,8 +88,12 @@ export class ActivityLogRepository extends BaseRepository {
     }
     if (cursor !== undefined) {
       const [timestamp, id] = decodeCursor(cursor) ?? [];
-      if (typeof timestamp !== 'string' || typeof id !== 'number') {
-        return { items: [], nextCursor: null };
+      if (
+        typeof timestamp !== 'string' ||
+        Number.isNaN(Date.parse(timestamp)) ||
+        !Number.isInteger(id)
+      ) {
+        throw new ValidationError({ cursor: ['cursor must be the nextCursor of a previous page'] });
       }
       params.push(timestamp, id);
       const t = `$${params.length - 1}::timestamptz`;
@@ -97,7 +102,8 @@ export class ActivityLogRepository extends BaseRepository {
     }
     const rows = await queryRows<Record<string, unknown> & { cursor_ts: string }>(
       m,
-      `SELECT *, "timestamp"::text AS cursor_ts FROM activity_logs
+      `SELECT *, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts
+         FROM activity_logs
         ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
         ORDER BY "timestamp" DESC, id DESC
         LIMIT $1`,

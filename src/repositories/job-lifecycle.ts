@@ -1,6 +1,6 @@
 import type { EntityManager, EntityTarget, ObjectLiteral } from 'typeorm';
 import type { JobStatus } from '../entities/value-sets';
-import { IllegalTransitionError, NotFoundError } from '../errors';
+import { IllegalTransitionError, NotFoundError, ValidationError } from '../errors';
 import { hydrate, queryRows } from './sql';
 
 /**
@@ -135,6 +135,9 @@ export class JobStateMachine<E extends ObjectLiteral> {
    * updated_at, which is what makes it a heartbeat.
    */
   async recoverStale(manager: EntityManager, leaseSeconds: number): Promise<E[]> {
+    if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1) {
+      throw new ValidationError({ leaseSeconds: ['leaseSeconds must be a positive whole number'] });
+    }
     const params: unknown[] = [JOB_TRANSITIONS.fail.from, leaseSeconds];
     const sets = [
       `status = '${JOB_TRANSITIONS.fail.to}'`,

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import type { DataSource } from 'typeorm';
 import { CreateExportJobDto } from '../dto/create-export-job.dto';
 import { assertId, assertUserId, parseInput } from '../dto/parse';
+import { IdPageDto } from '../dto/pagination.dto';
 import type { ExportJob, ExportOptions } from '../entities/export-job.entity';
 import type { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
@@ -158,15 +159,10 @@ export class ExportJobService {
   }
 
   /** The user's exports, newest first; pass the last id seen as `beforeId` for the next page. */
-  async listMine(
-    userId: string,
-    page: { limit?: number; beforeId?: number } = {},
-  ): Promise<ExportJob[]> {
+  async listMine(userId: string, page: unknown = {}): Promise<ExportJob[]> {
     assertUserId(userId);
-    return this.exportJobs.listByUser(userId, {
-      limit: Math.min(Math.max(page.limit ?? 20, 1), 100),
-      beforeId: page.beforeId,
-    });
+    const dto = parseInput(IdPageDto, page);
+    return this.exportJobs.listByUser(userId, { limit: dto.limit ?? 20, beforeId: dto.beforeId });
   }
 
   async listForCrawlJob(userId: string, crawlJobId: number): Promise<ExportJob[]> {

@@ -162,6 +162,9 @@ describe('repository queries', () => {
     expect(await collect(null)).toEqual(['8', '7', '6', '5', '4', '3', '2', '1', '0']);
     expect(await collect(a.id)).toEqual(['8', '6', '4', '2', '0']);
     expect(await collect(b.id)).toEqual(['7', '5', '3', '1']);
+    await expect(repo.recent({ limit: 2, cursor: 'not-a-cursor' })).rejects.toMatchObject({
+      fields: { cursor: ['cursor must be the nextCursor of a previous page'] },
+    });
   });
 
   it("lists and streams a crawl job's images in id order, only its own", async () => {
