@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerDemo } from './commands/demo';
 import { registerMigrate } from './commands/migrate';
 import { registerRevert } from './commands/revert';
 import { registerStatus } from './commands/status';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerRevert(program);
   registerStatus(program);
+  registerDemo(program);
   return program;
 }
 

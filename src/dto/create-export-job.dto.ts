@@ -1,0 +1,50 @@
+import { Type } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import type { ExportOptions } from '../entities/export-job.entity';
+import { EXPORT_FORMATS, type ExportFormat } from '../entities/value-sets';
+
+export const MAX_EXPORT_LIFETIME_HOURS = 24 * 30;
+
+export class ExportOptionsDto implements ExportOptions {
+  @IsOptional()
+  @IsBoolean({ message: 'onlyValid must be true or false' })
+  onlyValid?: boolean;
+
+  @IsOptional()
+  @IsInt({ message: 'expiresInHours must be an integer' })
+  @Min(1, { message: 'expiresInHours must be at least 1' })
+  @Max(MAX_EXPORT_LIFETIME_HOURS, {
+    message: `expiresInHours must be at most ${MAX_EXPORT_LIFETIME_HOURS}`,
+  })
+  expiresInHours?: number;
+}
+
+export class CreateExportJobDto {
+  @IsInt({ message: 'crawlJobId must be an integer' })
+  @Min(1, { message: 'crawlJobId must be positive' })
+  crawlJobId!: number;
+
+  @IsString({ message: 'name must be a string' })
+  @IsNotEmpty({ message: 'name must not be empty' })
+  @MaxLength(100, { message: 'name must be at most 100 characters' })
+  name!: string;
+
+  @IsIn(EXPORT_FORMATS, { message: `format must be one of ${EXPORT_FORMATS.join(', ')}` })
+  format!: ExportFormat;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ExportOptionsDto)
+  options?: ExportOptionsDto;
+}

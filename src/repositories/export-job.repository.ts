@@ -1,0 +1,150 @@
+import type { EntityManager } from 'typeorm';
+import { ExportJob, type ExportOptions } from '../entities/export-job.entity';
+import type { ExportFormat } from '../entities/value-sets';
+import { NotFoundError } from '../errors';
+import { BaseRepository } from './base.repository';
+import { JobStateMachine, type ExtraColumns, type JobTransition } from './job-lifecycle';
+import { hydrate, queryRows } from './sql';
+
+export class ExportJobRepository extends BaseRepository {
+  readonly lifecycle = new JobStateMachine<ExportJob>({
+    entity: ExportJob,
+    table: 'export_jobs',
+    resource: 'export job',
+    hasErrorMessage: true,
+    resetOnRetry: [
+      'total_images = 0',
+      'exported_images = 0',
+      'file_size = NULL',
+      'download_url = NULL',
+      'expires_at = NULL',
+    ],
+  });
+
+  async insert(
+    job: {
+      crawlJobId: number;
+      userId: string;
+      name: string;
+      format: ExportFormat;
+      options: ExportOptions;
+    },
+    manager?: EntityManager,
+  ): Promise<ExportJob> {
+    const m = this.manager(manager);
+    const [row] = await queryRows(
+      m,
+      `INSERT INTO export_jobs (crawl_job_id, user_id, name, format, export_options)
+       VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING *`,
+      [job.crawlJobId, job.userId, job.name, job.format, JSON.stringify(job.options)],
+    );
+    return hydrate(m, ExportJob, row);
+  }
+
+  async findById(id: number, manager?: EntityManager): Promise<ExportJob | null> {
+    const m = this.manager(manager);
+    const [row] = await queryRows(m, `SELECT * FROM export_jobs WHERE id = $1`, [id]);
+    return row ? hydrate(m, ExportJob, row) : null;
+  }
+
+  /** An export is the requesting user's own (export_jobs.user_id). */
+  async findOwned(userId: string, id: number, manager?: EntityManager): Promise<ExportJob | null> {
+    const m = this.manager(manager);
+    const [row] = await queryRows(m, `SELECT * FROM export_jobs WHERE id = $1 AND user_id = $2`, [
+      id,
+      userId,
+    ]);
+    return row ? hydrate(m, ExportJob, row) : null;
+  }
+
+  async getOwned(userId: string, id: number, manager?: EntityManager): Promise<ExportJob> {
+    const job = await this.findOwned(userId, id, manager);
+    if (!job) throw new NotFoundError('export job', id);
+    return job;
+  }
+
+  /** A user's exports, newest first, keyset on id (ix_export_job_user_id). */
+  async listByUser(
+    userId: string,
+    options: { limit: number; beforeId?: number },
+    manager?: EntityManager,
+  ): Promise<ExportJob[]> {
+    const m = this.manager(manager);
+    const rows = await queryRows(
+      m,
+      `SELECT * FROM export_jobs WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
+      [userId, options.beforeId ?? 2_147_483_647, options.limit],
+    );
+    return rows.map((row) => hydrate(m, ExportJob, row));
+  }
+
+  /** A crawl job's exports, newest first (ix_export_job_crawl_job_id). */
+  async listByCrawlJob(crawlJobId: number, manager?: EntityManager): Promise<ExportJob[]> {
+    const m = this.manager(manager);
+    const rows = await queryRows(
+      m,
+      `SELECT * FROM export_jobs WHERE crawl_job_id = $1 ORDER BY id DESC`,
+      [crawlJobId],
+    );
+    return rows.map((row) => hydrate(m, ExportJob, row));
+  }
+
+  /** Progress of a running export (and its heartbeat); false once it no longer runs. */
+  async recordProgress(
+    id: number,
+    progress: { totalImages: number; exportedImages: number; progress: number },
+    manager?: EntityManager,
+  ): Promise<boolean> {
+    const rows = await queryRows(
+      this.manager(manager),
+      `UPDATE export_jobs SET total_images = $2, exported_images = $3, progress = $4,
+              updated_at = now()
+        WHERE id = $1 AND status = 'running' RETURNING id`,
+      [id, progress.totalImages, progress.exportedImages, progress.progress],
+    );
+    return rows.length === 1;
+  }
+
+  /** Completed exports past expires_at that still have a file (download_url set). */
+  async listExpired(limit: number, manager?: EntityManager): Promise<ExportJob[]> {
+    const m = this.manager(manager);
+    const rows = await queryRows(
+      m,
+      `SELECT * FROM export_jobs
+        WHERE expires_at < now() AND download_url IS NOT NULL
+        ORDER BY expires_at LIMIT $1`,
+      [limit],
+    );
+    return rows.map((row) => hydrate(m, ExportJob, row));
+  }
+
+  /**
+   * Marks an export's file as gone. The status set has no 'expired', so the status stays
+   * (completed) and the missing download_url and file_size, with expires_at in the past, say
+   * that the file was purged.
+   */
+  async clearDownload(id: number, manager?: EntityManager): Promise<void> {
+    await queryRows(
+      this.manager(manager),
+      `UPDATE export_jobs SET download_url = NULL, file_size = NULL, updated_at = now() WHERE id = $1`,
+      [id],
+    );
+  }
+
+  claimNext(manager?: EntityManager): Promise<ExportJob | null> {
+    return this.lifecycle.claimNext(this.manager(manager));
+  }
+
+  transition(
+    id: number,
+    transition: JobTransition,
+    options: { errorMessage?: string; extra?: ExtraColumns } = {},
+    manager?: EntityManager,
+  ): Promise<ExportJob> {
+    return this.lifecycle.transition(this.manager(manager), id, transition, options);
+  }
+
+  recoverStale(leaseSeconds: number, manager?: EntityManager): Promise<ExportJob[]> {
+    return this.lifecycle.recoverStale(this.manager(manager), leaseSeconds);
+  }
+}

@@ -1,0 +1,90 @@
+import type { EntityManager } from 'typeorm';
+import { Project } from '../entities/project.entity';
+import type { ProjectStatus } from '../entities/value-sets';
+import { IllegalTransitionError, NotFoundError } from '../errors';
+import { BaseRepository } from './base.repository';
+import { hydrate, queryRows } from './sql';
+
+export interface OffsetQuery {
+  limit: number;
+  offset: number;
+}
+
+/**
+ * Project status changes, defined once: archive an active project, delete (soft: status
+ * 'deleted') an active or archived one. Deleted projects are invisible: every lookup treats
+ * them as missing.
+ */
+export const PROJECT_TRANSITIONS = {
+  archive: { from: ['active'], to: 'archived' },
+  delete: { from: ['active', 'archived'], to: 'deleted' },
+} as const satisfies Record<string, { from: readonly ProjectStatus[]; to: ProjectStatus }>;
+export type ProjectTransition = keyof typeof PROJECT_TRANSITIONS;
+
+export class ProjectRepository extends BaseRepository {
+  async insert(
+    project: { userId: string; name: string; description?: string | null },
+    manager?: EntityManager,
+  ): Promise<Project> {
+    const m = this.manager(manager);
+    const [row] = await queryRows(
+      m,
+      `INSERT INTO projects (user_id, name, description) VALUES ($1, $2, $3) RETURNING *`,
+      [project.userId, project.name, project.description ?? null],
+    );
+    return hydrate(m, Project, row);
+  }
+
+  /** The project if it exists, is not deleted and belongs to the user; otherwise null. */
+  async findOwned(userId: string, id: number, manager?: EntityManager): Promise<Project | null> {
+    const m = this.manager(manager);
+    const [row] = await queryRows(
+      m,
+      `SELECT * FROM projects WHERE id = $1 AND user_id = $2 AND status <> 'deleted'`,
+      [id, userId],
+    );
+    return row ? hydrate(m, Project, row) : null;
+  }
+
+  async getOwned(userId: string, id: number, manager?: EntityManager): Promise<Project> {
+    const project = await this.findOwned(userId, id, manager);
+    if (!project) throw new NotFoundError('project', id);
+    return project;
+  }
+
+  /** A user's projects (not deleted), newest first (ix_project_user_id). */
+  async listByUser(
+    userId: string,
+    { limit, offset }: OffsetQuery,
+    manager?: EntityManager,
+  ): Promise<Project[]> {
+    const m = this.manager(manager);
+    const rows = await queryRows(
+      m,
+      `SELECT * FROM projects WHERE user_id = $1 AND status <> 'deleted'
+        ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`,
+      [userId, limit, offset],
+    );
+    return rows.map((row) => hydrate(m, Project, row));
+  }
+
+  /** One conditional UPDATE; NotFound for missing, foreign or deleted projects. */
+  async transition(
+    userId: string,
+    id: number,
+    transition: ProjectTransition,
+    manager?: EntityManager,
+  ): Promise<Project> {
+    const m = this.manager(manager);
+    const { from, to } = PROJECT_TRANSITIONS[transition];
+    const [row] = await queryRows(
+      m,
+      `UPDATE projects SET status = $3, updated_at = now()
+        WHERE id = $1 AND user_id = $2 AND status = ANY($4::text[]) RETURNING *`,
+      [id, userId, to, from],
+    );
+    if (row) return hydrate(m, Project, row);
+    const current = await this.getOwned(userId, id, m);
+    throw new IllegalTransitionError('project', id, current.status, transition);
+  }
+}

@@ -1,0 +1,180 @@
+import type { DataSource } from 'typeorm';
+import { ChunkProgressDto } from '../dto/chunk-progress.dto';
+import { CreateCrawlJobDto } from '../dto/create-crawl-job.dto';
+import { ListCrawlJobsDto } from '../dto/list-crawl-jobs.dto';
+import { assertId, assertUserId, parseInput } from '../dto/parse';
+import type { CrawlJob } from '../entities/crawl-job.entity';
+import { IllegalTransitionError, NotFoundError } from '../errors';
+import { ActivityLogRepository } from '../repositories/activity-log.repository';
+import { CrawlJobRepository } from '../repositories/crawl-job.repository';
+import {
+  ImageRepository,
+  type IngestResult,
+  type NewImage,
+} from '../repositories/image.repository';
+import { ProjectRepository } from '../repositories/project.repository';
+import { inTransaction, translated } from './transaction';
+
+const DEFAULT_LIMIT = 20;
+
+/**
+ * Crawl jobs. User calls (create, get, list, start, cancel, retry) take the user's id and treat
+ * another user's job as missing. Worker calls (ingestImages, recordChunkProgress, complete,
+ * fail, recoverStale) come from the crawler, which is trusted and addresses jobs by id.
+ */
+export class CrawlJobService {
+  private readonly projects: ProjectRepository;
+  private readonly crawlJobs: CrawlJobRepository;
+  private readonly images: ImageRepository;
+  private readonly activity: ActivityLogRepository;
+
+  constructor(private readonly dataSource: DataSource) {
+    this.projects = new ProjectRepository(dataSource);
+    this.crawlJobs = new CrawlJobRepository(dataSource);
+    this.images = new ImageRepository(dataSource);
+    this.activity = new ActivityLogRepository(dataSource);
+  }
+
+  /** Only in an active project: an archived project takes no new work. */
+  async create(userId: string, input: unknown): Promise<CrawlJob> {
+    assertUserId(userId);
+    const dto = parseInput(CreateCrawlJobDto, input);
+    return inTransaction(this.dataSource, async (m) => {
+      const project = await this.projects.getOwned(userId, dto.projectId, m);
+      if (project.status !== 'active') {
+        throw new IllegalTransitionError(
+          'project',
+          project.id,
+          project.status,
+          'add a crawl job to',
+        );
+      }
+      const job = await this.crawlJobs.insert(
+        { projectId: project.id, name: dto.name, keywords: dto.keywords, maxImages: dto.maxImages },
+        m,
+      );
+      await this.activity.record(
+        {
+          userId,
+          action: 'crawl_job.created',
+          resourceType: 'crawl_job',
+          resourceId: job.id,
+          metadata: { projectId: project.id, keywords: job.keywords },
+        },
+        m,
+      );
+      return job;
+    });
+  }
+
+  async get(userId: string, id: number): Promise<CrawlJob> {
+    assertUserId(userId);
+    assertId('crawl job', id);
+    return this.crawlJobs.getOwned(userId, id);
+  }
+
+  /** A project's crawl jobs, newest first, optionally of one status. */
+  async listForProject(
+    userId: string,
+    projectId: number,
+    query: unknown = {},
+  ): Promise<CrawlJob[]> {
+    assertUserId(userId);
+    assertId('project', projectId);
+    const dto = parseInput(ListCrawlJobsDto, query);
+    await this.projects.getOwned(userId, projectId);
+    return this.crawlJobs.listByProject(projectId, {
+      status: dto.status,
+      limit: dto.limit ?? DEFAULT_LIMIT,
+      offset: dto.offset ?? 0,
+    });
+  }
+
+  start(userId: string, id: number): Promise<CrawlJob> {
+    return this.userTransition(userId, id, 'start');
+  }
+
+  cancel(userId: string, id: number): Promise<CrawlJob> {
+    return this.userTransition(userId, id, 'cancel');
+  }
+
+  retry(userId: string, id: number): Promise<CrawlJob> {
+    return this.userTransition(userId, id, 'retry');
+  }
+
+  private async userTransition(
+    userId: string,
+    id: number,
+    transition: 'start' | 'cancel' | 'retry',
+  ): Promise<CrawlJob> {
+    assertUserId(userId);
+    assertId('crawl job', id);
+    return inTransaction(this.dataSource, async (m) => {
+      await this.crawlJobs.getOwned(userId, id, m);
+      const job = await this.crawlJobs.transition(id, transition, m);
+      if (transition !== 'retry') {
+        await this.activity.record(
+          {
+            userId,
+            action: transition === 'start' ? 'crawl_job.started' : 'crawl_job.cancelled',
+            resourceType: 'crawl_job',
+            resourceId: id,
+          },
+          m,
+        );
+      }
+      return job;
+    });
+  }
+
+  /** Stores a batch of crawled images; see ImageRepository.ingest. */
+  async ingestImages(id: number, images: NewImage[]): Promise<IngestResult> {
+    assertId('crawl job', id);
+    return translated(async () => {
+      if (!(await this.crawlJobs.findById(id))) throw new NotFoundError('crawl job', id);
+      return this.images.ingest(id, images);
+    });
+  }
+
+  /** Applies a chunk report atomically; IllegalTransitionError when the job is not running. */
+  async recordChunkProgress(id: number, input: unknown): Promise<CrawlJob> {
+    assertId('crawl job', id);
+    const dto = parseInput(ChunkProgressDto, input);
+    return translated(async () => {
+      const job = await this.crawlJobs.recordChunkProgress(id, dto);
+      if (job) return job;
+      const current = await this.crawlJobs.findById(id);
+      if (!current) throw new NotFoundError('crawl job', id);
+      throw new IllegalTransitionError('crawl job', id, current.status, 'record progress on');
+    });
+  }
+
+  /** The crawler finished: completed, and a crawl_job.completed row for the owner. */
+  async complete(id: number): Promise<CrawlJob> {
+    assertId('crawl job', id);
+    return inTransaction(this.dataSource, async (m) => {
+      const job = await this.crawlJobs.transition(id, 'complete', m);
+      await this.activity.record(
+        {
+          userId: await this.crawlJobs.ownerOf(id, m),
+          action: 'crawl_job.completed',
+          resourceType: 'crawl_job',
+          resourceId: id,
+          metadata: { totalImages: job.totalImages },
+        },
+        m,
+      );
+      return job;
+    });
+  }
+
+  async fail(id: number): Promise<CrawlJob> {
+    assertId('crawl job', id);
+    return this.crawlJobs.transition(id, 'fail');
+  }
+
+  /** Running crawl jobs with no update for `leaseSeconds` are failed. */
+  recoverStale(leaseSeconds: number): Promise<CrawlJob[]> {
+    return this.crawlJobs.recoverStale(leaseSeconds);
+  }
+}

@@ -1,0 +1,410 @@
+import archiver from 'archiver';
+import { stringify } from 'csv-stringify';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
+import type { DataSource } from 'typeorm';
+import { CreateExportJobDto } from '../dto/create-export-job.dto';
+import { assertId, assertUserId, parseInput } from '../dto/parse';
+import { IdPageDto } from '../dto/pagination.dto';
+import type { ExportJob, ExportOptions } from '../entities/export-job.entity';
+import type { Image } from '../entities/image.entity';
+import type { ValidationRules } from '../entities/validation-job.entity';
+import { ConflictError } from '../errors';
+import { ActivityLogRepository } from '../repositories/activity-log.repository';
+import { CrawlJobRepository } from '../repositories/crawl-job.repository';
+import { ExportJobRepository } from '../repositories/export-job.repository';
+import { ImageRepository } from '../repositories/image.repository';
+import { ValidationJobRepository } from '../repositories/validation-job.repository';
+import type { ImageStorage } from './image-storage';
+import { inTransaction, translated } from './transaction';
+
+export interface ExportJobServiceOptions {
+  /** Where export files are written (created when missing). */
+  outputDir: string;
+  /** Reads image files for zip and tar exports. */
+  storage: ImageStorage;
+  /** download_url = `<base>/<file name>`; default a file:// URL of the file. */
+  downloadBaseUrl?: string;
+  /** Lifetime of an export file unless the request sets expiresInHours. Default 24. */
+  defaultExpiresInHours?: number;
+  /** Images per cursor read and per progress update. Default 1000. */
+  batchSize?: number;
+}
+
+/** The manifest's columns: the images table's columns, in its order. */
+export const MANIFEST_COLUMNS = [
+  'id',
+  'crawl_job_id',
+  'original_url',
+  'filename',
+  'storage_url',
+  'width',
+  'height',
+  'file_size',
+  'format',
+] as const;
+export type ManifestRow = Record<(typeof MANIFEST_COLUMNS)[number], string | number | null>;
+
+export function manifestRow(image: Image): ManifestRow {
+  return {
+    id: image.id,
+    crawl_job_id: image.crawlJobId,
+    original_url: image.originalUrl,
+    filename: image.filename,
+    storage_url: image.storageUrl,
+    width: image.width,
+    height: image.height,
+    file_size: image.fileSize,
+    format: image.format,
+  };
+}
+
+/** Name of the manifest inside zip and tar exports. */
+export const ARCHIVE_MANIFEST = 'manifest.jsonl';
+
+/** Where an image's file goes inside a zip or tar export. */
+export function archiveEntryName(image: Pick<Image, 'id' | 'filename'>): string {
+  return `images/${image.id}-${image.filename.replace(/[/\\]/g, '_')}`;
+}
+
+export function exportFileName(job: Pick<ExportJob, 'id' | 'format'>): string {
+  return `export-${job.id}.${job.format}`;
+}
+
+export interface ExportDownload {
+  downloadUrl: string;
+  filePath: string;
+  fileSize: number | null;
+  expiresAt: Date | null;
+}
+
+export type ExportProgress = Pick<ExportJob, 'id' | 'totalImages' | 'exportedImages' | 'progress'>;
+/** Called after each batch (awaited, so a listener may do I/O) and once at completion. */
+export type ExportProgressListener = (progress: ExportProgress) => void | Promise<void>;
+
+/** Thrown inside a run when the job stopped running (cancelled, recovered) under the worker. */
+class JobStoppedError extends Error {}
+
+/**
+ * Export jobs: request, run (stream the images into a csv/jsonl manifest, or a zip/tar holding
+ * manifest.jsonl plus every image's file), download, purge.
+ *
+ * - Memory stays constant: images come from a server-side cursor a batch at a time, and every
+ *   writer pulls (Readable.from over an async generator, archive entries appended one at a time
+ *   after the previous one was written), so a slow disk slows the cursor instead of buffering.
+ * - A zip/tar export of an image without a readable file FAILS the job with a message naming the
+ *   image and the path: a dataset silently missing files is worse than no dataset.
+ * - Files are written as `<name>.part` and renamed when complete, so a download never sees half
+ *   a file.
+ * - `onlyValid` re-applies the rules of the crawl job's latest completed validation job in SQL
+ *   (the schema stores no per-image validity); without such a validation the export fails.
+ * - Purging: the status set has no 'expired', so an expired export keeps its status; its file is
+ *   deleted and download_url and file_size are cleared (expires_at stays, saying when).
+ */
+export class ExportJobService {
+  private readonly crawlJobs: CrawlJobRepository;
+  private readonly images: ImageRepository;
+  private readonly exportJobs: ExportJobRepository;
+  private readonly validationJobs: ValidationJobRepository;
+  private readonly activity: ActivityLogRepository;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly options: ExportJobServiceOptions,
+  ) {
+    this.crawlJobs = new CrawlJobRepository(dataSource);
+    this.images = new ImageRepository(dataSource);
+    this.exportJobs = new ExportJobRepository(dataSource);
+    this.validationJobs = new ValidationJobRepository(dataSource);
+    this.activity = new ActivityLogRepository(dataSource);
+  }
+
+  /** A pending export of a crawl job the user owns. */
+  async request(userId: string, input: unknown): Promise<ExportJob> {
+    assertUserId(userId);
+    const dto = parseInput(CreateExportJobDto, input);
+    const options: ExportOptions = {};
+    if (dto.options?.onlyValid !== undefined) options.onlyValid = dto.options.onlyValid;
+    if (dto.options?.expiresInHours !== undefined) {
+      options.expiresInHours = dto.options.expiresInHours;
+    }
+    return inTransaction(this.dataSource, async (m) => {
+      const crawlJob = await this.crawlJobs.getOwned(userId, dto.crawlJobId, m);
+      const job = await this.exportJobs.insert(
+        { crawlJobId: crawlJob.id, userId, name: dto.name, format: dto.format, options },
+        m,
+      );
+      await this.activity.record(
+        {
+          userId,
+          action: 'export.requested',
+          resourceType: 'export_job',
+          resourceId: job.id,
+          metadata: { crawlJobId: crawlJob.id, format: job.format, options },
+        },
+        m,
+      );
+      return job;
+    });
+  }
+
+  async get(userId: string, id: number): Promise<ExportJob> {
+    assertUserId(userId);
+    assertId('export job', id);
+    return this.exportJobs.getOwned(userId, id);
+  }
+
+  /** The user's exports, newest first; pass the last id seen as `beforeId` for the next page. */
+  async listMine(userId: string, page: unknown = {}): Promise<ExportJob[]> {
+    assertUserId(userId);
+    const dto = parseInput(IdPageDto, page);
+    return this.exportJobs.listByUser(userId, { limit: dto.limit ?? 20, beforeId: dto.beforeId });
+  }
+
+  async listForCrawlJob(userId: string, crawlJobId: number): Promise<ExportJob[]> {
+    assertUserId(userId);
+    assertId('crawl job', crawlJobId);
+    await this.crawlJobs.getOwned(userId, crawlJobId);
+    return this.exportJobs.listByCrawlJob(crawlJobId);
+  }
+
+  cancel(userId: string, id: number): Promise<ExportJob> {
+    return this.userTransition(userId, id, 'cancel');
+  }
+
+  retry(userId: string, id: number): Promise<ExportJob> {
+    return this.userTransition(userId, id, 'retry');
+  }
+
+  private async userTransition(userId: string, id: number, transition: 'cancel' | 'retry') {
+    assertUserId(userId);
+    assertId('export job', id);
+    return inTransaction(this.dataSource, async (m) => {
+      await this.exportJobs.getOwned(userId, id, m);
+      return this.exportJobs.transition(id, transition, {}, m);
+    });
+  }
+
+  /**
+   * Where to fetch a completed, unexpired export; records export.downloaded. ConflictError when
+   * the export is not completed or its file was purged.
+   */
+  async download(userId: string, id: number): Promise<ExportDownload> {
+    assertUserId(userId);
+    assertId('export job', id);
+    return inTransaction(this.dataSource, async (m) => {
+      const job = await this.exportJobs.getOwned(userId, id, m);
+      if (job.status !== 'completed') {
+        throw new ConflictError(`export job ${id} is ${job.status}, not completed`, 'status');
+      }
+      if (!job.downloadUrl || (job.expiresAt && job.expiresAt.getTime() <= Date.now())) {
+        throw new ConflictError(
+          `export job ${id} expired at ${job.expiresAt?.toISOString()}`,
+          'expiresAt',
+        );
+      }
+      await this.activity.record(
+        { userId, action: 'export.downloaded', resourceType: 'export_job', resourceId: id },
+        m,
+      );
+      return {
+        downloadUrl: job.downloadUrl,
+        filePath: this.filePath(job),
+        fileSize: job.fileSize,
+        expiresAt: job.expiresAt,
+      };
+    });
+  }
+
+  /** The export file's path in the output directory. */
+  filePath(job: Pick<ExportJob, 'id' | 'format'>): string {
+    return path.join(path.resolve(this.options.outputDir), exportFileName(job));
+  }
+
+  /** Worker: claims the oldest pending export and runs it; null when none is pending. */
+  async runNext(onProgress?: ExportProgressListener): Promise<ExportJob | null> {
+    const job = await this.exportJobs.claimNext();
+    return job ? this.execute(job, onProgress) : null;
+  }
+
+  /** Worker: starts the given pending export and runs it to the end. */
+  async run(id: number, onProgress?: ExportProgressListener): Promise<ExportJob> {
+    assertId('export job', id);
+    const job = await translated(() => this.exportJobs.transition(id, 'start'));
+    return this.execute(job, onProgress);
+  }
+
+  recoverStale(leaseSeconds: number): Promise<ExportJob[]> {
+    return this.exportJobs.recoverStale(leaseSeconds);
+  }
+
+  /** Deletes the files of expired exports and clears their download_url; returns their ids. */
+  async purgeExpired(): Promise<number[]> {
+    const purged: number[] = [];
+    for (;;) {
+      const expired = await this.exportJobs.listExpired(100);
+      if (expired.length === 0) return purged;
+      for (const job of expired) {
+        await unlink(this.filePath(job)).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') throw error;
+        });
+        await this.exportJobs.clearDownload(job.id);
+        purged.push(job.id);
+      }
+    }
+  }
+
+  private async execute(job: ExportJob, onProgress?: ExportProgressListener): Promise<ExportJob> {
+    const finalPath = this.filePath(job);
+    const partPath = `${finalPath}.part`;
+    try {
+      let rules: ValidationRules | undefined;
+      if (job.exportOptions.onlyValid) {
+        const validation = await this.validationJobs.latestCompleted(job.crawlJobId);
+        if (!validation) {
+          throw new Error(
+            `onlyValid needs a completed validation job of crawl job ${job.crawlJobId}; there is none`,
+          );
+        }
+        rules = validation.validationRules;
+      }
+      const total = await this.images.countByCrawlJob(job.crawlJobId, rules);
+      await mkdir(path.dirname(finalPath), { recursive: true });
+
+      let exported = 0;
+      const advance = async (count: number) => {
+        exported += count;
+        const progress = {
+          id: job.id,
+          totalImages: Math.max(total, exported),
+          exportedImages: exported,
+          progress: Math.min(99, Math.floor((exported * 100) / Math.max(total, exported, 1))),
+        };
+        if (!(await this.exportJobs.recordProgress(job.id, progress))) throw new JobStoppedError();
+        await onProgress?.(progress);
+      };
+      const images = (track: boolean) =>
+        this.imagesOf(job.crawlJobId, rules, track ? advance : undefined);
+
+      switch (job.format) {
+        case 'csv':
+          await pipeline(
+            Readable.from(mapAsync(images(true), manifestRow)),
+            stringify({ header: true, columns: [...MANIFEST_COLUMNS] }),
+            createWriteStream(partPath),
+          );
+          break;
+        case 'jsonl':
+          await pipeline(Readable.from(jsonLines(images(true))), createWriteStream(partPath));
+          break;
+        case 'zip':
+        case 'tar':
+          await this.writeArchive(job.format, partPath, images);
+          break;
+      }
+      await rename(partPath, finalPath);
+      const { size } = await stat(finalPath);
+      const hours = job.exportOptions.expiresInHours ?? this.options.defaultExpiresInHours ?? 24;
+      const completed = await this.exportJobs.transition(job.id, 'complete', {
+        extra: {
+          total_images: exported,
+          exported_images: exported,
+          file_size: size,
+          download_url: this.downloadUrl(finalPath),
+          expires_at: new Date(Date.now() + hours * 3_600_000),
+        },
+      });
+      await onProgress?.(completed);
+      return completed;
+    } catch (error) {
+      await unlink(partPath).catch(() => undefined);
+      if (error instanceof JobStoppedError) {
+        return (await this.exportJobs.findById(job.id)) ?? job;
+      }
+      const message = error instanceof Error ? error.message : String(error);
+      return this.exportJobs
+        .transition(job.id, 'fail', { errorMessage: `export failed: ${message}` })
+        .catch(() => {
+          throw error;
+        });
+    }
+  }
+
+  private downloadUrl(filePath: string): string {
+    const base = this.options.downloadBaseUrl;
+    if (!base) return pathToFileURL(filePath).href;
+    return new URL(path.basename(filePath), base.endsWith('/') ? base : `${base}/`).href;
+  }
+
+  /** The job's images one by one; after each cursor batch, `advance` records progress. */
+  private async *imagesOf(
+    crawlJobId: number,
+    rules: ValidationRules | undefined,
+    advance?: (count: number) => Promise<void>,
+  ): AsyncGenerator<Image> {
+    for await (const batch of this.images.stream(crawlJobId, {
+      rules,
+      batchSize: this.options.batchSize ?? 1000,
+    })) {
+      yield* batch;
+      await advance?.(batch.length);
+    }
+  }
+
+  /**
+   * manifest.jsonl first (one cursor pass), then each image file (a second pass), each entry
+   * appended only after archiver has written the previous one.
+   */
+  private async writeArchive(
+    kind: 'zip' | 'tar',
+    partPath: string,
+    images: (track: boolean) => AsyncGenerator<Image>,
+  ): Promise<void> {
+    const archive = archiver(kind, kind === 'zip' ? { zlib: { level: 6 } } : {});
+    const output = createWriteStream(partPath);
+    const written = pipeline(archive, output);
+    written.catch(() => undefined); // awaited below; this only avoids an unhandled rejection
+    const add = (source: Readable, name: string, store: boolean) =>
+      new Promise<void>((resolve, reject) => {
+        const onError = (error: Error) => {
+          archive.off('entry', onEntry);
+          reject(error);
+        };
+        const onEntry = () => {
+          archive.off('error', onError);
+          source.off('error', onError);
+          resolve();
+        };
+        archive.once('entry', onEntry);
+        archive.once('error', onError);
+        source.once('error', onError);
+        archive.append(source, kind === 'zip' ? { name, store } : { name });
+      });
+    try {
+      await add(Readable.from(jsonLines(images(false))), ARCHIVE_MANIFEST, false);
+      for await (const image of images(true)) {
+        // Images are compressed already: stored as they are in a zip.
+        await add(await this.options.storage.open(image), archiveEntryName(image), true);
+      }
+      await archive.finalize();
+      await written;
+    } catch (error) {
+      archive.abort();
+      output.destroy();
+      await written.catch(() => undefined);
+      throw error;
+    }
+  }
+}
+
+async function* mapAsync<T, U>(source: AsyncIterable<T>, map: (item: T) => U): AsyncGenerator<U> {
+  for await (const item of source) yield map(item);
+}
+
+async function* jsonLines(images: AsyncIterable<Image>): AsyncGenerator<string> {
+  for await (const image of images) yield `${JSON.stringify(manifestRow(image))}\n`;
+}
