@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerMigrate } from './commands/migrate';
+import { registerPreflight } from './commands/preflight';
 import { registerRevert } from './commands/revert';
+import { registerSeedLegacy } from './commands/seed-legacy';
 import { registerStatus } from './commands/status';
 
 /** `pixcrawler-db`: migrate, inspect and verify a PixCrawler database. */
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerRevert(program);
   registerStatus(program);
+  registerPreflight(program);
+  registerSeedLegacy(program);
   return program;
 }
 

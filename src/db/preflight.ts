@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { DataSource } from 'typeorm';
@@ -218,7 +217,10 @@ async function appendJsonLines(client: Client, out: WriteStream, select: string)
   const stream = client.query(
     copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`),
   );
-  await pipeline(stream, out, { end: false });
+  // Written chunk by chunk, not piped: the backup stream stays open for the next table.
+  for await (const chunk of stream) {
+    if (!out.write(chunk)) await once(out, 'drain');
+  }
 }
 
 /**
