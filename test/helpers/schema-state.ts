@@ -23,20 +23,26 @@ export async function notValidConstraints(db: TestDatabase): Promise<string[]> {
   return rows.map((row) => row.name);
 }
 
-/** Every column, constraint and index in the public schema, as comparable text. */
+/**
+ * Every table, column, constraint and index in the public schema, as comparable text; the
+ * migrations bookkeeping table aside (recordedMigrations reads that).
+ */
 export async function schemaSnapshot(db: TestDatabase): Promise<string[]> {
   const rows = await db.query<{ item: string }>(`
     SELECT format('table %s', relname) AS item
       FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')
+       AND relname <> 'migrations'
     UNION ALL
     SELECT format('column %s.%s %s null=%s default=%s', table_name, column_name, data_type,
                   is_nullable, column_default)
-      FROM information_schema.columns WHERE table_schema = 'public'
+      FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'migrations'
     UNION ALL
     SELECT format('constraint %s %s valid=%s', conname, pg_get_constraintdef(oid), convalidated)
       FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+       AND conrelid IS DISTINCT FROM to_regclass('migrations')
     UNION ALL
-    SELECT format('index %s', indexdef) FROM pg_indexes WHERE schemaname = 'public'
+    SELECT format('index %s', indexdef) FROM pg_indexes
+     WHERE schemaname = 'public' AND tablename <> 'migrations'
     ORDER BY 1`);
   return rows.map((row) => row.item);
 }
