@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { DataSource } from 'typeorm';
-import { LEGACY_TABLE_NAMES } from './legacy-schema';
+import { existingLegacyTables, LEGACY_TABLE_NAMES } from './legacy-schema';
 
 /**
  * Preflight: before the change adds its foreign keys, checks and unique index to the five
@@ -117,10 +117,17 @@ function breakingCondition(rule: PreflightRule): string {
 
 type Query = <T>(sql: string, params?: unknown[]) => Promise<T[]>;
 
+/**
+ * Counts the rows breaking each rule. Rules on a table that does not exist (a new database, or
+ * one the upgrade has not reached) are left out: there is nothing to break them.
+ */
 export async function runPreflight(dataSource: DataSource): Promise<PreflightReport> {
   const query: Query = (sql, params) => dataSource.query(sql, params);
+  const existing = new Set(await existingLegacyTables(query));
   const results: PreflightResult[] = [];
   for (const rule of preflightRules(dataSource)) {
+    const tables = rule.kind === 'foreign-key' ? [rule.table, rule.referencedTable] : [rule.table];
+    if (!tables.every((table) => existing.has(table))) continue;
     const rows = await query<{ count: string; id: string | number }>(
       `SELECT count(*) OVER () AS count, t."id" AS id FROM ${q(rule.table)} t
         WHERE ${breakingCondition(rule)} ORDER BY t."id" LIMIT ${SAMPLE_SIZE}`,

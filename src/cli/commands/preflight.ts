@@ -21,6 +21,10 @@ export function registerPreflight(program: Command): void {
       action(async (options: { fix?: boolean; backupDir: string }) =>
         withSession(async ({ dataSource, target }) => {
           const report = await runPreflight(dataSource);
+          if (report.results.length === 0) {
+            console.log('\nNone of the five existing tables is here: nothing to check.');
+            return 0;
+          }
           console.log(`\nPreflight (${report.results.length} rules on the existing tables):`);
           console.log(formatPreflightReport(report));
           if (report.broken.length === 0) {
