@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
@@ -342,6 +343,13 @@ export async function fixPreflightViolations(
     }
     out.end();
     await once(out, 'close');
+    // On disk before anything changes: a crash after COMMIT must not lose the only copy.
+    const written = await open(backupFile, 'r');
+    try {
+      await written.sync();
+    } finally {
+      await written.close();
+    }
 
     // 2. The repair, children first.
     const deleted: Record<string, number> = {};
