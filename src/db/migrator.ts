@@ -13,7 +13,10 @@ import { formatPreflightReport, runPreflight, type PreflightReport } from './pre
 
 /**
  * What the CLI adds around TypeORM's migration runner: one migrator at a time (an advisory
- * lock), each migration reported as it completes, and reverts that respect `transaction = false`.
+ * lock), adopting an existing database explicitly (baseline), refusing to start while existing
+ * rows break a constraint still to be added (preflight), retrying with backoff when a statement
+ * gives up on a lock (lock_timeout), each migration reported as it completes, and reverts that
+ * respect `transaction = false`.
  */
 
 export interface MigrationState {
@@ -38,7 +41,10 @@ export interface MigratorEvents {
 }
 
 export interface MigrateOptions {
-  /** Adopt a database that already holds the five legacy tables (see `baselineLegacyDatabase`). */
+  /**
+   * Adopt a database that already holds the five legacy tables: check them against
+   * legacy-schema.ts and record LegacySchema as applied instead of running it.
+   */
   baseline?: boolean;
   /** Attempts when a migration fails with lock_not_available; default PIXCRAWLER_LOCK_RETRIES or 5. */
   lockAttempts?: number;
