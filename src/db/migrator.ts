@@ -285,6 +285,27 @@ export async function runPendingMigrations(
   );
 }
 
+/**
+ * LegacySchema's down() drops the five tables. On an adopted database those hold everything the
+ * application ever stored, and "roll back the upgrade" ends one step earlier: refuse while any of
+ * them has a row.
+ */
+async function refuseToDropLegacyData(dataSource: DataSource): Promise<void> {
+  const query = <T>(sql: string, params?: unknown[]): Promise<T[]> => dataSource.query(sql, params);
+  const withRows: string[] = [];
+  for (const table of await existingLegacyTables(query)) {
+    const [row] = await query<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM "${table}") AS any`);
+    if (row.any) withRows.push(table);
+  }
+  if (withRows.length > 0) {
+    throw new MigrationRefusedError(
+      `Reverting ${LEGACY_MIGRATION} would drop ${withRows.join(', ')}, which hold data. ` +
+        'Nothing was changed.\nThe upgrade is fully rolled back already: the tables are in the ' +
+        'shape they had before it. To remove them anyway, drop them by hand (after pg_dump).',
+    );
+  }
+}
+
 /** Undoes the last applied migration; returns its name, or undefined when none is applied. */
 export async function revertLastMigration(
   dataSource: DataSource,
@@ -298,6 +319,7 @@ export async function revertLastMigration(
       const applied = (await migrationStates(dataSource)).filter((m) => m.applied);
       const last = applied[applied.length - 1];
       if (!last) return undefined;
+      if (last.name === LEGACY_MIGRATION) await refuseToDropLegacyData(dataSource);
       const executor = new MigrationExecutor(dataSource);
       const instance = dataSource.migrations.find((m) => m.name === last.name);
       // TypeORM's revert wraps down() in a transaction whatever the migration says; a migration

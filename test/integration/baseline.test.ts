@@ -1,7 +1,11 @@
 import { DataSource } from 'typeorm';
 import { buildLegacyDatabase } from '../../src/db/legacy-builder';
 import { checkLegacySchema, LEGACY_TABLE_NAMES } from '../../src/db/legacy-schema';
-import { MigrationRefusedError, runPendingMigrations } from '../../src/db/migrator';
+import {
+  MigrationRefusedError,
+  revertLastMigration,
+  runPendingMigrations,
+} from '../../src/db/migrator';
 import { preflightRules, runPreflight } from '../../src/db/preflight';
 import { schemaDrift } from '../../src/db/schema-drift';
 import { dataSourceOptions } from '../../src/db/data-source-options';
@@ -21,10 +25,12 @@ const ALL = migrations.map((m) => new m().name!);
 describe('adopting an existing database with migrate --baseline', () => {
   let db: TestDatabase;
   let dataSource: DataSource;
+  let legacySnapshot: string[];
 
   beforeAll(async () => {
     db = await createTestDatabase('baseline');
     await buildLegacyDatabase(db.url, { images: 20_000 });
+    legacySnapshot = await schemaSnapshot(db);
     dataSource = await db.connect();
   });
   afterAll(() => db.drop());
@@ -61,6 +67,18 @@ describe('adopting an existing database with migrate --baseline', () => {
 
   it('--baseline on an adopted database finds nothing pending', async () => {
     expect(await runPendingMigrations(dataSource, db.url, {}, { baseline: true })).toEqual([]);
+  });
+
+  it('reverting the upgrade brings back the legacy schema exactly, and never drops the legacy tables with their rows', async () => {
+    const rows = await rowIds(db, LEGACY_TABLE_NAMES);
+    for (let i = 0; i < ALL.length - 1; i++) await revertLastMigration(dataSource, db.url);
+    expect(await recordedMigrations(db)).toEqual([ALL[0]]);
+    expect(await schemaSnapshot(db)).toEqual(legacySnapshot);
+    expect(await rowIds(db, LEGACY_TABLE_NAMES)).toEqual(rows);
+
+    await expect(revertLastMigration(dataSource, db.url)).rejects.toThrow(/hold data/);
+    expect(await recordedMigrations(db)).toEqual([ALL[0]]);
+    expect(await rowIds(db, LEGACY_TABLE_NAMES)).toEqual(rows);
   });
 });
 

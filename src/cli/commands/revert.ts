@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { revertLastMigration } from '../../db/migrator';
-import { action, withSession } from '../session';
+import { MigrationRefusedError, revertLastMigration } from '../../db/migrator';
+import { action, OperatorError, withSession } from '../session';
 import { printRetry } from './migrate';
 
 export function registerRevert(program: Command): void {
@@ -14,6 +14,9 @@ export function registerRevert(program: Command): void {
             waiting: () =>
               console.log('Another migrator holds the lock; waiting for it to finish…'),
             retrying: printRetry,
+          }).catch((error: unknown) => {
+            if (error instanceof MigrationRefusedError) throw new OperatorError(error.message);
+            throw error;
           });
           console.log(
             reverted ? `Reverted ${reverted}.` : 'Nothing to revert: no migration is applied.',
