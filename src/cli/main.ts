@@ -2,7 +2,9 @@
 import { Command } from 'commander';
 import { registerDemo } from './commands/demo';
 import { registerMigrate } from './commands/migrate';
+import { registerPreflight } from './commands/preflight';
 import { registerRevert } from './commands/revert';
+import { registerSeedLegacy } from './commands/seed-legacy';
 import { registerStatus } from './commands/status';
 
 /** `pixcrawler-db`: migrate, inspect and verify a PixCrawler database. */
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerRevert(program);
   registerStatus(program);
+  registerPreflight(program);
+  registerSeedLegacy(program);
   registerDemo(program);
   return program;
 }

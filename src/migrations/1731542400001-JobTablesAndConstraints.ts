@@ -10,6 +10,12 @@ import { applyMigrationTimeouts, renamePrimaryKey } from '../db/lock-safe-ddl';
  * - validation_jobs and export_jobs created whole, with their keys, checks and indexes (they are
  *   new and empty, so nothing here can block anyone).
  * The indexes on the existing tables are built concurrently by the next migration.
+ *
+ * squawk (npm run lint:migrations) warns prefer-bigint-over-int, prefer-identity and
+ * prefer-text-field on the two new tables; kept on purpose: SPEC.md fixes their types (serial
+ * int4 ids and integer counts like the existing tables', varchar(n) with its limit), and the
+ * tables are created empty, so the warnings' concern (a later type change locking a big table)
+ * is a decision for that later migration.
  */
 
 /** Frozen with this migration: the constraints ValidateConstraints validates and re-adds. */

@@ -19,6 +19,11 @@ import {
  *
  * The unique index ix_profiles_email then takes over from the old unique constraint on
  * profiles.email (whatever its name), which is dropped: uniqueness holds at every moment.
+ *
+ * squawk (npm run lint:migrations) warns prefer-robust-stmts (no IF NOT EXISTS / IF EXISTS
+ * outside a transaction); kept on purpose: every statement is guarded by a catalog lookup
+ * instead (indexState, uniqueConstraintsOnColumn), which also rebuilds an INVALID index that
+ * IF NOT EXISTS would keep. Rerunning after a kill is tested (interrupted-migration.test.ts).
  */
 const INDEXES: IndexDefinition[] = [
   { name: 'ix_profiles_email', table: 'profiles', columns: ['email'], unique: true },

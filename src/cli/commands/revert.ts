@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { revertLastMigration } from '../../db/migrator';
-import { action, withSession } from '../session';
+import { MigrationRefusedError, revertLastMigration } from '../../db/migrator';
+import { action, OperatorError, withSession } from '../session';
+import { printRetry } from './migrate';
 
 export function registerRevert(program: Command): void {
   program
@@ -12,6 +13,10 @@ export function registerRevert(program: Command): void {
           const reverted = await revertLastMigration(dataSource, target.url, {
             waiting: () =>
               console.log('Another migrator holds the lock; waiting for it to finish…'),
+            retrying: printRetry,
+          }).catch((error: unknown) => {
+            if (error instanceof MigrationRefusedError) throw new OperatorError(error.message);
+            throw error;
           });
           console.log(
             reverted ? `Reverted ${reverted}.` : 'Nothing to revert: no migration is applied.',

@@ -1,0 +1,175 @@
+import 'reflect-metadata';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import { DataSource, type Logger, type MigrationInterface } from 'typeorm';
+import { dataSourceOptions } from '../src/db/data-source-options';
+import { configuredDatabaseUrl, maskDatabaseUrl, withDatabase } from '../src/db/database-url';
+import { startEmbeddedPostgres } from '../src/db/embedded-postgres';
+import { migrations } from '../src/migrations';
+
+/**
+ * Lints the SQL the migrations really execute (not the TypeScript that builds it) with squawk:
+ * runs every migration's up() against a scratch database, captures each statement through a
+ * TypeORM logger, writes one .sql file per migration (transactional ones wrapped in
+ * BEGIN/COMMIT, as TypeORM runs them) and runs squawk on the files.
+ *
+ * The scratch database is a throwaway database on DATABASE_URL's server when set, else a
+ * throwaway embedded PostgreSQL. Usage: npm run lint:migrations
+ */
+
+/**
+ * The squawk warnings each migration keeps on purpose, written into its captured file as
+ * `-- squawk-ignore-file`. Each is explained in a comment in the migration itself ("squawk:").
+ * Nothing is excluded globally, so a new migration is linted by every rule.
+ */
+const SCHEMA_TYPES = ['prefer-bigint-over-int', 'prefer-identity', 'prefer-text-field'];
+const IGNORED: Readonly<Record<string, readonly string[]>> = {
+  // SPEC.md fixes the column types: serial (int4) ids and varchar(n), as existing databases have.
+  LegacySchema1731542400000: SCHEMA_TYPES,
+  JobTablesAndConstraints1731542400001: SCHEMA_TYPES,
+  // Rerunnable by catalog lookups instead of IF [NOT] EXISTS / a transaction.
+  IndexExistingTables1731542400002: ['prefer-robust-stmts'],
+  ValidateConstraints1731542400003: ['prefer-robust-stmts'],
+};
+
+/** The oldest server the schema supports (SPEC.md): squawk judges lock behaviour for it. */
+const PG_VERSION = '13.0';
+
+const OUTPUT_DIR = path.join(process.cwd(), '.pixcrawler', 'squawk');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** A scratch database and a way to get rid of it. */
+async function scratchDatabase(): Promise<{ url: string; dispose: () => Promise<void> }> {
+  const configured = configuredDatabaseUrl();
+  if (configured) {
+    const name = `pixcrawler_squawk_${randomBytes(4).toString('hex')}`;
+    const admin = new Client({ connectionString: configured });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${name}"`);
+    await admin.end();
+    console.log(`Scratch database ${name} on ${maskDatabaseUrl(configured)}`);
+    return {
+      url: withDatabase(configured, name),
+      dispose: async () => {
+        const client = new Client({ connectionString: configured });
+        await client.connect();
+        await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        await client.end();
+      },
+    };
+  }
+  const parent = mkdtempSync(path.join(tmpdir(), 'pixcrawler-squawk-'));
+  chmodSync(parent, 0o755);
+  const server = await startEmbeddedPostgres({
+    dataDir: path.join(parent, 'pg'),
+    port: await freePort(),
+    ephemeral: true,
+  });
+  console.log(`Scratch embedded PostgreSQL: ${maskDatabaseUrl(server.url)}`);
+  return {
+    url: server.url,
+    dispose: async () => {
+      await server.stop();
+      rmSync(parent, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Collects the statements logged while `capturing` is on; reads (SELECT) are left out. */
+class CapturingLogger implements Logger {
+  capturing = false;
+  statements: string[] = [];
+  logQuery(query: string): void {
+    if (this.capturing && !/^\s*SELECT\b/i.test(query)) this.statements.push(query.trim());
+  }
+  logQueryError(): void {}
+  logQuerySlow(): void {}
+  logSchemaBuild(): void {}
+  logMigration(): void {}
+  log(): void {}
+}
+
+async function captureMigrationSql(url: string): Promise<Array<{ name: string; file: string }>> {
+  const logger = new CapturingLogger();
+  const dataSource = new DataSource(dataSourceOptions({ url, logger, logging: ['query'] }));
+  await dataSource.initialize();
+  const queryRunner = dataSource.createQueryRunner();
+  mkdirSync(OUTPUT_DIR, { recursive: true });
+  const files: Array<{ name: string; file: string }> = [];
+  try {
+    for (const [index, Migration] of migrations.entries()) {
+      const migration: MigrationInterface = new Migration();
+      const name = migration.name ?? Migration.name;
+      const transactional = migration.transaction !== false;
+      // Run as TypeORM runs it (migrationsTransactionMode 'each'), capturing only up()'s SQL.
+      if (transactional) await queryRunner.startTransaction();
+      logger.statements = [];
+      logger.capturing = true;
+      try {
+        await migration.up(queryRunner);
+      } finally {
+        logger.capturing = false;
+      }
+      if (transactional) await queryRunner.commitTransaction();
+
+      const body = logger.statements.map((statement) => `${statement};`).join('\n\n');
+      const sql = transactional ? `BEGIN;\n\n${body}\n\nCOMMIT;\n` : `${body}\n`;
+      const ignored = IGNORED[name] ?? [];
+      const header = ignored.length > 0 ? `-- squawk-ignore-file ${ignored.join(', ')}\n` : '';
+      const file = path.join(OUTPUT_DIR, `${String(index + 1).padStart(2, '0')}-${name}.sql`);
+      writeFileSync(
+        file,
+        `${header}-- SQL executed by ${name}.up() (captured by scripts/lint-migrations.ts)\n\n${sql}`,
+      );
+      files.push({ name, file });
+    }
+  } finally {
+    await queryRunner.release();
+    await dataSource.destroy();
+  }
+  return files;
+}
+
+async function main(): Promise<number> {
+  const scratch = await scratchDatabase();
+  let files: Array<{ name: string; file: string }>;
+  try {
+    files = await captureMigrationSql(scratch.url);
+  } finally {
+    await scratch.dispose();
+  }
+  const squawk = path.join(__dirname, '..', 'node_modules', '.bin', 'squawk');
+  const args = [
+    `--pg-version=${PG_VERSION}`,
+    ...files.map((f) => path.relative(process.cwd(), f.file)),
+  ];
+  console.log(`squawk ${args.join(' ')}`);
+  const result = spawnSync(squawk, args, { stdio: 'inherit' });
+  if (result.error) throw result.error;
+  return result.status ?? 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  },
+);

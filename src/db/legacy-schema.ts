@@ -1,0 +1,252 @@
+/**
+ * The five tables as an existing PixCrawler database holds them ("The database before this
+ * change" in SPEC.md), described once as data. `migrate --baseline` checks a database against
+ * it, and the legacy database builder creates its tables and COPYs its rows from it.
+ *
+ * Types are spelled the way PostgreSQL's `format_type()` prints them, so the check compares
+ * strings. Defaults are SQL expressions (what the builder writes); the check does not compare
+ * them: a different default changes no data and the migrations do not depend on it.
+ */
+export interface LegacyColumn {
+  name: string;
+  /** As `format_type(atttypid, atttypmod)` prints it, e.g. `character varying(255)`. */
+  type: string;
+  nullable: boolean;
+  /** `serial`: an integer with its own sequence (the builder creates it as SERIAL). */
+  serial?: boolean;
+  default?: string;
+}
+
+export interface LegacyTable {
+  name: string;
+  columns: LegacyColumn[];
+  /** The unique constraints an existing database has, by PostgreSQL's default name. */
+  unique?: Array<{ name: string; columns: string[] }>;
+}
+
+const id: LegacyColumn = { name: 'id', type: 'integer', nullable: false, serial: true };
+const timestamps: LegacyColumn[] = [
+  { name: 'created_at', type: 'timestamp with time zone', nullable: false, default: 'now()' },
+  { name: 'updated_at', type: 'timestamp with time zone', nullable: false, default: 'now()' },
+];
+const count = (name: string): LegacyColumn => ({
+  name,
+  type: 'integer',
+  nullable: false,
+  default: '0',
+});
+
+/** Parents before children: the order to create and load them in. */
+export const LEGACY_TABLES: readonly LegacyTable[] = [
+  {
+    name: 'profiles',
+    columns: [
+      { name: 'id', type: 'uuid', nullable: false },
+      { name: 'email', type: 'character varying(255)', nullable: false },
+      { name: 'full_name', type: 'character varying(100)', nullable: true },
+      { name: 'avatar_url', type: 'text', nullable: true },
+      { name: 'role', type: 'character varying(20)', nullable: false, default: `'user'` },
+      ...timestamps,
+    ],
+    unique: [{ name: 'profiles_email_key', columns: ['email'] }],
+  },
+  {
+    name: 'projects',
+    columns: [
+      id,
+      { name: 'name', type: 'character varying(100)', nullable: false },
+      { name: 'description', type: 'text', nullable: true },
+      { name: 'user_id', type: 'uuid', nullable: false },
+      { name: 'status', type: 'character varying(20)', nullable: false, default: `'active'` },
+      ...timestamps,
+    ],
+  },
+  {
+    name: 'crawl_jobs',
+    columns: [
+      id,
+      { name: 'project_id', type: 'integer', nullable: false },
+      { name: 'name', type: 'character varying(100)', nullable: false },
+      { name: 'keywords', type: 'jsonb', nullable: false },
+      { name: 'max_images', type: 'integer', nullable: false, default: '1000' },
+      { name: 'status', type: 'character varying(20)', nullable: false, default: `'pending'` },
+      count('progress'),
+      count('total_images'),
+      count('downloaded_images'),
+      count('valid_images'),
+      { name: 'started_at', type: 'timestamp with time zone', nullable: true },
+      { name: 'completed_at', type: 'timestamp with time zone', nullable: true },
+      count('total_chunks'),
+      count('active_chunks'),
+      count('completed_chunks'),
+      count('failed_chunks'),
+      { name: 'task_ids', type: 'jsonb', nullable: false, default: `'[]'` },
+      ...timestamps,
+    ],
+  },
+  {
+    name: 'images',
+    columns: [
+      id,
+      { name: 'crawl_job_id', type: 'integer', nullable: false },
+      { name: 'original_url', type: 'text', nullable: false },
+      { name: 'filename', type: 'character varying(255)', nullable: false },
+      { name: 'storage_url', type: 'text', nullable: true },
+      { name: 'width', type: 'integer', nullable: true },
+      { name: 'height', type: 'integer', nullable: true },
+      { name: 'file_size', type: 'integer', nullable: true },
+      { name: 'format', type: 'character varying(10)', nullable: true },
+    ],
+  },
+  {
+    name: 'activity_logs',
+    columns: [
+      id,
+      { name: 'user_id', type: 'uuid', nullable: true },
+      { name: 'action', type: 'text', nullable: false },
+      { name: 'resource_type', type: 'character varying(50)', nullable: true },
+      { name: 'resource_id', type: 'character varying(50)', nullable: true },
+      { name: 'metadata', type: 'jsonb', nullable: true },
+      {
+        name: 'timestamp',
+        type: 'timestamp with time zone',
+        nullable: false,
+        default: 'now()',
+      },
+    ],
+  },
+];
+
+export const LEGACY_TABLE_NAMES: readonly string[] = LEGACY_TABLES.map((table) => table.name);
+
+/** CREATE TABLE for one legacy table, with PostgreSQL's default constraint names. */
+export function legacyTableDdl(table: LegacyTable): string {
+  const columns = table.columns.map((column) => {
+    const type = column.serial ? 'serial' : column.type;
+    const nullability = column.nullable ? '' : ' NOT NULL';
+    const fallback = column.default ? ` DEFAULT ${column.default}` : '';
+    return `"${column.name}" ${type}${nullability}${fallback}`;
+  });
+  const constraints = [
+    `CONSTRAINT "${table.name}_pkey" PRIMARY KEY ("id")`,
+    ...(table.unique ?? []).map(
+      (unique) =>
+        `CONSTRAINT "${unique.name}" UNIQUE (${unique.columns.map((c) => `"${c}"`).join(', ')})`,
+    ),
+  ];
+  return `CREATE TABLE "${table.name}" (\n  ${[...columns, ...constraints].join(',\n  ')}\n)`;
+}
+
+/** Something a database has that keeps it from being adopted as a legacy database. */
+export interface LegacyMismatch {
+  table: string;
+  column?: string;
+  problem: string;
+}
+
+interface CatalogColumn {
+  table: string;
+  column: string;
+  type: string;
+  nullable: boolean;
+}
+
+type Query = <T>(sql: string, params?: unknown[]) => Promise<T[]>;
+
+/**
+ * Compares the database's five tables with the description above: every table and column must
+ * exist with the same type and nullability, and each table needs a primary key on `id`. Extra
+ * tables and columns are allowed (the upgrade leaves them alone). Empty means it matches.
+ */
+export async function checkLegacySchema(query: Query): Promise<LegacyMismatch[]> {
+  const columns = await query<CatalogColumn>(
+    `SELECT c.relname AS "table", a.attname AS "column",
+            format_type(a.atttypid, a.atttypmod) AS "type", NOT a.attnotnull AS "nullable"
+       FROM pg_attribute a
+       JOIN pg_class c ON c.oid = a.attrelid
+      WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+        AND c.relname = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+    [LEGACY_TABLE_NAMES],
+  );
+  const primaryKeys = await query<{ table: string; columns: string[] }>(
+    `SELECT c.relname AS "table",
+            array(SELECT attname::text FROM pg_attribute
+                   WHERE attrelid = k.conrelid AND attnum = ANY(k.conkey)) AS "columns"
+       FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+      WHERE k.contype = 'p' AND c.relnamespace = current_schema()::regnamespace
+        AND c.relname = ANY($1)`,
+    [LEGACY_TABLE_NAMES],
+  );
+
+  const mismatches: LegacyMismatch[] = [];
+  for (const table of LEGACY_TABLES) {
+    const found = new Map(
+      columns.filter((c) => c.table === table.name).map((c) => [c.column, c] as const),
+    );
+    if (found.size === 0) {
+      mismatches.push({ table: table.name, problem: 'table is missing' });
+      continue;
+    }
+    for (const expected of table.columns) {
+      const actual = found.get(expected.name);
+      if (!actual) {
+        mismatches.push({ table: table.name, column: expected.name, problem: 'column is missing' });
+        continue;
+      }
+      if (actual.type !== expected.type) {
+        mismatches.push({
+          table: table.name,
+          column: expected.name,
+          problem: `type is ${actual.type}, expected ${expected.type}`,
+        });
+      }
+      if (actual.nullable !== expected.nullable) {
+        mismatches.push({
+          table: table.name,
+          column: expected.name,
+          problem: expected.nullable
+            ? 'is NOT NULL, expected nullable'
+            : 'is nullable, expected NOT NULL',
+        });
+      }
+    }
+    const key = primaryKeys.find((pk) => pk.table === table.name);
+    if (!key || key.columns.join(',') !== 'id') {
+      mismatches.push({
+        table: table.name,
+        problem: key
+          ? `primary key is on (${key.columns.join(', ')}), expected (id)`
+          : 'has no primary key, expected one on (id)',
+      });
+    }
+  }
+  const newTables = await query<{ name: string }>(
+    `SELECT relname AS name FROM pg_class
+      WHERE relnamespace = current_schema()::regnamespace AND relname = ANY($1)`,
+    [TABLES_THE_CHANGE_CREATES],
+  );
+  for (const { name } of newTables) {
+    mismatches.push({ table: name, problem: 'exists already, but the upgrade creates it' });
+  }
+  return mismatches;
+}
+
+/** Tables the migrations create next to the legacy ones: a legacy database cannot have them. */
+const TABLES_THE_CHANGE_CREATES = ['validation_jobs', 'export_jobs'];
+
+/** The legacy tables that exist in the current schema (any of the five). */
+export async function existingLegacyTables(query: Query): Promise<string[]> {
+  const rows = await query<{ name: string }>(
+    `SELECT relname AS name FROM pg_class
+      WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')
+        AND relname = ANY($1) ORDER BY relname`,
+    [LEGACY_TABLE_NAMES],
+  );
+  return rows.map((row) => row.name);
+}
+
+export function formatLegacyMismatches(mismatches: LegacyMismatch[]): string {
+  return mismatches
+    .map((m) => `  - ${m.table}${m.column ? `.${m.column}` : ''}: ${m.problem}`)
+    .join('\n');
+}

@@ -1,0 +1,142 @@
+import { DataSource } from 'typeorm';
+import { buildLegacyDatabase } from '../../src/db/legacy-builder';
+import { checkLegacySchema, LEGACY_TABLE_NAMES } from '../../src/db/legacy-schema';
+import {
+  MigrationRefusedError,
+  revertLastMigration,
+  runPendingMigrations,
+} from '../../src/db/migrator';
+import { preflightRules, runPreflight } from '../../src/db/preflight';
+import { schemaDrift } from '../../src/db/schema-drift';
+import { dataSourceOptions } from '../../src/db/data-source-options';
+import { migrations } from '../../src/migrations';
+import { EXISTING_TABLE_CONSTRAINTS } from '../../src/migrations/1731542400001-JobTablesAndConstraints';
+import {
+  invalidIndexes,
+  notValidConstraints,
+  recordedMigrations,
+  rowIds,
+  schemaSnapshot,
+} from '../helpers/schema-state';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+
+const ALL = migrations.map((m) => new m().name!);
+
+describe('adopting an existing database with migrate --baseline', () => {
+  let db: TestDatabase;
+  let dataSource: DataSource;
+  let legacySnapshot: string[];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('baseline');
+    await buildLegacyDatabase(db.url, { images: 20_000 });
+    legacySnapshot = await schemaSnapshot(db);
+    dataSource = await db.connect();
+  });
+  afterAll(() => db.drop());
+
+  it('migrate without --baseline refuses a legacy database, says --baseline is the way, and changes nothing', async () => {
+    const before = await schemaSnapshot(db);
+    const refusal = runPendingMigrations(dataSource, db.url);
+    await expect(refusal).rejects.toBeInstanceOf(MigrationRefusedError);
+    await expect(refusal).rejects.toThrow(/--baseline/);
+    expect(await schemaSnapshot(db)).toEqual(before);
+    expect(await recordedMigrations(db)).toEqual([]);
+  });
+
+  it('upgrades a legacy database with data: preflight clean, then no drift, no invalid index, no NOT VALID constraint and every row kept', async () => {
+    expect((await runPreflight(dataSource)).broken).toEqual([]);
+    const before = await rowIds(db, LEGACY_TABLE_NAMES);
+    const baselined: string[] = [];
+
+    const applied = await runPendingMigrations(
+      dataSource,
+      db.url,
+      { baselined: (name) => baselined.push(name) },
+      { baseline: true },
+    );
+
+    expect(baselined).toEqual([ALL[0]]);
+    expect(applied).toEqual(ALL.slice(1));
+    expect(await recordedMigrations(db)).toEqual(ALL);
+    expect(await schemaDrift(dataSource)).toEqual([]);
+    expect(await invalidIndexes(db)).toEqual([]);
+    expect(await notValidConstraints(db)).toEqual([]);
+    expect(await rowIds(db, LEGACY_TABLE_NAMES)).toEqual(before);
+  });
+
+  it('--baseline on an adopted database finds nothing pending', async () => {
+    expect(await runPendingMigrations(dataSource, db.url, {}, { baseline: true })).toEqual([]);
+  });
+
+  it('reverting the upgrade brings back the legacy schema exactly, and never drops the legacy tables with their rows', async () => {
+    const rows = await rowIds(db, LEGACY_TABLE_NAMES);
+    for (let i = 0; i < ALL.length - 1; i++) await revertLastMigration(dataSource, db.url);
+    expect(await recordedMigrations(db)).toEqual([ALL[0]]);
+    expect(await schemaSnapshot(db)).toEqual(legacySnapshot);
+    expect(await rowIds(db, LEGACY_TABLE_NAMES)).toEqual(rows);
+
+    await expect(revertLastMigration(dataSource, db.url)).rejects.toThrow(/hold data/);
+    expect(await recordedMigrations(db)).toEqual([ALL[0]]);
+    expect(await rowIds(db, LEGACY_TABLE_NAMES)).toEqual(rows);
+  });
+});
+
+describe('the legacy schema check', () => {
+  let db: TestDatabase;
+  let dataSource: DataSource;
+
+  beforeEach(async () => {
+    db = await createTestDatabase('legacy_check');
+  });
+  afterEach(async () => {
+    if (dataSource?.isInitialized) await dataSource.destroy();
+    await db.drop();
+  });
+
+  it('--baseline refuses tables that differ, names every mismatch, and changes nothing', async () => {
+    await buildLegacyDatabase(db.url, { images: 100 });
+    await db.query('ALTER TABLE images ALTER COLUMN width TYPE bigint');
+    await db.query('ALTER TABLE profiles ALTER COLUMN full_name SET NOT NULL');
+    await db.query('ALTER TABLE crawl_jobs DROP COLUMN task_ids');
+    await db.query('ALTER TABLE activity_logs ADD COLUMN legacy_note text'); // extra: allowed
+    const before = await schemaSnapshot(db);
+    dataSource = await db.connect();
+
+    const refusal = runPendingMigrations(dataSource, db.url, {}, { baseline: true });
+    await expect(refusal).rejects.toBeInstanceOf(MigrationRefusedError);
+    const message = await refusal.catch((error: Error) => error.message);
+    expect(message).toContain('images.width: type is bigint, expected integer');
+    expect(message).toContain('profiles.full_name: is NOT NULL, expected nullable');
+    expect(message).toContain('crawl_jobs.task_ids: column is missing');
+    expect(message).not.toContain('legacy_note');
+    expect(await schemaSnapshot(db)).toEqual(before);
+    expect(await recordedMigrations(db)).toEqual([]);
+  });
+
+  it('--baseline refuses an empty database: there is nothing to adopt', async () => {
+    dataSource = await db.connect();
+    await expect(runPendingMigrations(dataSource, db.url, {}, { baseline: true })).rejects.toThrow(
+      /none of its tables/,
+    );
+    expect(await recordedMigrations(db)).toEqual([]);
+  });
+
+  it('the LegacySchema migration creates exactly the tables legacy-schema.ts describes', async () => {
+    dataSource = new DataSource(
+      dataSourceOptions({ url: db.url, migrations: migrations.slice(0, 1) }),
+    );
+    await dataSource.initialize();
+    await dataSource.runMigrations();
+    expect(await checkLegacySchema((sql, params) => dataSource.query(sql, params))).toEqual([]);
+  });
+
+  it('preflight checks, from the entities, exactly the constraints the migrations add to the existing tables', async () => {
+    dataSource = await db.connect();
+    const fromEntities = preflightRules(dataSource)
+      .filter((rule) => rule.kind !== 'unique')
+      .map((rule) => rule.name)
+      .sort();
+    expect(fromEntities).toEqual(EXISTING_TABLE_CONSTRAINTS.map((c) => c.name).sort());
+  });
+});
