@@ -2,7 +2,9 @@
 import { Command } from 'commander';
 import { registerMigrate } from './commands/migrate';
 import { registerRevert } from './commands/revert';
+import { registerStats } from './commands/stats';
 import { registerStatus } from './commands/status';
+import { registerVerify } from './commands/verify';
 
 /** `pixcrawler-db`: migrate, inspect and verify a PixCrawler database. */
 export function buildProgram(): Command {
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerRevert(program);
   registerStatus(program);
+  registerVerify(program);
+  registerStats(program);
   return program;
 }
 
