@@ -42,7 +42,7 @@ describe('the migration chain', () => {
   it('reverts every migration to an empty schema, and migrating again gives the same schema', async () => {
     const first = await schemaSnapshot(db);
     const reverted: string[] = [];
-    for (let name; (name = await revertLastMigration(dataSource, db.url)); ) reverted.push(name);
+    for (let name; (name = await revertLastMigration(dataSource, db.url));) reverted.push(name);
     expect(reverted).toEqual(dataSource.migrations.map((m) => m.name).reverse());
 
     const tables = await db.query<{ table_name: string }>(
