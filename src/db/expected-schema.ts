@@ -90,3 +90,58 @@ function expectedDefault(
   if (typeof column.default === 'number') return String(column.default);
   return normalizeDefault(dataSource.driver.normalizeDefault(column), type);
 }
+
+/**
+ * The expected check constraints as PostgreSQL itself prints them, so they compare with
+ * `pg_get_constraintdef` of the live ones: `"status" IN ('a', 'b')` comes back as
+ * `CHECK (((status)::text = ANY ((ARRAY['a'::character varying, …])::text[])))`, which no string
+ * rule on our side could reproduce. (TypeORM compares checks by name only, so its drift check
+ * misses a value set that changed.)
+ *
+ * Each expression is added NOT VALID to an empty temporary copy of its table, read back and
+ * rolled back: nothing is written. Returns `table.check` → definition, for tables that exist.
+ */
+export async function canonicalCheckDefinitions(
+  dataSource: DataSource,
+  schema: string,
+  expected: Map<string, TableShape>,
+  existingTables: ReadonlySet<string>,
+): Promise<Map<string, string>> {
+  const definitions = new Map<string, string>();
+  const runner = dataSource.createQueryRunner();
+  await runner.connect();
+  try {
+    await runner.startTransaction();
+    try {
+      for (const table of expected.values()) {
+        if (table.checks.length === 0 || !existingTables.has(table.name)) continue;
+        const copy = `pixcrawler_verify_${table.name}`;
+        await runner.query(
+          `CREATE TEMPORARY TABLE "${copy}" (LIKE "${schema}"."${table.name}") ON COMMIT DROP`,
+        );
+        for (const check of table.checks) {
+          await runner.query(
+            `ALTER TABLE pg_temp."${copy}" ADD CONSTRAINT "${check.name}" CHECK (${check.definition}) NOT VALID`,
+          );
+        }
+        const rows: { name: string; definition: string }[] = await runner.query(
+          `SELECT conname AS name, pg_get_constraintdef(oid) AS definition
+             FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c'`,
+          [`pg_temp."${copy}"`],
+        );
+        for (const row of rows) {
+          definitions.set(`${table.name}.${row.name}`, withoutNotValid(row.definition));
+        }
+      }
+    } finally {
+      await runner.rollbackTransaction();
+    }
+  } finally {
+    await runner.release();
+  }
+  return definitions;
+}
+
+/** `pg_get_constraintdef` appends ` NOT VALID` to unvalidated constraints; validity is compared apart. */
+export const withoutNotValid = (definition: string): string =>
+  definition.replace(/\s+NOT VALID$/, '');

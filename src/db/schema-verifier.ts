@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { expectedSchema } from './expected-schema';
+import { canonicalCheckDefinitions, expectedSchema, withoutNotValid } from './expected-schema';
 import { migrationStates } from './migrator';
 import { currentSchema, readSchemaCatalog } from './schema-catalog';
 import { schemaDrift } from './schema-drift';
@@ -63,6 +63,11 @@ export interface VerificationReport {
 export interface CompareOptions {
   /** Tables that are expected to exist without an entity: the migrations table. */
   ignoredTables?: string[];
+  /**
+   * Compare check definitions too. Only meaningful when the expected definitions are in
+   * PostgreSQL's own spelling (see canonicalCheckDefinitions); otherwise checks compare by name.
+   */
+  compareCheckDefinitions?: boolean;
 }
 
 const list = (items: readonly string[]) => `(${items.join(', ')})`;
@@ -93,7 +98,7 @@ export function compareSchemas(
       });
       continue;
     }
-    findings.push(...compareTable(table, live));
+    findings.push(...compareTable(table, live, options));
   }
   const ignored = new Set(options.ignoredTables ?? []);
   for (const table of actual.values()) {
@@ -109,7 +114,7 @@ export function compareSchemas(
   return findings;
 }
 
-function compareTable(expected: TableShape, live: TableShape): Finding[] {
+function compareTable(expected: TableShape, live: TableShape, options: CompareOptions): Finding[] {
   const findings: Finding[] = [];
   const add = (severity: Severity, kind: FindingKind, name: string, message: string) =>
     findings.push({ severity, table: expected.name, kind, name, message });
@@ -302,8 +307,24 @@ function compareTable(expected: TableShape, live: TableShape): Finding[] {
   for (const check of expected.checks) {
     const found = live.checks.find((c) => c.name === check.name);
     if (!found) {
-      add('error', 'check', check.name, `missing (expected CHECK (${check.definition}))`);
-    } else if (found.validated === false) {
+      const shown = /^CHECK /.test(check.definition)
+        ? check.definition
+        : `CHECK (${check.definition})`;
+      add('error', 'check', check.name, `missing (expected ${shown})`);
+      continue;
+    }
+    if (
+      options.compareCheckDefinitions &&
+      withoutNotValid(found.definition) !== withoutNotValid(check.definition)
+    ) {
+      add(
+        'error',
+        'check',
+        check.name,
+        `is ${withoutNotValid(found.definition)}, expected ${check.definition}`,
+      );
+    }
+    if (found.validated === false) {
       add(
         'error',
         'check',
@@ -396,9 +417,39 @@ export async function verifySchema(
   const expected = expectedSchema(dataSource);
   const actual = await readSchemaCatalog(dataSource, schema);
   const migrationsTable = dataSource.options.migrationsTableName ?? 'migrations';
-  const findings = compareSchemas(expected, actual, {
-    ignoredTables: [migrationsTable, dataSource.options.metadataTableName ?? 'typeorm_metadata'],
-  });
+  const findings: Finding[] = [];
+  let compareCheckDefinitions = false;
+  try {
+    const canonical = await canonicalCheckDefinitions(
+      dataSource,
+      schema,
+      expected,
+      new Set(actual.keys()),
+    );
+    for (const table of expected.values()) {
+      for (const check of table.checks) {
+        check.definition = canonical.get(`${table.name}.${check.name}`) ?? check.definition;
+      }
+    }
+    compareCheckDefinitions = true;
+  } catch (error) {
+    // A read-only standby refuses temporary tables; checks are then compared by name only.
+    findings.push({
+      severity: 'warning',
+      table: null,
+      kind: 'check',
+      name: '(definitions)',
+      message:
+        'check definitions not compared, only names: ' +
+        (error instanceof Error ? error.message : String(error)),
+    });
+  }
+  findings.push(
+    ...compareSchemas(expected, actual, {
+      ignoredTables: [migrationsTable, dataSource.options.metadataTableName ?? 'typeorm_metadata'],
+      compareCheckDefinitions,
+    }),
+  );
   findings.push(...(await migrationFindings(dataSource)));
   const drift = options.drift === false ? [] : await schemaDrift(dataSource);
   findings.push(...driftFindings(drift, findings));
@@ -456,6 +507,11 @@ export function formatVerificationReport(report: VerificationReport): string {
       lines.push(line(finding));
     }
   }
+
+  const general = report.findings.filter(
+    (f) => f.table === null && f.kind !== 'drift' && f.kind !== 'migrations',
+  );
+  for (const finding of general) lines.push(line(finding, '  '));
 
   const drift = report.findings.filter((f) => f.kind === 'drift');
   lines.push('', 'TypeORM drift check (what `typeorm migration:generate` would write):');

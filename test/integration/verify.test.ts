@@ -167,6 +167,21 @@ describe('verify, on a tampered database', () => {
     for (const finding of report.findings) expect(finding.message).toMatch(/^is NOT VALID/);
   });
 
+  it('reports a check whose rule differs from the entity, which TypeORM (names only) misses', async () => {
+    await tampered(
+      'ALTER TABLE projects DROP CONSTRAINT ck_projects_status',
+      `ALTER TABLE projects ADD CONSTRAINT ck_projects_status CHECK (status IN ('active', 'archived'))`,
+    );
+
+    const report = await verifySchema(dataSource);
+
+    expect(summary(report)).toEqual(['error projects check ck_projects_status']);
+    expect(report.findings[0].message).toMatch(
+      /^is CHECK .*'archived'.*, expected CHECK .*'deleted'/,
+    );
+    expect(report.drift).toEqual([]);
+  });
+
   it('reports a missing table and a renamed primary key', async () => {
     await tampered(
       'DROP TABLE export_jobs',

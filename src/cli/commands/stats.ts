@@ -6,6 +6,7 @@ import { textTable } from '../text-table';
 export function registerStats(program: Command): void {
   program
     .command('stats')
+    .summary("table sizes and index usage (the guide's Monitoring queries)")
     .description(
       "table and index statistics: the guide's Monitoring queries in one report. Per table its " +
         'row estimate and the size of table, indexes and total (pg_total_relation_size); per ' +

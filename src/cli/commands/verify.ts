@@ -26,6 +26,9 @@ export async function verifyAndReport(
 export function registerVerify(program: Command): void {
   program
     .command('verify')
+    .summary(
+      "compare the live schema with the entities (the guide's verification script, psql \\d)",
+    )
     .description(
       "compare the live schema with the entities: the guide's verification script and " +
         '`psql \\dt`, `\\d <table>`, `\\di`, done for PostgreSQL. Checks tables, columns (type, ' +
