@@ -54,6 +54,11 @@ export interface CheckShape {
   definition: string;
   /** False for a constraint added NOT VALID and never validated (catalog side only). */
   validated?: boolean;
+  /**
+   * Expected side: the definition is in PostgreSQL's own spelling (canonicalCheckDefinitions),
+   * so it can be compared with the catalog's; otherwise only the name is compared.
+   */
+  comparable?: boolean;
 }
 
 export interface TableShape {

@@ -63,11 +63,6 @@ export interface VerificationReport {
 export interface CompareOptions {
   /** Tables that are expected to exist without an entity: the migrations table. */
   ignoredTables?: string[];
-  /**
-   * Compare check definitions too. Only meaningful when the expected definitions are in
-   * PostgreSQL's own spelling (see canonicalCheckDefinitions); otherwise checks compare by name.
-   */
-  compareCheckDefinitions?: boolean;
 }
 
 const list = (items: readonly string[]) => `(${items.join(', ')})`;
@@ -98,7 +93,7 @@ export function compareSchemas(
       });
       continue;
     }
-    findings.push(...compareTable(table, live, options));
+    findings.push(...compareTable(table, live));
   }
   const ignored = new Set(options.ignoredTables ?? []);
   for (const table of actual.values()) {
@@ -114,7 +109,7 @@ export function compareSchemas(
   return findings;
 }
 
-function compareTable(expected: TableShape, live: TableShape, options: CompareOptions): Finding[] {
+function compareTable(expected: TableShape, live: TableShape): Finding[] {
   const findings: Finding[] = [];
   const add = (severity: Severity, kind: FindingKind, name: string, message: string) =>
     findings.push({ severity, table: expected.name, kind, name, message });
@@ -314,7 +309,7 @@ function compareTable(expected: TableShape, live: TableShape, options: CompareOp
       continue;
     }
     if (
-      options.compareCheckDefinitions &&
+      check.comparable &&
       withoutNotValid(found.definition) !== withoutNotValid(check.definition)
     ) {
       add(
@@ -418,7 +413,6 @@ export async function verifySchema(
   const actual = await readSchemaCatalog(dataSource, schema);
   const migrationsTable = dataSource.options.migrationsTableName ?? 'migrations';
   const findings: Finding[] = [];
-  let compareCheckDefinitions = false;
   try {
     const canonical = await canonicalCheckDefinitions(
       dataSource,
@@ -428,10 +422,10 @@ export async function verifySchema(
     );
     for (const table of expected.values()) {
       for (const check of table.checks) {
-        check.definition = canonical.get(`${table.name}.${check.name}`) ?? check.definition;
+        const definition = canonical.get(`${table.name}.${check.name}`);
+        if (definition) Object.assign(check, { definition, comparable: true });
       }
     }
-    compareCheckDefinitions = true;
   } catch (error) {
     // A read-only standby refuses temporary tables; checks are then compared by name only.
     findings.push({
@@ -447,7 +441,6 @@ export async function verifySchema(
   findings.push(
     ...compareSchemas(expected, actual, {
       ignoredTables: [migrationsTable, dataSource.options.metadataTableName ?? 'typeorm_metadata'],
-      compareCheckDefinitions,
     }),
   );
   findings.push(...(await migrationFindings(dataSource)));

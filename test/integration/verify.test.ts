@@ -79,6 +79,22 @@ describe('verify, on a tampered database', () => {
     expect(report.ok).toBe(false);
   });
 
+  it('reports a dropped column together with the check that went with it, and still compares the other checks', async () => {
+    await tampered(
+      'ALTER TABLE images DROP COLUMN width',
+      'ALTER TABLE images DROP CONSTRAINT ck_images_height',
+      'ALTER TABLE images ADD CONSTRAINT ck_images_height CHECK (height > 0)',
+    );
+
+    const report = await verifySchema(dataSource);
+
+    expect(summary(report, ['column', 'check'])).toEqual([
+      'error images column width',
+      'error images check ck_images_height',
+      'error images check ck_images_width',
+    ]);
+  });
+
   it('reports a changed type, nullability and default of a column', async () => {
     await tampered(
       'ALTER TABLE projects ALTER COLUMN name TYPE varchar(200)',
