@@ -510,7 +510,9 @@ export function formatVerificationReport(report: VerificationReport): string {
   lines.push('', 'TypeORM drift check (what `typeorm migration:generate` would write):');
   if (drift.length === 0) lines.push('  none');
   for (const finding of drift) {
-    lines.push(`  ${finding.severity === 'error' ? 'ERROR' : 'WARN '}  ${finding.name};`);
+    // A CREATE TABLE runs to thousands of characters; its start says what it is.
+    const sql = finding.name.length > 160 ? `${finding.name.slice(0, 157)}...` : `${finding.name};`;
+    lines.push(`  ${finding.severity === 'error' ? 'ERROR' : 'WARN '}  ${sql}`);
     if (finding.severity === 'warning') lines.push(`         (${finding.message})`);
   }
 
