@@ -28,6 +28,106 @@ const TABLES = [
   'validation_jobs',
 ];
 
+/** SPEC.md's column tables in PostgreSQL's spelling: `type [null] [= default as stored]`. */
+const VARCHAR = (n: number) => `character varying(${n})`;
+const TSTZ = 'timestamp with time zone';
+const serial = (table: string) => `integer = nextval('${table}_id_seq'::regclass)`;
+const text = (value: string, n: number) => `${VARCHAR(n)} = '${value}'::character varying`;
+const STAMPS = { created_at: `${TSTZ} = now()`, updated_at: `${TSTZ} = now()` };
+
+const COLUMNS: Record<string, Record<string, string>> = {
+  profiles: {
+    id: 'uuid',
+    email: VARCHAR(255),
+    full_name: `${VARCHAR(100)} null`,
+    avatar_url: 'text null',
+    role: text('user', 20),
+    ...STAMPS,
+  },
+  projects: {
+    id: serial('projects'),
+    name: VARCHAR(100),
+    description: 'text null',
+    user_id: 'uuid',
+    status: text('active', 20),
+    ...STAMPS,
+  },
+  crawl_jobs: {
+    id: serial('crawl_jobs'),
+    project_id: 'integer',
+    name: VARCHAR(100),
+    keywords: 'jsonb',
+    max_images: 'integer = 1000',
+    status: text('pending', 20),
+    progress: 'integer = 0',
+    total_images: 'integer = 0',
+    downloaded_images: 'integer = 0',
+    valid_images: 'integer = 0',
+    started_at: `${TSTZ} null`,
+    completed_at: `${TSTZ} null`,
+    total_chunks: 'integer = 0',
+    active_chunks: 'integer = 0',
+    completed_chunks: 'integer = 0',
+    failed_chunks: 'integer = 0',
+    task_ids: "jsonb = '[]'::jsonb",
+    ...STAMPS,
+  },
+  images: {
+    id: serial('images'),
+    crawl_job_id: 'integer',
+    original_url: 'text',
+    filename: VARCHAR(255),
+    storage_url: 'text null',
+    width: 'integer null',
+    height: 'integer null',
+    file_size: 'integer null',
+    format: `${VARCHAR(10)} null`,
+  },
+  activity_logs: {
+    id: serial('activity_logs'),
+    user_id: 'uuid null',
+    action: 'text',
+    resource_type: `${VARCHAR(50)} null`,
+    resource_id: `${VARCHAR(50)} null`,
+    metadata: 'jsonb null',
+    timestamp: `${TSTZ} = now()`,
+  },
+  validation_jobs: {
+    id: serial('validation_jobs'),
+    crawl_job_id: 'integer',
+    name: VARCHAR(100),
+    status: text('pending', 20),
+    progress: 'integer = 0',
+    total_images: 'integer = 0',
+    validated_images: 'integer = 0',
+    invalid_images: 'integer = 0',
+    validation_rules: "jsonb = '{}'::jsonb",
+    started_at: `${TSTZ} null`,
+    completed_at: `${TSTZ} null`,
+    error_message: 'text null',
+    ...STAMPS,
+  },
+  export_jobs: {
+    id: serial('export_jobs'),
+    crawl_job_id: 'integer',
+    user_id: 'uuid',
+    name: VARCHAR(100),
+    status: text('pending', 20),
+    progress: 'integer = 0',
+    format: text('zip', 20),
+    total_images: 'integer = 0',
+    exported_images: 'integer = 0',
+    file_size: 'bigint null',
+    download_url: 'text null',
+    export_options: "jsonb = '{}'::jsonb",
+    started_at: `${TSTZ} null`,
+    completed_at: `${TSTZ} null`,
+    expires_at: `${TSTZ} null`,
+    error_message: 'text null',
+    ...STAMPS,
+  },
+};
+
 const PRIMARY_KEYS = [
   'activity_logs.pk_activity_logs',
   'crawl_jobs.pk_crawl_jobs',
@@ -121,6 +221,23 @@ describe('the migrated schema', () => {
         WHERE table_schema = 'public' ORDER BY 1`,
     );
     expect(rows.map((r) => r.name)).toEqual([...TABLES, 'migrations'].sort());
+  });
+
+  it('has exactly the columns of SPEC.md, with their types, nullability and defaults', async () => {
+    const rows = await db.query<{ table: string; column: string; item: string }>(
+      `SELECT c.relname AS table, a.attname AS column,
+              format_type(a.atttypid, a.atttypmod)
+              || CASE WHEN a.attnotnull THEN '' ELSE ' null' END
+              || coalesce(' = ' || pg_get_expr(d.adbin, d.adrelid), '') AS item
+         FROM pg_attribute a
+         JOIN pg_class c ON c.oid = a.attrelid
+         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+          AND c.relname <> 'migrations' AND a.attnum > 0 AND NOT a.attisdropped`,
+    );
+    const actual: Record<string, Record<string, string>> = {};
+    for (const row of rows) (actual[row.table] ??= {})[row.column] = row.item;
+    expect(actual).toEqual(COLUMNS);
   });
 
   it('names every primary key pk_<table>', async () => {
