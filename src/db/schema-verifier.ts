@@ -398,6 +398,46 @@ async function migrationFindings(dataSource: DataSource): Promise<Finding[]> {
   return findings;
 }
 
+/**
+ * Puts the expected check definitions into PostgreSQL's spelling so they compare with the
+ * catalog's. Returns a warning when the server cannot do it (a read-only standby refuses
+ * temporary tables); checks are then compared by name only.
+ */
+async function spellChecksAsPostgres(
+  dataSource: DataSource,
+  schema: string,
+  expected: Map<string, TableShape>,
+  actual: Map<string, TableShape>,
+): Promise<Finding[]> {
+  try {
+    const canonical = await canonicalCheckDefinitions(
+      dataSource,
+      schema,
+      expected,
+      new Set(actual.keys()),
+    );
+    for (const table of expected.values()) {
+      for (const check of table.checks) {
+        const definition = canonical.get(`${table.name}.${check.name}`);
+        if (definition) Object.assign(check, { definition, comparable: true });
+      }
+    }
+    return [];
+  } catch (error) {
+    return [
+      {
+        severity: 'warning',
+        table: null,
+        kind: 'check',
+        name: '(definitions)',
+        message:
+          'check definitions not compared, only names: ' +
+          (error instanceof Error ? error.message : String(error)),
+      },
+    ];
+  }
+}
+
 export interface VerifyOptions {
   /** Also run TypeORM's drift check (default true). */
   drift?: boolean;
@@ -412,32 +452,7 @@ export async function verifySchema(
   const expected = expectedSchema(dataSource);
   const actual = await readSchemaCatalog(dataSource, schema);
   const migrationsTable = dataSource.options.migrationsTableName ?? 'migrations';
-  const findings: Finding[] = [];
-  try {
-    const canonical = await canonicalCheckDefinitions(
-      dataSource,
-      schema,
-      expected,
-      new Set(actual.keys()),
-    );
-    for (const table of expected.values()) {
-      for (const check of table.checks) {
-        const definition = canonical.get(`${table.name}.${check.name}`);
-        if (definition) Object.assign(check, { definition, comparable: true });
-      }
-    }
-  } catch (error) {
-    // A read-only standby refuses temporary tables; checks are then compared by name only.
-    findings.push({
-      severity: 'warning',
-      table: null,
-      kind: 'check',
-      name: '(definitions)',
-      message:
-        'check definitions not compared, only names: ' +
-        (error instanceof Error ? error.message : String(error)),
-    });
-  }
+  const findings: Finding[] = await spellChecksAsPostgres(dataSource, schema, expected, actual);
   findings.push(
     ...compareSchemas(expected, actual, {
       ignoredTables: [migrationsTable, dataSource.options.metadataTableName ?? 'typeorm_metadata'],
@@ -447,11 +462,10 @@ export async function verifySchema(
   const drift = options.drift === false ? [] : await schemaDrift(dataSource);
   findings.push(...driftFindings(drift, findings));
 
-  const names = [...new Set([...expected.keys(), ...actual.keys()])]
-    .filter((name) => expected.has(name) || name !== migrationsTable)
-    .sort();
-  const tables = names
+  // The entities' tables, and any other table only when there is something to say about it.
+  const tables = [...new Set([...expected.keys(), ...actual.keys()])]
     .filter((name) => expected.has(name) || findings.some((f) => f.table === name))
+    .sort()
     .map((name): TableSummary => {
       const shape = actual.get(name) ?? expected.get(name);
       return {
