@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { readDatabaseStats } from '../../src/db/database-stats';
 import { runPendingMigrations } from '../../src/db/migrator';
+import { runCli } from '../helpers/cli';
 import { createProfileTree } from '../helpers/factories';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
@@ -12,6 +13,13 @@ beforeAll(async () => {
   dataSource = await db.connect();
   await runPendingMigrations(dataSource, db.url);
   await createProfileTree(dataSource);
+  // A real failed concurrent build leaves an INVALID index behind: two images share a filename.
+  await db.query(`INSERT INTO images (crawl_job_id, original_url, filename)
+                  SELECT crawl_job_id, original_url, filename FROM images`);
+  await db.query('CREATE UNIQUE INDEX CONCURRENTLY ix_images_filename ON images (filename)').then(
+    () => Promise.reject(new Error('the unique build should have failed on duplicates')),
+    (error: { code?: string }) => expect(error.code).toBe('23505'),
+  );
 });
 afterAll(() => db.drop());
 
@@ -32,6 +40,7 @@ describe('stats', () => {
     ]);
     const profiles = stats.tables.find((t) => t.table === 'profiles');
     expect(profiles?.rowEstimate).toBe(1);
+    expect(stats.tables.find((t) => t.table === 'images')?.rowEstimate).toBe(2);
     for (const table of stats.tables) {
       expect(table.totalBytes).toBe(table.tableBytes + table.indexBytes);
       expect(table.indexBytes).toBeGreaterThan(0);
@@ -40,13 +49,6 @@ describe('stats', () => {
   });
 
   it('reports every index with its scans and size, and flags unused and INVALID ones', async () => {
-    await db.query(`INSERT INTO images (crawl_job_id, original_url, filename)
-                    SELECT crawl_job_id, original_url, filename FROM images`);
-    // A real failed concurrent build leaves an INVALID index behind.
-    await expect(
-      db.query('CREATE UNIQUE INDEX CONCURRENTLY ix_images_filename ON images (filename)'),
-    ).rejects.toMatchObject({ code: '23505' });
-
     const stats = await readDatabaseStats(dataSource);
 
     const names = stats.indexes.filter((i) => i.table !== 'migrations').map((i) => i.index);
@@ -64,5 +66,15 @@ describe('stats', () => {
       primary: true,
       unique: true,
     });
+  });
+
+  it('prints both tables aligned from the command line and exits 0', async () => {
+    const { code, output } = await runCli(['stats'], db.url);
+    expect(code).toBe(0);
+    expect(output).toMatch(/^table +rows \(est\.\) +table +indexes +total$/m);
+    expect(output).toMatch(
+      /^images +ix_images_filename +0 +0 +0 +\S+ \S+ +unique, INVALID, unused$/m,
+    );
+    expect(output).toContain('1 INVALID index(es): ix_images_filename.');
   });
 });

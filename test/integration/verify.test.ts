@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { DataSource } from 'typeorm';
 import { revertLastMigration, runPendingMigrations } from '../../src/db/migrator';
 import { verifySchema, type Finding, type VerificationReport } from '../../src/db/schema-verifier';
+import { runCli as runCliOn } from '../helpers/cli';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
 /**
@@ -225,25 +224,8 @@ describe('verify, on a tampered database', () => {
 
 // ---- the CLI, end to end ----
 
-interface CliResult {
-  code: number | null;
-  output: string;
-}
-
-/** Runs `node bin/pixcrawler-db.js …` on the test database, as an operator would. */
-function runCli(args: string[], url = db.url): Promise<CliResult> {
-  const bin = path.join(__dirname, '..', '..', 'bin', 'pixcrawler-db.js');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...process.env, DATABASE_URL: url },
-    });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output }));
-  });
-}
+/** The CLI on this test's database unless told otherwise. */
+const runCli = (args: string[], url = db.url) => runCliOn(args, url);
 
 describe('pixcrawler-db verify', () => {
   it('exits 1 naming every difference, and 0 once only warnings are left', async () => {
