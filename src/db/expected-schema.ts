@@ -48,6 +48,7 @@ function expectedTable(dataSource: DataSource, metadata: EntityMetadata): TableS
       name: index.name,
       columns: index.columns.map((column) => column.databaseName),
       unique: index.isUnique,
+      method: index.isSpatial ? 'gist' : 'btree',
       where: index.where ?? null,
     })),
     uniques: metadata.uniques.map((unique) => ({

@@ -87,6 +87,7 @@ const INDEXES_SQL = `
          ic.relname AS name,
          i.indisunique AS unique,
          i.indisvalid AS valid,
+         am.amname AS method,
          pg_get_expr(i.indpred, i.indrelid) AS where,
          ARRAY(SELECT CASE WHEN k.attnum = 0 THEN pg_get_indexdef(i.indexrelid, k.position::int, true)
                            ELSE a.attname::text END
@@ -97,6 +98,7 @@ const INDEXES_SQL = `
     FROM pg_index i
     JOIN pg_class ic ON ic.oid = i.indexrelid
     JOIN pg_class t ON t.oid = i.indrelid
+    JOIN pg_am am ON am.oid = ic.relam
    WHERE t.relnamespace = to_regnamespace($1)
      AND NOT EXISTS (SELECT 1 FROM pg_constraint con
                       WHERE con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x'))
@@ -128,6 +130,7 @@ interface IndexRow {
   name: string;
   unique: boolean;
   valid: boolean;
+  method: string;
   where: string | null;
   columns: string[];
 }
@@ -199,6 +202,7 @@ export async function readSchemaCatalog(
       name: row.name,
       columns: row.columns,
       unique: row.unique,
+      method: row.method,
       where: row.where,
       valid: row.valid,
     };

@@ -37,6 +37,8 @@ export interface IndexShape {
   /** Column names in index order; an expression appears as its SQL text. */
   columns: string[];
   unique: boolean;
+  /** Access method: btree, or gist for a spatial index; hash, gin, brin … only by hand. */
+  method: string;
   /** The WHERE of a partial index, as PostgreSQL prints it. */
   where: string | null;
   /** False for an INVALID index: a concurrent build that failed or was killed (catalog only). */

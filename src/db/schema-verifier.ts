@@ -72,7 +72,9 @@ const sameList = (a: readonly string[], b: readonly string[]) =>
 const describeForeignKey = (fk: ForeignKeyShape) =>
   `${list(fk.columns)} → ${fk.referencedTable}${list(fk.referencedColumns)} ON DELETE ${fk.onDelete}`;
 const describeIndex = (index: IndexShape) =>
-  `${index.unique ? 'UNIQUE ' : ''}on ${list(index.columns)}${index.where ? ` WHERE ${index.where}` : ''}`;
+  `${index.unique ? 'UNIQUE ' : ''}on ${list(index.columns)}` +
+  (index.method === 'btree' ? '' : ` USING ${index.method}`) +
+  (index.where ? ` WHERE ${index.where}` : '');
 
 /** Compares two schemas (pure: no database), returning every difference as a finding. */
 export function compareSchemas(
@@ -247,6 +249,7 @@ function compareTable(expected: TableShape, live: TableShape): Finding[] {
     if (
       !sameList(found.columns, index.columns) ||
       found.unique !== index.unique ||
+      found.method !== index.method ||
       (found.where ?? null) !== (index.where ?? null)
     ) {
       add(

@@ -44,6 +44,21 @@ describe('verify, on a tampered database', () => {
     expect([report.ok, report.errors, report.warnings]).toEqual([false, 2, 0]);
   });
 
+  it('reports an index rebuilt with another access method', async () => {
+    await tampered(
+      'DROP INDEX ix_crawl_job_status',
+      'CREATE INDEX ix_crawl_job_status ON crawl_jobs USING hash (status)',
+    );
+
+    const report = await verifySchema(dataSource);
+
+    expect(
+      report.findings
+        .filter((f) => f.kind === 'index')
+        .map((f) => `${f.severity} ${f.name}: ${f.message}`),
+    ).toEqual(['error ix_crawl_job_status: is on (status) USING hash, expected on (status)']);
+  });
+
   it('reports a foreign key re-added with another on-delete rule', async () => {
     await tampered(
       'ALTER TABLE activity_logs DROP CONSTRAINT fk_activity_logs_user_id',

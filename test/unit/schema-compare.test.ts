@@ -35,7 +35,15 @@ const table = (overrides: Partial<TableShape> = {}): TableShape => ({
   columns: [{ name: 'id', type: 'integer', nullable: false, default: 'nextval(sequence)' }],
   primaryKey: { name: 'pk_projects', columns: ['id'] },
   foreignKeys: [],
-  indexes: [{ name: 'ix_project_user_id', columns: ['user_id'], unique: false, where: null }],
+  indexes: [
+    {
+      name: 'ix_project_user_id',
+      columns: ['user_id'],
+      unique: false,
+      method: 'btree',
+      where: null,
+    },
+  ],
   uniques: [],
   checks: [],
   ...overrides,
@@ -50,10 +58,26 @@ describe('compareSchemas', () => {
 
   it('names an index whose columns are in another order as an error', () => {
     const expected = table({
-      indexes: [{ name: 'ix', columns: ['project_id', 'status'], unique: false, where: null }],
+      indexes: [
+        {
+          name: 'ix',
+          columns: ['project_id', 'status'],
+          unique: false,
+          method: 'btree',
+          where: null,
+        },
+      ],
     });
     const actual = table({
-      indexes: [{ name: 'ix', columns: ['status', 'project_id'], unique: false, where: null }],
+      indexes: [
+        {
+          name: 'ix',
+          columns: ['status', 'project_id'],
+          unique: false,
+          method: 'btree',
+          where: null,
+        },
+      ],
     });
     expect(
       compareSchemas(new Map([['projects', expected]]), new Map([['projects', actual]])),
@@ -70,7 +94,15 @@ describe('compareSchemas', () => {
 
   it('points at a differently named index on the same columns when the expected one is missing', () => {
     const actual = table({
-      indexes: [{ name: 'projects_user_id_idx', columns: ['user_id'], unique: false, where: null }],
+      indexes: [
+        {
+          name: 'projects_user_id_idx',
+          columns: ['user_id'],
+          unique: false,
+          method: 'btree',
+          where: null,
+        },
+      ],
     });
     const findings = compareSchemas(
       new Map([['projects', table()]]),
