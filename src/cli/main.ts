@@ -5,7 +5,9 @@ import { registerMigrate } from './commands/migrate';
 import { registerPreflight } from './commands/preflight';
 import { registerRevert } from './commands/revert';
 import { registerSeedLegacy } from './commands/seed-legacy';
+import { registerStats } from './commands/stats';
 import { registerStatus } from './commands/status';
+import { registerVerify } from './commands/verify';
 
 /** `pixcrawler-db`: migrate, inspect and verify a PixCrawler database. */
 export function buildProgram(): Command {
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerRevert(program);
   registerStatus(program);
+  registerVerify(program);
+  registerStats(program);
   registerPreflight(program);
   registerSeedLegacy(program);
   registerDemo(program);

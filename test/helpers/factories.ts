@@ -1,37 +1,35 @@
-import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { CrawlJob } from '../../src/entities/crawl-job.entity';
 import type { Profile } from '../../src/entities/profile.entity';
 import type { Project } from '../../src/entities/project.entity';
-import { CrawlJobRepository } from '../../src/repositories/crawl-job.repository';
 import type { NewImage } from '../../src/repositories/image.repository';
-import { ProfileRepository } from '../../src/repositories/profile.repository';
-import { ProjectRepository } from '../../src/repositories/project.repository';
+import { TestFactory } from '../../src/testing/factories';
 
-let sequence = 0;
+/**
+ * Shorthands over the package's TestFactory for the service and repository tests. (Tests of the
+ * database's own rules insert with plain SQL instead: see sql-rows.ts.)
+ */
 
-export async function makeProfile(dataSource: DataSource, label = 'user'): Promise<Profile> {
-  sequence += 1;
-  return new ProfileRepository(dataSource).insert({
-    id: randomUUID(),
-    email: `${label}-${sequence}-${randomUUID().slice(0, 8)}@example.com`,
+export function makeProfile(dataSource: DataSource, label = 'user'): Promise<Profile> {
+  return new TestFactory(dataSource.manager).profile({
+    email: `${label}-${Math.random().toString(36).slice(2, 10)}@example.com`,
   });
 }
 
-export async function makeProject(
+export function makeProject(
   dataSource: DataSource,
   userId: string,
   name = 'project',
 ): Promise<Project> {
-  return new ProjectRepository(dataSource).insert({ userId, name });
+  return new TestFactory(dataSource.manager).project({ userId, name });
 }
 
-export async function makeCrawlJob(
+export function makeCrawlJob(
   dataSource: DataSource,
   projectId: number,
   name = 'crawl',
 ): Promise<CrawlJob> {
-  return new CrawlJobRepository(dataSource).insert({ projectId, name, keywords: ['cats'] });
+  return new TestFactory(dataSource.manager).crawlJob({ projectId, name, keywords: ['cats'] });
 }
 
 /** A user, their project and a crawl job in it. */

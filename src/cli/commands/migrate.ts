@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { MigrationRefusedError, runPendingMigrations } from '../../db/migrator';
 import { action, OperatorError, withSession } from '../session';
+import { verifyAndReport } from './verify';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
@@ -19,8 +20,12 @@ export function registerMigrate(program: Command): void {
       'adopt a database that already holds the five legacy tables: check them, record the ' +
         'first migration as applied, then run the rest',
     )
+    .option(
+      '--verify',
+      'then verify the schema as `verify` does, in the same process; exits 1 if it finds errors',
+    )
     .action(
-      action(async (options: { baseline?: boolean }) =>
+      action(async (options: { baseline?: boolean; verify?: boolean }) =>
         withSession(async ({ dataSource, target }) => {
           const applied = await runPendingMigrations(
             dataSource,
@@ -48,6 +53,7 @@ export function registerMigrate(program: Command): void {
             throw error;
           });
           if (applied.length > 0) console.log(`Applied ${applied.length} migration(s).`);
+          return options.verify ? verifyAndReport(dataSource) : 0;
         }),
       ),
     );
