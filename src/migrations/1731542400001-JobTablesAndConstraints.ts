@@ -111,6 +111,9 @@ export const EXISTING_TABLE_CONSTRAINTS: ReadonlyArray<{
 
 const LEGACY_TABLES = ['profiles', 'projects', 'crawl_jobs', 'images', 'activity_logs'];
 
+const migrationsTableName = (queryRunner: QueryRunner) =>
+  queryRunner.connection.options.migrationsTableName ?? 'migrations';
+
 export class JobTablesAndConstraints1731542400001 implements MigrationInterface {
   name = 'JobTablesAndConstraints1731542400001';
 
@@ -120,6 +123,10 @@ export class JobTablesAndConstraints1731542400001 implements MigrationInterface 
     for (const table of LEGACY_TABLES) {
       await renamePrimaryKey(queryRunner, table, `pk_${table}`);
     }
+    // TypeORM names its own bookkeeping table's key with a hash (PK_8c82d7f…); the contract
+    // allows no generated names anywhere in the schema.
+    const migrationsTable = migrationsTableName(queryRunner);
+    await renamePrimaryKey(queryRunner, migrationsTable, `pk_${migrationsTable}`);
     for (const { table, name, definition } of EXISTING_TABLE_CONSTRAINTS) {
       // squawk: adding-foreign-key-constraint / constraint-missing-not-valid are satisfied by
       // NOT VALID; ValidateConstraints validates them without blocking writes.
@@ -200,6 +207,12 @@ export class JobTablesAndConstraints1731542400001 implements MigrationInterface 
     for (const { table, name } of [...EXISTING_TABLE_CONSTRAINTS].reverse()) {
       await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT "${name}"`);
     }
+    const migrationsTable = migrationsTableName(queryRunner);
+    await renamePrimaryKey(
+      queryRunner,
+      migrationsTable,
+      queryRunner.connection.namingStrategy.primaryKeyName(migrationsTable, ['id']),
+    );
     for (const table of [...LEGACY_TABLES].reverse()) {
       await renamePrimaryKey(queryRunner, table, `${table}_pkey`);
     }

@@ -249,6 +249,21 @@ describe('the migrated schema', () => {
     expect(rows.map((r) => r.item)).toEqual(PRIMARY_KEYS);
   });
 
+  it('has no generated hash name anywhere, not even on the migrations table', async () => {
+    const rows = await db.query<{ name: string }>(
+      `SELECT conname AS name FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+       UNION ALL
+       SELECT indexname FROM pg_indexes WHERE schemaname = 'public'`,
+    );
+    expect(
+      rows.map((r) => r.name).filter((name) => /^(PK|FK|IDX|UQ|REL|CHK)_[0-9a-f]{8,}/.test(name)),
+    ).toEqual([]);
+    const [migrationsKey] = await db.query<{ name: string }>(
+      `SELECT conname AS name FROM pg_constraint WHERE conrelid = 'migrations'::regclass AND contype = 'p'`,
+    );
+    expect(migrationsKey.name).toBe('pk_migrations');
+  });
+
   it('has exactly the indexes of SPEC.md, with their columns and uniqueness', async () => {
     const rows = await db.query<{ item: string }>(
       `SELECT t.relname || '.' || c.relname || CASE WHEN i.indisunique THEN ' UNIQUE' ELSE '' END
