@@ -1,5 +1,19 @@
-import { ValidateIf, ValidationOptions, IsUrl } from 'class-validator';
-import { CreateDateColumn, UpdateDateColumn, ValueTransformer } from 'typeorm';
+import {
+  IsDate,
+  IsDefined,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateIf,
+  ValidationOptions,
+} from 'class-validator';
+import { Column, CreateDateColumn, UpdateDateColumn, ValueTransformer } from 'typeorm';
 
 /**
  * `created_at` / `updated_at` for the tables that have them (images and activity_logs do not).
@@ -51,3 +65,56 @@ export function IsStorageUrl(options?: ValidationOptions): PropertyDecorator {
     options,
   );
 }
+
+/**
+ * Column decorators for the shapes that recur across tables: each is the TypeORM column plus
+ * the class-validator rules that mirror what the database enforces, so the two cannot disagree.
+ * Check constraints stay on the entity classes, where their names are visible.
+ */
+function composed(...decorators: PropertyDecorator[]): PropertyDecorator {
+  return (target, property) => decorators.forEach((decorate) => decorate(target, property));
+}
+
+/** `name varchar(100) NOT NULL`, never empty. */
+export const NameColumn = (): PropertyDecorator =>
+  composed(
+    Column({ name: 'name', type: 'varchar', length: 100 }),
+    IsDefined(),
+    IsString(),
+    MinLength(1),
+    MaxLength(100),
+  );
+
+/** `status varchar(20) NOT NULL DEFAULT <default>`, one of a value set. */
+export const StatusColumn = <T extends string>(values: readonly T[], defaultValue: T) =>
+  composed(
+    Column({ name: 'status', type: 'varchar', length: 20, default: defaultValue }),
+    DefaultedOnInsert(),
+    IsIn(values),
+  );
+
+/** `progress int NOT NULL DEFAULT 0`, a percentage. */
+export const ProgressColumn = (): PropertyDecorator =>
+  composed(
+    Column({ name: 'progress', type: 'int', default: 0 }),
+    DefaultedOnInsert(),
+    IsInt(),
+    Min(0),
+    Max(100),
+  );
+
+/** A counter: `int NOT NULL DEFAULT <start>`, never negative. */
+export const CountColumn = (name: string, start = 0): PropertyDecorator =>
+  composed(Column({ name, type: 'int', default: start }), DefaultedOnInsert(), IsInt(), Min(0));
+
+/** A moment that may not have happened yet: `timestamptz NULL`. */
+export const OptionalTimestampColumn = (name: string): PropertyDecorator =>
+  composed(Column({ name, type: 'timestamptz', nullable: true }), IsOptional(), IsDate());
+
+/** A job's failure reason: `error_message text NULL`. */
+export const ErrorMessageColumn = (): PropertyDecorator =>
+  composed(
+    Column({ name: 'error_message', type: 'text', nullable: true }),
+    IsOptional(),
+    IsString(),
+  );

@@ -1,16 +1,4 @@
-import {
-  ArrayNotEmpty,
-  IsArray,
-  IsDefined,
-  IsIn,
-  IsInt,
-  IsOptional,
-  IsString,
-  Max,
-  MaxLength,
-  Min,
-  MinLength,
-} from 'class-validator';
+import { ArrayNotEmpty, IsArray, IsInt, IsString } from 'class-validator';
 import {
   Check,
   Column,
@@ -23,7 +11,15 @@ import {
   type Relation,
 } from 'typeorm';
 import { nonNegative, oneOf, percentage } from './checks';
-import { DefaultedOnInsert, TimestampedEntity } from './columns';
+import {
+  CountColumn,
+  DefaultedOnInsert,
+  NameColumn,
+  OptionalTimestampColumn,
+  ProgressColumn,
+  StatusColumn,
+  TimestampedEntity,
+} from './columns';
 import { JOB_STATUSES, type JobStatus } from './value-sets';
 import type { ExportJob } from './export-job.entity';
 import type { Image } from './image.entity';
@@ -64,11 +60,7 @@ export class CrawlJob extends TimestampedEntity {
   @JoinColumn({ name: 'project_id', foreignKeyConstraintName: 'fk_crawl_jobs_project_id' })
   project?: Relation<Project>;
 
-  @Column({ name: 'name', type: 'varchar', length: 100 })
-  @IsDefined()
-  @IsString()
-  @MinLength(1)
-  @MaxLength(100)
+  @NameColumn()
   name!: string;
 
   @Column({ name: 'keywords', type: 'jsonb' })
@@ -77,72 +69,40 @@ export class CrawlJob extends TimestampedEntity {
   @IsString({ each: true })
   keywords!: string[];
 
-  @Column({ name: 'max_images', type: 'int', default: 1000 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
+  @CountColumn('max_images', 1000)
   maxImages!: number;
 
-  @Column({ name: 'status', type: 'varchar', length: 20, default: 'pending' })
-  @DefaultedOnInsert()
-  @IsIn(JOB_STATUSES)
+  @StatusColumn(JOB_STATUSES, 'pending')
   status!: JobStatus;
 
-  @Column({ name: 'progress', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
-  @Max(100)
+  @ProgressColumn()
   progress!: number;
 
-  @Column({ name: 'total_images', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
+  @CountColumn('total_images')
   totalImages!: number;
 
-  @Column({ name: 'downloaded_images', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
+  @CountColumn('downloaded_images')
   downloadedImages!: number;
 
-  @Column({ name: 'valid_images', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
+  @CountColumn('valid_images')
   validImages!: number;
 
-  @Column({ name: 'started_at', type: 'timestamptz', nullable: true })
-  @IsOptional()
+  @OptionalTimestampColumn('started_at')
   startedAt!: Date | null;
 
-  @Column({ name: 'completed_at', type: 'timestamptz', nullable: true })
-  @IsOptional()
+  @OptionalTimestampColumn('completed_at')
   completedAt!: Date | null;
 
-  @Column({ name: 'total_chunks', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
+  @CountColumn('total_chunks')
   totalChunks!: number;
 
-  @Column({ name: 'active_chunks', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
+  @CountColumn('active_chunks')
   activeChunks!: number;
 
-  @Column({ name: 'completed_chunks', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
+  @CountColumn('completed_chunks')
   completedChunks!: number;
 
-  @Column({ name: 'failed_chunks', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
+  @CountColumn('failed_chunks')
   failedChunks!: number;
 
   /** Ids of the crawler's (Celery) tasks working on this job's chunks. */

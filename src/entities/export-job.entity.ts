@@ -1,16 +1,4 @@
-import {
-  IsDefined,
-  IsIn,
-  IsInt,
-  IsObject,
-  IsOptional,
-  IsString,
-  IsUUID,
-  Max,
-  MaxLength,
-  Min,
-  MinLength,
-} from 'class-validator';
+import { IsIn, IsInt, IsObject, IsOptional, IsUUID, Min } from 'class-validator';
 import {
   Check,
   Column,
@@ -22,7 +10,18 @@ import {
   type Relation,
 } from 'typeorm';
 import { nonNegative, oneOf, percentage } from './checks';
-import { bigintAsNumber, DefaultedOnInsert, IsStorageUrl, TimestampedEntity } from './columns';
+import {
+  bigintAsNumber,
+  CountColumn,
+  DefaultedOnInsert,
+  ErrorMessageColumn,
+  IsStorageUrl,
+  NameColumn,
+  OptionalTimestampColumn,
+  ProgressColumn,
+  StatusColumn,
+  TimestampedEntity,
+} from './columns';
 import { EXPORT_FORMATS, JOB_STATUSES, type ExportFormat, type JobStatus } from './value-sets';
 import type { CrawlJob } from './crawl-job.entity';
 import type { Profile } from './profile.entity';
@@ -76,23 +75,13 @@ export class ExportJob extends TimestampedEntity {
   @JoinColumn({ name: 'user_id', foreignKeyConstraintName: 'fk_export_jobs_user_id' })
   user?: Relation<Profile>;
 
-  @Column({ name: 'name', type: 'varchar', length: 100 })
-  @IsDefined()
-  @IsString()
-  @MinLength(1)
-  @MaxLength(100)
+  @NameColumn()
   name!: string;
 
-  @Column({ name: 'status', type: 'varchar', length: 20, default: 'pending' })
-  @DefaultedOnInsert()
-  @IsIn(JOB_STATUSES)
+  @StatusColumn(JOB_STATUSES, 'pending')
   status!: JobStatus;
 
-  @Column({ name: 'progress', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
-  @Max(100)
+  @ProgressColumn()
   progress!: number;
 
   @Column({ name: 'format', type: 'varchar', length: 20, default: 'zip' })
@@ -100,16 +89,10 @@ export class ExportJob extends TimestampedEntity {
   @IsIn(EXPORT_FORMATS)
   format!: ExportFormat;
 
-  @Column({ name: 'total_images', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
+  @CountColumn('total_images')
   totalImages!: number;
 
-  @Column({ name: 'exported_images', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
+  @CountColumn('exported_images')
   exportedImages!: number;
 
   /** Bytes; bigint in the database because archives pass 2 GiB easily. */
@@ -129,20 +112,15 @@ export class ExportJob extends TimestampedEntity {
   @IsObject()
   exportOptions!: ExportOptions;
 
-  @Column({ name: 'started_at', type: 'timestamptz', nullable: true })
-  @IsOptional()
+  @OptionalTimestampColumn('started_at')
   startedAt!: Date | null;
 
-  @Column({ name: 'completed_at', type: 'timestamptz', nullable: true })
-  @IsOptional()
+  @OptionalTimestampColumn('completed_at')
   completedAt!: Date | null;
 
-  @Column({ name: 'expires_at', type: 'timestamptz', nullable: true })
-  @IsOptional()
+  @OptionalTimestampColumn('expires_at')
   expiresAt!: Date | null;
 
-  @Column({ name: 'error_message', type: 'text', nullable: true })
-  @IsOptional()
-  @IsString()
+  @ErrorMessageColumn()
   errorMessage!: string | null;
 }

@@ -1,12 +1,4 @@
-import {
-  IsDefined,
-  IsIn,
-  IsOptional,
-  IsString,
-  IsUUID,
-  MaxLength,
-  MinLength,
-} from 'class-validator';
+import { IsOptional, IsString, IsUUID } from 'class-validator';
 import {
   Check,
   Column,
@@ -19,7 +11,7 @@ import {
   type Relation,
 } from 'typeorm';
 import { oneOf } from './checks';
-import { DefaultedOnInsert, TimestampedEntity } from './columns';
+import { NameColumn, StatusColumn, TimestampedEntity } from './columns';
 import { PROJECT_STATUSES, type ProjectStatus } from './value-sets';
 import type { CrawlJob } from './crawl-job.entity';
 import type { Profile } from './profile.entity';
@@ -35,11 +27,7 @@ export class Project extends TimestampedEntity {
   })
   id!: number;
 
-  @Column({ name: 'name', type: 'varchar', length: 100 })
-  @IsDefined()
-  @IsString()
-  @MinLength(1)
-  @MaxLength(100)
+  @NameColumn()
   name!: string;
 
   @Column({ name: 'description', type: 'text', nullable: true })
@@ -58,9 +46,7 @@ export class Project extends TimestampedEntity {
   @JoinColumn({ name: 'user_id', foreignKeyConstraintName: 'fk_projects_user_id' })
   user?: Relation<Profile>;
 
-  @Column({ name: 'status', type: 'varchar', length: 20, default: 'active' })
-  @DefaultedOnInsert()
-  @IsIn(PROJECT_STATUSES)
+  @StatusColumn(PROJECT_STATUSES, 'active')
   status!: ProjectStatus;
 
   @OneToMany('CrawlJob', (job: CrawlJob) => job.project)

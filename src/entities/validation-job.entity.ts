@@ -1,15 +1,4 @@
-import {
-  IsDefined,
-  IsIn,
-  IsInt,
-  IsObject,
-  IsOptional,
-  IsString,
-  Max,
-  MaxLength,
-  Min,
-  MinLength,
-} from 'class-validator';
+import { IsInt, IsObject } from 'class-validator';
 import {
   Check,
   Column,
@@ -21,7 +10,16 @@ import {
   type Relation,
 } from 'typeorm';
 import { nonNegative, oneOf, percentage } from './checks';
-import { DefaultedOnInsert, TimestampedEntity } from './columns';
+import {
+  CountColumn,
+  DefaultedOnInsert,
+  ErrorMessageColumn,
+  NameColumn,
+  OptionalTimestampColumn,
+  ProgressColumn,
+  StatusColumn,
+  TimestampedEntity,
+} from './columns';
 import { JOB_STATUSES, type JobStatus } from './value-sets';
 import type { CrawlJob } from './crawl-job.entity';
 
@@ -63,41 +61,22 @@ export class ValidationJob extends TimestampedEntity {
   @JoinColumn({ name: 'crawl_job_id', foreignKeyConstraintName: 'fk_validation_jobs_crawl_job_id' })
   crawlJob?: Relation<CrawlJob>;
 
-  @Column({ name: 'name', type: 'varchar', length: 100 })
-  @IsDefined()
-  @IsString()
-  @MinLength(1)
-  @MaxLength(100)
+  @NameColumn()
   name!: string;
 
-  @Column({ name: 'status', type: 'varchar', length: 20, default: 'pending' })
-  @DefaultedOnInsert()
-  @IsIn(JOB_STATUSES)
+  @StatusColumn(JOB_STATUSES, 'pending')
   status!: JobStatus;
 
-  @Column({ name: 'progress', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
-  @Max(100)
+  @ProgressColumn()
   progress!: number;
 
-  @Column({ name: 'total_images', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
+  @CountColumn('total_images')
   totalImages!: number;
 
-  @Column({ name: 'validated_images', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
+  @CountColumn('validated_images')
   validatedImages!: number;
 
-  @Column({ name: 'invalid_images', type: 'int', default: 0 })
-  @DefaultedOnInsert()
-  @IsInt()
-  @Min(0)
+  @CountColumn('invalid_images')
   invalidImages!: number;
 
   @Column({ name: 'validation_rules', type: 'jsonb', default: {} })
@@ -105,16 +84,12 @@ export class ValidationJob extends TimestampedEntity {
   @IsObject()
   validationRules!: ValidationRules;
 
-  @Column({ name: 'started_at', type: 'timestamptz', nullable: true })
-  @IsOptional()
+  @OptionalTimestampColumn('started_at')
   startedAt!: Date | null;
 
-  @Column({ name: 'completed_at', type: 'timestamptz', nullable: true })
-  @IsOptional()
+  @OptionalTimestampColumn('completed_at')
   completedAt!: Date | null;
 
-  @Column({ name: 'error_message', type: 'text', nullable: true })
-  @IsOptional()
-  @IsString()
+  @ErrorMessageColumn()
   errorMessage!: string | null;
 }
