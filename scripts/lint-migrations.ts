@@ -1,16 +1,13 @@
 import 'reflect-metadata';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Client } from 'pg';
 import { DataSource, type Logger, type MigrationInterface } from 'typeorm';
 import { dataSourceOptions } from '../src/db/data-source-options';
-import { configuredDatabaseUrl, maskDatabaseUrl, withDatabase } from '../src/db/database-url';
-import { startEmbeddedPostgres } from '../src/db/embedded-postgres';
+import { maskDatabaseUrl } from '../src/db/database-url';
 import { migrations } from '../src/migrations';
+import { createTestDatabase } from '../src/testing/test-database';
+import { startTestServer } from '../src/testing/test-server';
 
 /**
  * Lints the SQL the migrations really execute (not the TypeScript that builds it) with squawk:
@@ -18,8 +15,8 @@ import { migrations } from '../src/migrations';
  * TypeORM logger, writes one .sql file per migration (transactional ones wrapped in
  * BEGIN/COMMIT, as TypeORM runs them) and runs squawk on the files.
  *
- * The scratch database is a throwaway database on DATABASE_URL's server when set, else a
- * throwaway embedded PostgreSQL. Usage: npm run lint:migrations
+ * The scratch database is a throwaway database on DATABASE_URL's server when set, else on a
+ * throwaway embedded PostgreSQL (the testing kit's server and database). Usage: npm run lint:migrations
  */
 
 /**
@@ -42,53 +39,12 @@ const PG_VERSION = '13.0';
 
 const OUTPUT_DIR = path.join(process.cwd(), '.pixcrawler', 'squawk');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-/** A scratch database and a way to get rid of it. */
-async function scratchDatabase(): Promise<{ url: string; dispose: () => Promise<void> }> {
-  const configured = configuredDatabaseUrl();
-  if (configured) {
-    const name = `pixcrawler_squawk_${randomBytes(4).toString('hex')}`;
-    const admin = new Client({ connectionString: configured });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${name}"`);
-    await admin.end();
-    console.log(`Scratch database ${name} on ${maskDatabaseUrl(configured)}`);
-    return {
-      url: withDatabase(configured, name),
-      dispose: async () => {
-        const client = new Client({ connectionString: configured });
-        await client.connect();
-        await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-        await client.end();
-      },
-    };
-  }
-  const parent = mkdtempSync(path.join(tmpdir(), 'pixcrawler-squawk-'));
-  chmodSync(parent, 0o755);
-  const server = await startEmbeddedPostgres({
-    dataDir: path.join(parent, 'pg'),
-    port: await freePort(),
-    ephemeral: true,
-  });
-  console.log(`Scratch embedded PostgreSQL: ${maskDatabaseUrl(server.url)}`);
-  return {
-    url: server.url,
-    dispose: async () => {
-      await server.stop();
-      rmSync(parent, { recursive: true, force: true });
-    },
-  };
-}
+/**
+ * squawk runs through npx, pinned, rather than as a devDependency: the registry this project
+ * installs from holds its linux-x64 binary package only, and a lockfile that names squawk-cli
+ * then fails `npm ci` for the missing platforms.
+ */
+const SQUAWK = 'squawk-cli@2.66.0';
 
 /** Collects the statements logged while `capturing` is on; reads (SELECT) are left out. */
 class CapturingLogger implements Logger {
@@ -146,20 +102,25 @@ async function captureMigrationSql(url: string): Promise<Array<{ name: string; f
 }
 
 async function main(): Promise<number> {
-  const scratch = await scratchDatabase();
+  const server = await startTestServer();
   let files: Array<{ name: string; file: string }>;
   try {
-    files = await captureMigrationSql(scratch.url);
+    const scratch = await createTestDatabase({ serverUrl: server.url, label: 'squawk' });
+    console.log(`Scratch database ${scratch.name} on ${maskDatabaseUrl(server.url)}`);
+    try {
+      files = await captureMigrationSql(scratch.url);
+    } finally {
+      await scratch.drop();
+    }
   } finally {
-    await scratch.dispose();
+    await server.stop();
   }
-  const squawk = path.join(__dirname, '..', 'node_modules', '.bin', 'squawk');
   const args = [
     `--pg-version=${PG_VERSION}`,
     ...files.map((f) => path.relative(process.cwd(), f.file)),
   ];
   console.log(`squawk ${args.join(' ')}`);
-  const result = spawnSync(squawk, args, { stdio: 'inherit' });
+  const result = spawnSync('npx', ['--yes', SQUAWK, ...args], { stdio: 'inherit' });
   if (result.error) throw result.error;
   return result.status ?? 1;
 }

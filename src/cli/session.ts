@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { openDatabaseTarget, type DatabaseTarget } from '../db/database-target';
+import { InvalidDatabaseUrlError } from '../db/database-url';
 import { dataSourceOptions } from '../db/data-source-options';
 
 /**
@@ -28,16 +29,38 @@ export interface Session {
  * started it.
  */
 export async function withSession<T>(work: (session: Session) => Promise<T>): Promise<T> {
-  const target = await openDatabaseTarget();
+  const target = await openDatabaseTarget().catch((error: unknown) => {
+    throw error instanceof InvalidDatabaseUrlError ? new OperatorError(error.message) : error;
+  });
   console.log(`Database: ${target.label}`);
   const dataSource = new DataSource(dataSourceOptions({ url: target.url }));
   try {
-    await dataSource.initialize();
+    await dataSource.initialize().catch((error: unknown) => {
+      throw connectionFailure(error, target.label) ?? error;
+    });
     return await work({ target, dataSource });
   } finally {
     if (dataSource.isInitialized) await dataSource.destroy();
     await target.close();
   }
+}
+
+/**
+ * The reasons a connection fails that an operator fixes in DATABASE_URL or on the server, as a
+ * message saying so; undefined for anything else.
+ */
+export function connectionFailure(error: unknown, label: string): OperatorError | undefined {
+  const code = (error as { code?: string }).code;
+  const reasons: Record<string, string> = {
+    ECONNREFUSED: 'nothing accepts connections at that host and port. Is PostgreSQL running there?',
+    ENOTFOUND: 'that host name does not resolve.',
+    ETIMEDOUT: 'the connection timed out. Is the host reachable from here?',
+    '3D000': 'that database does not exist. Create it (createdb), or fix the name in DATABASE_URL.',
+    '28P01': 'the password was refused. Check the user and password in DATABASE_URL.',
+    '28000': 'the server refused this user. Check the user in DATABASE_URL and pg_hba.conf.',
+  };
+  const reason = code ? reasons[code] : undefined;
+  return reason ? new OperatorError(`Cannot connect to ${label}: ${reason}`) : undefined;
 }
 
 /** Runs a command's action and turns its outcome into an exit code. */

@@ -32,18 +32,23 @@ export function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
+/** DATABASE_URL is set but cannot name a PostgreSQL database. */
+export class InvalidDatabaseUrlError extends Error {
+  override name = 'InvalidDatabaseUrlError';
+}
+
 /** Checks the shape early so a typo fails with a clear message instead of a driver error. */
 export function assertPostgresUrl(url: string): void {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new Error(
+    throw new InvalidDatabaseUrlError(
       'DATABASE_URL is not a valid URL. Expected postgresql://user:password@host:5432/database',
     );
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new Error(
+    throw new InvalidDatabaseUrlError(
       `DATABASE_URL must start with postgresql:// (got ${parsed.protocol}//). ` +
         'Expected postgresql://user:password@host:5432/database',
     );

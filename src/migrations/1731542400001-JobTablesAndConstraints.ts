@@ -125,8 +125,11 @@ export class JobTablesAndConstraints1731542400001 implements MigrationInterface 
     }
     // TypeORM names its own bookkeeping table's key with a hash (PK_8c82d7f…); the contract
     // allows no generated names anywhere in the schema.
+    // (It exists whenever TypeORM runs this; a tool that calls up() by itself may have none.)
     const migrationsTable = migrationsTableName(queryRunner);
-    await renamePrimaryKey(queryRunner, migrationsTable, `pk_${migrationsTable}`);
+    if (await queryRunner.hasTable(migrationsTable)) {
+      await renamePrimaryKey(queryRunner, migrationsTable, `pk_${migrationsTable}`);
+    }
     for (const { table, name, definition } of EXISTING_TABLE_CONSTRAINTS) {
       // squawk: adding-foreign-key-constraint / constraint-missing-not-valid are satisfied by
       // NOT VALID; ValidateConstraints validates them without blocking writes.
@@ -208,11 +211,13 @@ export class JobTablesAndConstraints1731542400001 implements MigrationInterface 
       await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT "${name}"`);
     }
     const migrationsTable = migrationsTableName(queryRunner);
-    await renamePrimaryKey(
-      queryRunner,
-      migrationsTable,
-      queryRunner.connection.namingStrategy.primaryKeyName(migrationsTable, ['id']),
-    );
+    if (await queryRunner.hasTable(migrationsTable)) {
+      await renamePrimaryKey(
+        queryRunner,
+        migrationsTable,
+        queryRunner.connection.namingStrategy.primaryKeyName(migrationsTable, ['id']),
+      );
+    }
     for (const table of [...LEGACY_TABLES].reverse()) {
       await renamePrimaryKey(queryRunner, table, `${table}_pkey`);
     }
