@@ -13,4 +13,4 @@ if (fs.existsSync(source)) {
 } else {
   main = require(path.join(root, 'dist', 'src', 'cli', 'main.js'));
 }
-main.buildProgram().parseAsync(process.argv);
+main.runCli(process.argv);

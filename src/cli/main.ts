@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { handleInterrupts } from './session';
 import { registerDemo } from './commands/demo';
 import { registerMigrate } from './commands/migrate';
 import { registerPreflight } from './commands/preflight';
@@ -29,11 +30,18 @@ export function buildProgram(): Command {
   return program;
 }
 
-if (require.main === module) {
-  buildProgram()
-    .parseAsync(process.argv)
-    .catch((error: unknown) => {
-      console.error(error);
-      process.exitCode = 1;
-    });
+/** The CLI as a process runs it: interrupts handled, exit code set. */
+export function runCli(argv: string[] = process.argv): Promise<void> {
+  handleInterrupts();
+  return buildProgram()
+    .parseAsync(argv)
+    .then(
+      () => undefined,
+      (error: unknown) => {
+        console.error(error);
+        process.exitCode = 1;
+      },
+    );
 }
+
+if (require.main === module) void runCli();

