@@ -38,7 +38,9 @@ export interface KeysetQuery {
   cursor?: string;
 }
 
-export class ActivityLogRepository extends BaseRepository {
+export class ActivityLogRepository extends BaseRepository<ActivityLog> {
+  protected readonly entity = ActivityLog;
+
   /** Call with the manager of the transaction that makes the change it records. */
   async record(entry: ActivityEntry, manager?: EntityManager): Promise<void> {
     await queryRows(
@@ -113,7 +115,7 @@ export class ActivityLogRepository extends BaseRepository {
     const pageRows = more ? rows.slice(0, limit) : rows;
     const last = pageRows.at(-1);
     return {
-      items: pageRows.map((row) => hydrate(m, ActivityLog, row)),
+      items: pageRows.map((row) => hydrate(m, this.entity, row)),
       nextCursor: more && last ? encodeCursor([last.cursor_ts, last.id as number]) : null,
     };
   }

@@ -5,7 +5,7 @@ import { NotFoundError } from '../errors';
 import { BaseRepository } from './base.repository';
 import { JobStateMachine, type JobTransition } from './job-lifecycle';
 import type { OffsetQuery } from './project.repository';
-import { hydrate, queryRows } from './sql';
+import { queryRows } from './sql';
 
 export interface ChunkProgress {
   startedChunks?: number;
@@ -14,7 +14,9 @@ export interface ChunkProgress {
   progress?: number;
 }
 
-export class CrawlJobRepository extends BaseRepository {
+export class CrawlJobRepository extends BaseRepository<CrawlJob> {
+  protected readonly entity = CrawlJob;
+
   readonly lifecycle = new JobStateMachine<CrawlJob>({
     entity: CrawlJob,
     table: 'crawl_jobs',
@@ -27,20 +29,16 @@ export class CrawlJobRepository extends BaseRepository {
     job: { projectId: number; name: string; keywords: string[]; maxImages?: number },
     manager?: EntityManager,
   ): Promise<CrawlJob> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(
-      m,
+    return this.insertedRow(
       `INSERT INTO crawl_jobs (project_id, name, keywords, max_images)
        VALUES ($1, $2, $3::jsonb, COALESCE($4, 1000)) RETURNING *`,
       [job.projectId, job.name, JSON.stringify(job.keywords), job.maxImages ?? null],
+      manager,
     );
-    return hydrate(m, CrawlJob, row);
   }
 
   async findById(id: number, manager?: EntityManager): Promise<CrawlJob | null> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(m, `SELECT * FROM crawl_jobs WHERE id = $1`, [id]);
-    return row ? hydrate(m, CrawlJob, row) : null;
+    return this.row(`SELECT * FROM crawl_jobs WHERE id = $1`, [id], manager);
   }
 
   /**
@@ -48,14 +46,12 @@ export class CrawlJobRepository extends BaseRepository {
    * ownership rule for crawl jobs and everything hanging off them (validation jobs, exports).
    */
   async findOwned(userId: string, id: number, manager?: EntityManager): Promise<CrawlJob | null> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(
-      m,
+    return this.row(
       `SELECT cj.* FROM crawl_jobs cj JOIN projects p ON p.id = cj.project_id
         WHERE cj.id = $1 AND p.user_id = $2 AND p.status <> 'deleted'`,
       [id, userId],
+      manager,
     );
-    return row ? hydrate(m, CrawlJob, row) : null;
   }
 
   async getOwned(userId: string, id: number, manager?: EntityManager): Promise<CrawlJob> {
@@ -80,15 +76,13 @@ export class CrawlJobRepository extends BaseRepository {
     options: OffsetQuery & { status?: JobStatus },
     manager?: EntityManager,
   ): Promise<CrawlJob[]> {
-    const m = this.manager(manager);
-    const rows = await queryRows(
-      m,
+    return this.rows(
       `SELECT * FROM crawl_jobs
         WHERE project_id = $1 AND ($2::text IS NULL OR status = $2)
         ORDER BY id DESC LIMIT $3 OFFSET $4`,
       [projectId, options.status ?? null, options.limit, options.offset],
+      manager,
     );
-    return rows.map((row) => hydrate(m, CrawlJob, row));
   }
 
   /** Jobs of one status, oldest first, keyset on id (ix_crawl_job_status). For schedulers. */
@@ -97,13 +91,11 @@ export class CrawlJobRepository extends BaseRepository {
     options: { limit: number; afterId?: number },
     manager?: EntityManager,
   ): Promise<CrawlJob[]> {
-    const m = this.manager(manager);
-    const rows = await queryRows(
-      m,
+    return this.rows(
       `SELECT * FROM crawl_jobs WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3`,
       [status, options.afterId ?? 0, options.limit],
+      manager,
     );
-    return rows.map((row) => hydrate(m, CrawlJob, row));
   }
 
   /**
@@ -115,9 +107,7 @@ export class CrawlJobRepository extends BaseRepository {
     report: ChunkProgress,
     manager?: EntityManager,
   ): Promise<CrawlJob | null> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(
-      m,
+    return this.row(
       `UPDATE crawl_jobs SET
           total_chunks = total_chunks + $2,
           active_chunks = active_chunks + $2 - $3 - $4,
@@ -133,8 +123,8 @@ export class CrawlJobRepository extends BaseRepository {
         report.failedChunks ?? 0,
         report.progress ?? null,
       ],
+      manager,
     );
-    return row ? hydrate(m, CrawlJob, row) : null;
   }
 
   async setValidImages(id: number, validImages: number, manager?: EntityManager): Promise<void> {

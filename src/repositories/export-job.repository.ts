@@ -4,9 +4,11 @@ import type { ExportFormat } from '../entities/value-sets';
 import { NotFoundError } from '../errors';
 import { BaseRepository } from './base.repository';
 import { JobStateMachine, type ExtraColumns, type JobTransition } from './job-lifecycle';
-import { hydrate, queryRows } from './sql';
+import { queryRows } from './sql';
 
-export class ExportJobRepository extends BaseRepository {
+export class ExportJobRepository extends BaseRepository<ExportJob> {
+  protected readonly entity = ExportJob;
+
   readonly lifecycle = new JobStateMachine<ExportJob>({
     entity: ExportJob,
     table: 'export_jobs',
@@ -31,30 +33,25 @@ export class ExportJobRepository extends BaseRepository {
     },
     manager?: EntityManager,
   ): Promise<ExportJob> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(
-      m,
+    return this.insertedRow(
       `INSERT INTO export_jobs (crawl_job_id, user_id, name, format, export_options)
        VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING *`,
       [job.crawlJobId, job.userId, job.name, job.format, JSON.stringify(job.options)],
+      manager,
     );
-    return hydrate(m, ExportJob, row);
   }
 
   async findById(id: number, manager?: EntityManager): Promise<ExportJob | null> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(m, `SELECT * FROM export_jobs WHERE id = $1`, [id]);
-    return row ? hydrate(m, ExportJob, row) : null;
+    return this.row(`SELECT * FROM export_jobs WHERE id = $1`, [id], manager);
   }
 
   /** An export is the requesting user's own (export_jobs.user_id). */
   async findOwned(userId: string, id: number, manager?: EntityManager): Promise<ExportJob | null> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(m, `SELECT * FROM export_jobs WHERE id = $1 AND user_id = $2`, [
-      id,
-      userId,
-    ]);
-    return row ? hydrate(m, ExportJob, row) : null;
+    return this.row(
+      `SELECT * FROM export_jobs WHERE id = $1 AND user_id = $2`,
+      [id, userId],
+      manager,
+    );
   }
 
   async getOwned(userId: string, id: number, manager?: EntityManager): Promise<ExportJob> {
@@ -69,24 +66,20 @@ export class ExportJobRepository extends BaseRepository {
     options: { limit: number; beforeId?: number },
     manager?: EntityManager,
   ): Promise<ExportJob[]> {
-    const m = this.manager(manager);
-    const rows = await queryRows(
-      m,
+    return this.rows(
       `SELECT * FROM export_jobs WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
       [userId, options.beforeId ?? 2_147_483_647, options.limit],
+      manager,
     );
-    return rows.map((row) => hydrate(m, ExportJob, row));
   }
 
   /** A crawl job's exports, newest first (ix_export_job_crawl_job_id). */
   async listByCrawlJob(crawlJobId: number, manager?: EntityManager): Promise<ExportJob[]> {
-    const m = this.manager(manager);
-    const rows = await queryRows(
-      m,
+    return this.rows(
       `SELECT * FROM export_jobs WHERE crawl_job_id = $1 ORDER BY id DESC`,
       [crawlJobId],
+      manager,
     );
-    return rows.map((row) => hydrate(m, ExportJob, row));
   }
 
   /** Progress of a running export (and its heartbeat); false once it no longer runs. */
@@ -107,15 +100,13 @@ export class ExportJobRepository extends BaseRepository {
 
   /** Completed exports past expires_at that still have a file (download_url set). */
   async listExpired(limit: number, manager?: EntityManager): Promise<ExportJob[]> {
-    const m = this.manager(manager);
-    const rows = await queryRows(
-      m,
+    return this.rows(
       `SELECT * FROM export_jobs
         WHERE expires_at < now() AND download_url IS NOT NULL
         ORDER BY expires_at LIMIT $1`,
       [limit],
+      manager,
     );
-    return rows.map((row) => hydrate(m, ExportJob, row));
   }
 
   /**

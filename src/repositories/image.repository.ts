@@ -57,7 +57,9 @@ export function validityPredicate(rules: ValidationRules, params: unknown[]): st
 const columnArray = <T>(images: NewImage[], pick: (image: NewImage) => T | null | undefined) =>
   images.map((image) => pick(image) ?? null);
 
-export class ImageRepository extends BaseRepository {
+export class ImageRepository extends BaseRepository<Image> {
+  protected readonly entity = Image;
+
   /**
    * Inserts any number of images in ONE statement with eight parameters (the columns as arrays,
    * expanded by unnest), whatever the row count: no 65,535-parameter limit, no per-row round
@@ -130,13 +132,11 @@ export class ImageRepository extends BaseRepository {
     options: { limit: number; afterId?: number },
     manager?: EntityManager,
   ): Promise<Image[]> {
-    const m = this.manager(manager);
-    const rows = await queryRows(
-      m,
+    return this.rows(
       `SELECT * FROM images WHERE crawl_job_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
       [crawlJobId, options.afterId ?? 0, options.limit],
+      manager,
     );
-    return rows.map((row) => hydrate(m, Image, row));
   }
 
   /**

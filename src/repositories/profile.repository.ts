@@ -2,7 +2,6 @@ import type { EntityManager } from 'typeorm';
 import { Profile } from '../entities/profile.entity';
 import type { ProfileRole } from '../entities/value-sets';
 import { BaseRepository } from './base.repository';
-import { hydrate, queryRows } from './sql';
 
 export interface NewProfile {
   id: string;
@@ -11,16 +10,16 @@ export interface NewProfile {
   role?: ProfileRole;
 }
 
-export class ProfileRepository extends BaseRepository {
+export class ProfileRepository extends BaseRepository<Profile> {
+  protected readonly entity = Profile;
+
   async insert(profile: NewProfile, manager?: EntityManager): Promise<Profile> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(
-      m,
+    return this.insertedRow(
       `INSERT INTO profiles (id, email, full_name, role)
        VALUES ($1, $2, $3, COALESCE($4, 'user')) RETURNING *`,
       [profile.id, profile.email, profile.fullName ?? null, profile.role ?? null],
+      manager,
     );
-    return hydrate(m, Profile, row);
   }
 
   async findById(id: string, manager?: EntityManager): Promise<Profile | null> {

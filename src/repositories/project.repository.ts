@@ -3,7 +3,6 @@ import { Project } from '../entities/project.entity';
 import type { ProjectStatus } from '../entities/value-sets';
 import { IllegalTransitionError, NotFoundError } from '../errors';
 import { BaseRepository } from './base.repository';
-import { hydrate, queryRows } from './sql';
 
 export interface OffsetQuery {
   limit: number;
@@ -21,29 +20,27 @@ export const PROJECT_TRANSITIONS = {
 } as const satisfies Record<string, { from: readonly ProjectStatus[]; to: ProjectStatus }>;
 export type ProjectTransition = keyof typeof PROJECT_TRANSITIONS;
 
-export class ProjectRepository extends BaseRepository {
+export class ProjectRepository extends BaseRepository<Project> {
+  protected readonly entity = Project;
+
   async insert(
     project: { userId: string; name: string; description?: string | null },
     manager?: EntityManager,
   ): Promise<Project> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(
-      m,
+    return this.insertedRow(
       `INSERT INTO projects (user_id, name, description) VALUES ($1, $2, $3) RETURNING *`,
       [project.userId, project.name, project.description ?? null],
+      manager,
     );
-    return hydrate(m, Project, row);
   }
 
   /** The project if it exists, is not deleted and belongs to the user; otherwise null. */
   async findOwned(userId: string, id: number, manager?: EntityManager): Promise<Project | null> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(
-      m,
+    return this.row(
       `SELECT * FROM projects WHERE id = $1 AND user_id = $2 AND status <> 'deleted'`,
       [id, userId],
+      manager,
     );
-    return row ? hydrate(m, Project, row) : null;
   }
 
   async getOwned(userId: string, id: number, manager?: EntityManager): Promise<Project> {
@@ -58,14 +55,12 @@ export class ProjectRepository extends BaseRepository {
     { limit, offset }: OffsetQuery,
     manager?: EntityManager,
   ): Promise<Project[]> {
-    const m = this.manager(manager);
-    const rows = await queryRows(
-      m,
+    return this.rows(
       `SELECT * FROM projects WHERE user_id = $1 AND status <> 'deleted'
         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`,
       [userId, limit, offset],
+      manager,
     );
-    return rows.map((row) => hydrate(m, Project, row));
   }
 
   /** One conditional UPDATE; NotFound for missing, foreign or deleted projects. */
@@ -75,16 +70,15 @@ export class ProjectRepository extends BaseRepository {
     transition: ProjectTransition,
     manager?: EntityManager,
   ): Promise<Project> {
-    const m = this.manager(manager);
     const { from, to } = PROJECT_TRANSITIONS[transition];
-    const [row] = await queryRows(
-      m,
+    const moved = await this.row(
       `UPDATE projects SET status = $3, updated_at = now()
         WHERE id = $1 AND user_id = $2 AND status = ANY($4::text[]) RETURNING *`,
       [id, userId, to, from],
+      manager,
     );
-    if (row) return hydrate(m, Project, row);
-    const current = await this.getOwned(userId, id, m);
+    if (moved) return moved;
+    const current = await this.getOwned(userId, id, manager);
     throw new IllegalTransitionError('project', id, current.status, transition);
   }
 }

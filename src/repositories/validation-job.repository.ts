@@ -3,9 +3,11 @@ import { ValidationJob, type ValidationRules } from '../entities/validation-job.
 import { NotFoundError } from '../errors';
 import { BaseRepository } from './base.repository';
 import { JobStateMachine, type JobTransition } from './job-lifecycle';
-import { hydrate, queryRows } from './sql';
+import { queryRows } from './sql';
 
-export class ValidationJobRepository extends BaseRepository {
+export class ValidationJobRepository extends BaseRepository<ValidationJob> {
+  protected readonly entity = ValidationJob;
+
   readonly lifecycle = new JobStateMachine<ValidationJob>({
     entity: ValidationJob,
     table: 'validation_jobs',
@@ -18,20 +20,16 @@ export class ValidationJobRepository extends BaseRepository {
     job: { crawlJobId: number; name: string; rules: ValidationRules },
     manager?: EntityManager,
   ): Promise<ValidationJob> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(
-      m,
+    return this.insertedRow(
       `INSERT INTO validation_jobs (crawl_job_id, name, validation_rules)
        VALUES ($1, $2, $3::jsonb) RETURNING *`,
       [job.crawlJobId, job.name, JSON.stringify(job.rules)],
+      manager,
     );
-    return hydrate(m, ValidationJob, row);
   }
 
   async findById(id: number, manager?: EntityManager): Promise<ValidationJob | null> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(m, `SELECT * FROM validation_jobs WHERE id = $1`, [id]);
-    return row ? hydrate(m, ValidationJob, row) : null;
+    return this.row(`SELECT * FROM validation_jobs WHERE id = $1`, [id], manager);
   }
 
   /** A validation job belongs to the owner of its crawl job's project. */
@@ -40,16 +38,14 @@ export class ValidationJobRepository extends BaseRepository {
     id: number,
     manager?: EntityManager,
   ): Promise<ValidationJob | null> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(
-      m,
+    return this.row(
       `SELECT vj.* FROM validation_jobs vj
          JOIN crawl_jobs cj ON cj.id = vj.crawl_job_id
          JOIN projects p ON p.id = cj.project_id
         WHERE vj.id = $1 AND p.user_id = $2 AND p.status <> 'deleted'`,
       [id, userId],
+      manager,
     );
-    return row ? hydrate(m, ValidationJob, row) : null;
   }
 
   async getOwned(userId: string, id: number, manager?: EntityManager): Promise<ValidationJob> {
@@ -60,13 +56,11 @@ export class ValidationJobRepository extends BaseRepository {
 
   /** A crawl job's validations, newest first (ix_validation_job_crawl_job_id). */
   async listByCrawlJob(crawlJobId: number, manager?: EntityManager): Promise<ValidationJob[]> {
-    const m = this.manager(manager);
-    const rows = await queryRows(
-      m,
+    return this.rows(
       `SELECT * FROM validation_jobs WHERE crawl_job_id = $1 ORDER BY id DESC`,
       [crawlJobId],
+      manager,
     );
-    return rows.map((row) => hydrate(m, ValidationJob, row));
   }
 
   /** The rules of the crawl job's most recently completed validation, if any. */
@@ -74,14 +68,12 @@ export class ValidationJobRepository extends BaseRepository {
     crawlJobId: number,
     manager?: EntityManager,
   ): Promise<ValidationJob | null> {
-    const m = this.manager(manager);
-    const [row] = await queryRows(
-      m,
+    return this.row(
       `SELECT * FROM validation_jobs WHERE crawl_job_id = $1 AND status = 'completed'
         ORDER BY completed_at DESC, id DESC LIMIT 1`,
       [crawlJobId],
+      manager,
     );
-    return row ? hydrate(m, ValidationJob, row) : null;
   }
 
   /**
