@@ -21,5 +21,16 @@ module.exports = {
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
     },
+    {
+      // The example apps import '@pixcrawler/data' by name; tsconfig.json's `paths` says the same.
+      displayName: 'examples',
+      testEnvironment: 'node',
+      transform: { '^.+\\.ts$': tsJest },
+      testMatch: ['<rootDir>/examples/**/*.e2e.test.ts'],
+      moduleNameMapper: {
+        '^@pixcrawler/data$': '<rootDir>/src/index.ts',
+        '^@pixcrawler/data/testing$': '<rootDir>/src/testing/index.ts',
+      },
+    },
   ],
 };

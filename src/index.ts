@@ -15,3 +15,9 @@ export {
 } from './db/migrator';
 export type { MigrationState, MigratorEvents } from './db/migrator';
 export { schemaDrift } from './db/schema-drift';
+export { openDatabaseTarget } from './db/database-target';
+export type { DatabaseTarget } from './db/database-target';
+export * from './errors';
+export * from './dto';
+export * from './repositories';
+export * from './services';

@@ -5,6 +5,41 @@ import path from 'node:path';
 import { maskDatabaseUrl } from '../../src/db/database-url';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
+/** What an application builds on; each must be exported by the package's main entry. */
+const PUBLIC_CLASSES = [
+  // repositories
+  'ProjectRepository',
+  'CrawlJobRepository',
+  'ExportJobRepository',
+  'ImageRepository',
+  'ProfileRepository',
+  'ActivityLogRepository',
+  'ValidationJobRepository',
+  // services
+  'ProfileService',
+  'ProjectService',
+  'CrawlJobService',
+  'ValidationJobService',
+  'ExportJobService',
+  'ActivityService',
+  'LocalDirectoryStorage',
+  // DTOs
+  'CreateProfileDto',
+  'CreateProjectDto',
+  'CreateCrawlJobDto',
+  'CreateValidationJobDto',
+  'CreateExportJobDto',
+  'PageDto',
+  'IdPageDto',
+  // domain errors
+  'DomainError',
+  'NotFoundError',
+  'ValidationError',
+  'IllegalTransitionError',
+  'ConflictError',
+];
+const PUBLIC_FUNCTIONS = ['parseInput', 'translateDatabaseError', 'openDatabaseTarget'];
+
 /**
  * What a release script does: install the packed tarball with production dependencies only (no
  * TypeScript, no ts-node) and migrate a database with the compiled migrations.
@@ -58,7 +93,7 @@ describe('the packed package', () => {
     expect(existsSync(path.join(consumer, 'node_modules/@pixcrawler/data/src'))).toBe(false);
   });
 
-  it('exports the entities, migrations and options helper, and the testing kit', () => {
+  it('exports the entities, migrations, options helper, repositories, services, DTOs, domain errors and the testing kit', () => {
     const script = `
       const data = require('@pixcrawler/data');
       const testing = require('@pixcrawler/data/testing');
@@ -69,6 +104,9 @@ describe('the packed package', () => {
         mode: options.migrationsTransactionMode,
         synchronize: options.synchronize,
         testing: Object.keys(testing).sort(),
+        missingClasses: ${JSON.stringify(PUBLIC_CLASSES)}.filter((name) => typeof data[name] !== 'function'),
+        missingFunctions: ${JSON.stringify(PUBLIC_FUNCTIONS)}.filter((name) => typeof data[name] !== 'function'),
+        notFoundIsDomainError: new data.NotFoundError('project', 1) instanceof data.DomainError,
       }));`;
     const result = JSON.parse(run('node', ['-e', script]));
     expect(result).toEqual({
@@ -85,6 +123,9 @@ describe('the packed package', () => {
       mode: 'each',
       synchronize: false,
       testing: ['TestFactory', 'createTestDatabase', 'startTestServer'],
+      missingClasses: [],
+      missingFunctions: [],
+      notFoundIsDomainError: true,
     });
   });
 
