@@ -2,6 +2,7 @@ import { Client } from 'pg';
 import {
   assertPostgresUrl,
   configuredDatabaseUrl,
+  InvalidDatabaseUrlError,
   maskDatabaseUrl,
   withDatabase,
 } from './database-url';
@@ -44,6 +45,14 @@ export async function openDatabaseTarget(
   if (configured) {
     assertPostgresUrl(configured);
     return { url: configured, label: maskDatabaseUrl(configured), close: async () => undefined };
+  }
+  // A production release script that lost DATABASE_URL must fail, not "succeed" on a
+  // development database of its own.
+  if (process.env.NODE_ENV === 'production') {
+    throw new InvalidDatabaseUrlError(
+      'DATABASE_URL is unset and NODE_ENV is production: refusing to start the embedded ' +
+        'development database. Set DATABASE_URL to the database to use.',
+    );
   }
   const server = await startEmbeddedPostgres(embeddedOptions);
   await ensureDatabaseExists(server.url, EMBEDDED_DATABASE);

@@ -4,6 +4,7 @@ import {
   maskDatabaseUrl,
   withDatabase,
 } from '../../src/db/database-url';
+import { openDatabaseTarget } from '../../src/db/database-target';
 
 describe('database URLs', () => {
   it('masks the password and keeps everything else', () => {
@@ -37,5 +38,29 @@ describe('database URLs', () => {
     expect(() => assertPostgresUrl('mysql://u@h/db')).toThrow(/must start with postgresql:\/\//);
     expect(() => assertPostgresUrl('not a url')).toThrow(/postgresql:\/\/user:password@host/);
     expect(() => assertPostgresUrl('postgres://u@h/db')).not.toThrow();
+  });
+});
+
+describe('the database a command uses', () => {
+  const saved = { url: process.env.DATABASE_URL, env: process.env.NODE_ENV };
+  afterEach(() => {
+    process.env.DATABASE_URL = saved.url;
+    process.env.NODE_ENV = saved.env;
+    if (saved.url === undefined) delete process.env.DATABASE_URL;
+  });
+
+  it('refuses the embedded development database in production when DATABASE_URL is unset', async () => {
+    delete process.env.DATABASE_URL;
+    process.env.NODE_ENV = 'production';
+    await expect(openDatabaseTarget()).rejects.toThrow(
+      /DATABASE_URL is unset and NODE_ENV is production/,
+    );
+  });
+
+  it('uses DATABASE_URL as given and labels it with the password masked', async () => {
+    process.env.DATABASE_URL = 'postgresql://app:s3cret@db.example.com:5432/pixcrawler';
+    const target = await openDatabaseTarget();
+    expect(target.url).toBe('postgresql://app:s3cret@db.example.com:5432/pixcrawler');
+    expect(target.label).toBe('postgresql://app:***@db.example.com:5432/pixcrawler');
   });
 });
