@@ -130,22 +130,24 @@ async function underLoad(
   migrate: () => Promise<void>,
 ): Promise<LiveRun> {
   const load = startLoad(url, sizes);
+  let result: LiveRun;
   try {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const start = now();
     await migrate();
     const end = now();
     await new Promise((resolve) => setTimeout(resolve, 500));
-    return { ms: end - start, writers: load.writers, window: [start, end] };
+    result = { ms: end - start, writers: load.writers, window: [start, end] };
   } finally {
     await load.stop();
-    const errors = load.writers.flatMap((w) => w.errors);
-    if (errors.length) {
-      throw new BenchmarkBroken(
-        `${errors.length} write(s) failed during the migration: ${String(errors[0])}`,
-      );
-    }
   }
+  const errors = load.writers.flatMap((w) => w.errors);
+  if (errors.length) {
+    throw new BenchmarkBroken(
+      `${errors.length} write(s) failed during the migration: ${String(errors[0])}`,
+    );
+  }
+  return result;
 }
 
 /** Latencies of the writes that overlapped the migration. */
