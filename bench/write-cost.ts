@@ -1,8 +1,10 @@
 import { Client } from 'pg';
 import { profileId } from '../src/db/legacy-builder';
 import { ActivityLogRepository } from '../src/repositories/activity-log.repository';
-import { ImageRepository, type NewImage } from '../src/repositories/image.repository';
+import { CrawlJobRepository } from '../src/repositories/crawl-job.repository';
+import { ImageRepository } from '../src/repositories/image.repository';
 import { datasetSizes, type BenchContext } from './lib/context';
+import { newImages } from './lib/fixtures';
 import { change, fmtBytes, fmtInt, type BenchTable } from './lib/report';
 import { BenchmarkBroken, runStandalone, type Benchmark } from './lib/runner';
 import { now, perSecond } from './lib/timing';
@@ -20,7 +22,7 @@ const NEW_INDEXES: Record<string, string[]> = {
   activity_logs: ['ix_activity_log_user_id', 'ix_activity_log_timestamp'],
 };
 const IMAGE_BATCH = 500;
-const ROUNDS = 2;
+const ROUNDS = 4;
 
 async function oneValue<T>(url: string, sql: string): Promise<T> {
   const client = new Client({ connectionString: url });
@@ -62,18 +64,6 @@ async function sizes(url: string): Promise<SizeRow[]> {
   }
 }
 
-function imageBatch(start: number): NewImage[] {
-  return Array.from({ length: IMAGE_BATCH }, (_, i) => ({
-    originalUrl: `https://images.example.org/w/${start + i}.jpg`,
-    filename: `w_${start + i}.jpg`,
-    storageUrl: `s3://pixcrawler/w/${start + i}.jpg`,
-    width: 640,
-    height: 480,
-    fileSize: 50_000,
-    format: 'jpg',
-  }));
-}
-
 async function run(ctx: BenchContext): Promise<BenchTable[]> {
   const migrated = await ctx.migratedDataset();
   const dataset = datasetSizes(ctx.sizes);
@@ -93,11 +83,21 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
         dataSource,
         images: new ImageRepository(dataSource),
         activity: new ActivityLogRepository(dataSource),
+        crawlJobs: new CrawlJobRepository(dataSource),
         imageMs: 0,
         activityMs: 0,
+        updateMs: 0,
+        updates: 0,
+        cancelled: false,
       };
     }),
   );
+  // Status changes (cancel, then retry, and again) of the jobs that are pending or running: each
+  // UPDATE changes an indexed column, so it also writes both crawl_jobs status indexes.
+  const changing: Array<{ id: number }> = await targets[0].dataSource.query(
+    `SELECT id FROM crawl_jobs WHERE status IN ('pending', 'running') ORDER BY id`,
+  );
+  const passes = Math.max(2, 2 * Math.round(activityRows / ROUNDS / changing.length / 2));
   const crawlJobId = Math.ceil(dataset.crawlJobs / 2);
   const userId = profileId(Math.ceil(dataset.profiles / 2));
   // Alternate the two databases round by round, so both see the same machine conditions.
@@ -105,7 +105,7 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
     for (const target of targets) {
       let t = now();
       for (let n = 0; n < imageRows / ROUNDS; n += IMAGE_BATCH) {
-        await target.images.ingest(crawlJobId, imageBatch(round * imageRows + n));
+        await target.images.ingest(crawlJobId, newImages(round * imageRows + n, IMAGE_BATCH));
       }
       target.imageMs += now() - t;
       t = now();
@@ -119,6 +119,14 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
         });
       }
       target.activityMs += now() - t;
+      t = now();
+      for (let pass = 0; pass < passes; pass++) {
+        const transition = target.cancelled ? 'retry' : 'cancel';
+        for (const { id } of changing) await target.crawlJobs.transition(id, transition);
+        target.cancelled = !target.cancelled;
+        target.updates += changing.length;
+      }
+      target.updateMs += now() - t;
     }
   }
   for (const target of targets) {
@@ -145,6 +153,11 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
       what: 'activity logs: ActivityLogRepository.record, one row per statement (rows/s)',
       a: perSecond(activityRows, w.activityMs),
       b: perSecond(activityRows, wo.activityMs),
+    },
+    {
+      what: 'crawl jobs: CrawlJobRepository.transition (cancel / retry), one row per statement (rows/s)',
+      a: perSecond(w.updates, w.updateMs),
+      b: perSecond(wo.updates, wo.updateMs),
     },
   ];
 
@@ -175,9 +188,9 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
 
   return [
     {
-      title: 'Write cost of the indexes: insert throughput with vs without them',
+      title: 'Write cost of the indexes: insert and update throughput with vs without them',
       headers: [
-        'insert path',
+        'write path',
         'with indexes',
         'without (baseline)',
         'with / without',
@@ -193,7 +206,8 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
       notes: [
         `Two copies of the upgraded dataset, one with the upgrade's indexes on the five existing tables dropped ` +
           `(primary keys and ix_profiles_email stay); ${imageRows.toLocaleString('en-US')} images and ` +
-          `${activityRows.toLocaleString('en-US')} activity logs inserted into each, each statement its own transaction, ` +
+          `${activityRows.toLocaleString('en-US')} activity logs inserted into each, and ${targets[0].updates.toLocaleString('en-US')} ` +
+          `crawl job status changes (${changing.length.toLocaleString('en-US')} jobs, cancel then retry), each statement its own transaction, ` +
           `the two copies alternating in ${ROUNDS} rounds.`,
       ],
     },

@@ -61,7 +61,10 @@ export function fmtBytes(bytes: number): string {
 
 /** `a / b` as `1.23x`. */
 export function ratio(a: number, b: number): string {
-  return b > 0 && Number.isFinite(a) ? `${(a / b).toFixed(2)}x` : 'n/a';
+  if (!(b > 0) || !Number.isFinite(a)) return 'n/a';
+  const value = a / b;
+  // Two significant digits below 0.1, so a 300-fold difference does not print as 0.00x.
+  return value > 0 && value < 0.1 ? `${value.toPrecision(2)}x` : `${value.toFixed(2)}x`;
 }
 
 /** `(a - b) / b` as a signed percentage: how much larger (or smaller) a is than b. */
