@@ -47,7 +47,7 @@ export function parseArgs(argv: string[]): BenchSizes {
     quick,
     images,
     ingestRows: images,
-    saveRows: quick ? 1_000 : 10_000,
+    saveRows: Math.min(images, quick ? 1_000 : 10_000),
     exportSmall: Math.max(1000, Math.floor(images / 10)),
     exportLarge: images,
     claimJobs: quick ? 1_000 : 10_000,

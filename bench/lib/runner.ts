@@ -46,13 +46,21 @@ function sizesLine(sizes: BenchSizes): string {
   );
 }
 
-function writeDocs(ctx: BenchContext, outcomes: Outcome[], wallSeconds: number): string {
+async function writeDocs(
+  ctx: BenchContext,
+  outcomes: Outcome[],
+  wallSeconds: number,
+): Promise<string> {
   const file = path.join(__dirname, '..', '..', 'docs', 'benchmarks.md');
   const parts = [
     '# Benchmarks',
     '',
     'Written by `npm run bench` (the last full run). Every figure is measured against a baseline ' +
-      'in the same run on the same server; see bench/ for what each benchmark does.',
+      'in the same run on the same server; see bench/ for what each benchmark does. ' +
+      '`npm run bench -- --quick` is the smoke run CI does (small sizes; it fails only when a benchmark ' +
+      'breaks, never on a figure); `npx ts-node --transpile-only bench/<name>.ts [--quick]` runs one ' +
+      'benchmark; `--images <n>` sets the dataset size; with DATABASE_URL set, the databases are ' +
+      'created (and dropped) on that server instead of a throwaway embedded one.',
     '',
     `Run: ${new Date().toISOString()}, ${wallSeconds.toFixed(0)} s wall time.`,
     '',
@@ -67,7 +75,10 @@ function writeDocs(ctx: BenchContext, outcomes: Outcome[], wallSeconds: number):
     for (const table of outcome.tables) parts.push('', markdownTable(table));
   }
   mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, `${parts.join('\n')}\n`);
+  // Formatted as the repository's prettier check expects (aligned table columns).
+  const prettier = await import('prettier');
+  const options = (await prettier.resolveConfig(file)) ?? {};
+  writeFileSync(file, await prettier.format(parts.join('\n'), { ...options, filepath: file }));
   return file;
 }
 
@@ -108,7 +119,7 @@ export async function runBenchmarks(
     }
     const wall = (now() - started) / 1000;
     if (options.writeDocs && !sizes.quick) {
-      console.log(`\nWrote ${writeDocs(ctx, outcomes, wall)}`);
+      console.log(`\nWrote ${await writeDocs(ctx, outcomes, wall)}`);
     }
     console.log(`\nTotal wall time ${wall.toFixed(1)} s`);
   } finally {
