@@ -2,9 +2,9 @@ import os from 'node:os';
 import { ValidationJobRepository } from '../src/repositories/validation-job.repository';
 import type { BenchContext } from './lib/context';
 import { crawlJobsOfOneUser } from './lib/fixtures';
-import { fmt, fmtInt, ratio, type BenchTable } from './lib/report';
+import { fmt, fmtInt, fmtMs, ratio, type BenchTable } from './lib/report';
 import { BenchmarkBroken, runStandalone, type Benchmark } from './lib/runner';
-import { now, perSecond } from './lib/timing';
+import { median, now, perSecond } from './lib/timing';
 
 /**
  * N workers, each with a connection of its own, claim pending validation jobs (claimNext:
@@ -31,11 +31,15 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
     const sources = await Promise.all(Array.from({ length: workers }, () => ctx.connect(url, 1)));
     const repositories = sources.map((source) => new ValidationJobRepository(source));
     const claimed: number[][] = repositories.map(() => []);
+    /** Every claimNext() call's latency, in the order the calls started. */
+    const claims: Array<{ at: number; ms: number }> = [];
     const start = now();
     await Promise.all(
       repositories.map(async (repository, w) => {
         for (;;) {
+          const at = now();
           const job = await repository.claimNext();
+          claims.push({ at, ms: now() - at });
           if (!job) return;
           claimed[w].push(job.id);
           await repository.transition(job.id, 'complete');
@@ -58,6 +62,10 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
     const rate = perSecond(jobs, ms);
     if (workers === ctx.sizes.workers[0]) single = rate;
     const perWorker = claimed.map((c) => c.length);
+    claims.sort((a, b) => a.at - b.at);
+    const tenth = Math.max(1, Math.floor(claims.length / 10));
+    const early = median(claims.slice(0, tenth).map((c) => c.ms));
+    const late = median(claims.slice(-tenth).map((c) => c.ms));
     rows.push([
       workers,
       fmtInt(jobs),
@@ -67,6 +75,8 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
       ratio(rate, single),
       twice,
       `${Math.min(...perWorker)}-${Math.max(...perWorker)}`,
+      fmtMs(early),
+      fmtMs(late),
     ]);
     await Promise.all(sources.map((source) => source.destroy()));
   }
@@ -83,12 +93,14 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
         'ratio',
         'claimed twice',
         'jobs per worker',
+        'claim p50, first 10%',
+        'claim p50, last 10%',
       ],
       rows,
       notes: [
         'Each worker has its own connection and loops claimNext() then transition(id, "complete") (two statements, ' +
           'each its own transaction) until no job is pending. The run breaks if any job is claimed twice or left ' +
-          `unfinished. This machine has the server and the workers on the same ${os.cpus().length} cores.`,
+          `unfinished. The last two columns compare claimNext() latency early and late in the run. This machine has the server and the workers on the same ${os.cpus().length} cores.`,
       ],
     },
   ];
