@@ -159,7 +159,7 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
         fmtMs(a),
         fmtMs(b),
         ratio(b, a),
-        `${fmt((1 - a / b) * 100, 0)}%`,
+        `${fmt(Math.round((1 - a / b) * 100) || 0, 0)}%`,
         pattern.claim === undefined ? '(none)' : `~${pattern.claim * 100}%`,
         planWith,
         planWithout,

@@ -210,7 +210,7 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
       rows: [
         line('migration duration', safe.ms, plain.ms, (v) => `${fmt(v / 1000, 2)} s`),
         line('writes during the migration', a.length, b.length, fmtInt),
-        line('writes per second during it', rate(safe, a), rate(plain, b), (v) => fmt(v, 0)),
+        line('writes per second during it', rate(safe, a), rate(plain, b), fmtInt),
         line('write latency p50', percentile(a, 50), percentile(b, 50), fmtMs),
         line('write latency p99', percentile(a, 99), percentile(b, 99), fmtMs),
         line('write latency max', Math.max(...a), Math.max(...b), fmtMs),
