@@ -1,0 +1,23 @@
+import { benchmark as exportStreaming } from './export-streaming';
+import { benchmark as imageIngest } from './image-ingest';
+import { benchmark as indexSpeedups } from './index-speedups';
+import { benchmark as jobClaiming } from './job-claiming';
+import { benchmark as liveMigration } from './live-migration';
+import { benchmark as writeCost } from './write-cost';
+import { runBenchmarks } from './lib/runner';
+
+/**
+ * `npm run bench [-- --quick] [-- --images <n>]`: every benchmark, one after another on one
+ * server; a full run writes docs/benchmarks.md.
+ */
+runBenchmarks(
+  [indexSpeedups, writeCost, imageIngest, exportStreaming, jobClaiming, liveMigration],
+  process.argv.slice(2),
+  { writeDocs: true },
+).then(
+  (ok) => process.exit(ok ? 0 : 1),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
