@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { CopyRow } from '../../src/db/legacy-builder';
+import { LEGACY_TABLES } from '../../src/db/legacy-schema';
 import { CrawlJobRepository } from '../../src/repositories/crawl-job.repository';
 import { ImageRepository, type NewImage } from '../../src/repositories/image.repository';
 import { ProfileRepository } from '../../src/repositories/profile.repository';
@@ -24,16 +25,10 @@ export function newImage(n: number): NewImage {
 export const newImages = (start: number, count: number): NewImage[] =>
   Array.from({ length: count }, (_, i) => newImage(start + i));
 
-export const IMAGE_COPY_COLUMNS = [
-  'crawl_job_id',
-  'original_url',
-  'filename',
-  'storage_url',
-  'width',
-  'height',
-  'file_size',
-  'format',
-] as const;
+/** The images table's columns without its serial id (the database numbers the rows). */
+export const IMAGE_COPY_COLUMNS = LEGACY_TABLES.find((table) => table.name === 'images')!
+  .columns.filter((column) => !column.serial)
+  .map((column) => column.name);
 
 /** The same images as rows for copyRows (COPY FROM STDIN), in IMAGE_COPY_COLUMNS order. */
 export function* imageCopyRows(

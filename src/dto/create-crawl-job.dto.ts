@@ -6,18 +6,15 @@ import {
   IsNotEmpty,
   IsOptional,
   IsString,
-  MaxLength,
   Min,
 } from 'class-validator';
+import { IdField, NameField } from './fields';
 
 export class CreateCrawlJobDto {
-  @IsInt({ message: 'projectId must be an integer' })
-  @Min(1, { message: 'projectId must be positive' })
+  @IdField()
   projectId!: number;
 
-  @IsString({ message: 'name must be a string' })
-  @IsNotEmpty({ message: 'name must not be empty' })
-  @MaxLength(100, { message: 'name must be at most 100 characters' })
+  @NameField()
   name!: string;
 
   @IsArray({ message: 'keywords must be an array of strings' })

@@ -1,16 +1,6 @@
 import { Type } from 'class-transformer';
-import {
-  IsBoolean,
-  IsIn,
-  IsInt,
-  IsNotEmpty,
-  IsOptional,
-  IsString,
-  Max,
-  MaxLength,
-  Min,
-  ValidateNested,
-} from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, Max, Min, ValidateNested } from 'class-validator';
+import { IdField, NameField } from './fields';
 import type { ExportOptions } from '../entities/export-job.entity';
 import { EXPORT_FORMATS, type ExportFormat } from '../entities/value-sets';
 
@@ -31,13 +21,10 @@ export class ExportOptionsDto implements ExportOptions {
 }
 
 export class CreateExportJobDto {
-  @IsInt({ message: 'crawlJobId must be an integer' })
-  @Min(1, { message: 'crawlJobId must be positive' })
+  @IdField()
   crawlJobId!: number;
 
-  @IsString({ message: 'name must be a string' })
-  @IsNotEmpty({ message: 'name must not be empty' })
-  @MaxLength(100, { message: 'name must be at most 100 characters' })
+  @NameField()
   name!: string;
 
   @IsIn(EXPORT_FORMATS, { message: `format must be one of ${EXPORT_FORMATS.join(', ')}` })

@@ -1,4 +1,5 @@
 import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { IdField } from './fields';
 
 export const MAX_PAGE_SIZE = 100;
 
@@ -32,7 +33,6 @@ export class KeysetPageDto extends LimitDto {
 /** Newest-first pages keyed on id: pass the last id of the previous page as `beforeId`. */
 export class IdPageDto extends LimitDto {
   @IsOptional()
-  @IsInt({ message: 'beforeId must be an integer' })
-  @Min(1, { message: 'beforeId must be positive' })
+  @IdField()
   beforeId?: number;
 }

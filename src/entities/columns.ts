@@ -14,6 +14,7 @@ import {
   ValidationOptions,
 } from 'class-validator';
 import { Column, CreateDateColumn, UpdateDateColumn, ValueTransformer } from 'typeorm';
+import { composeDecorators } from '../compose-decorators';
 
 /**
  * `created_at` / `updated_at` for the tables that have them (images and activity_logs do not).
@@ -71,23 +72,22 @@ export function IsStorageUrl(options?: ValidationOptions): PropertyDecorator {
  * the class-validator rules that mirror what the database enforces, so the two cannot disagree.
  * Check constraints stay on the entity classes, where their names are visible.
  */
-function composed(...decorators: PropertyDecorator[]): PropertyDecorator {
-  return (target, property) => decorators.forEach((decorate) => decorate(target, property));
-}
+/** The length of every `name` column (projects, crawl, validation and export jobs). */
+export const NAME_MAX_LENGTH = 100;
 
 /** `name varchar(100) NOT NULL`, never empty. */
 export const NameColumn = (): PropertyDecorator =>
-  composed(
-    Column({ name: 'name', type: 'varchar', length: 100 }),
+  composeDecorators(
+    Column({ name: 'name', type: 'varchar', length: NAME_MAX_LENGTH }),
     IsDefined(),
     IsString(),
     MinLength(1),
-    MaxLength(100),
+    MaxLength(NAME_MAX_LENGTH),
   );
 
 /** `status varchar(20) NOT NULL DEFAULT <default>`, one of a value set. */
 export const StatusColumn = <T extends string>(values: readonly T[], defaultValue: T) =>
-  composed(
+  composeDecorators(
     Column({ name: 'status', type: 'varchar', length: 20, default: defaultValue }),
     DefaultedOnInsert(),
     IsIn(values),
@@ -95,7 +95,7 @@ export const StatusColumn = <T extends string>(values: readonly T[], defaultValu
 
 /** `progress int NOT NULL DEFAULT 0`, a percentage. */
 export const ProgressColumn = (): PropertyDecorator =>
-  composed(
+  composeDecorators(
     Column({ name: 'progress', type: 'int', default: 0 }),
     DefaultedOnInsert(),
     IsInt(),
@@ -105,15 +105,20 @@ export const ProgressColumn = (): PropertyDecorator =>
 
 /** A counter: `int NOT NULL DEFAULT <start>`, never negative. */
 export const CountColumn = (name: string, start = 0): PropertyDecorator =>
-  composed(Column({ name, type: 'int', default: start }), DefaultedOnInsert(), IsInt(), Min(0));
+  composeDecorators(
+    Column({ name, type: 'int', default: start }),
+    DefaultedOnInsert(),
+    IsInt(),
+    Min(0),
+  );
 
 /** A moment that may not have happened yet: `timestamptz NULL`. */
 export const OptionalTimestampColumn = (name: string): PropertyDecorator =>
-  composed(Column({ name, type: 'timestamptz', nullable: true }), IsOptional(), IsDate());
+  composeDecorators(Column({ name, type: 'timestamptz', nullable: true }), IsOptional(), IsDate());
 
 /** A job's failure reason: `error_message text NULL`. */
 export const ErrorMessageColumn = (): PropertyDecorator =>
-  composed(
+  composeDecorators(
     Column({ name: 'error_message', type: 'text', nullable: true }),
     IsOptional(),
     IsString(),
