@@ -198,3 +198,19 @@ describe('input DTOs', () => {
     ).toEqual(['jpeg', 'png']);
   });
 });
+
+describe('the fields several DTOs share', () => {
+  it('name each field in their messages', () => {
+    expect(fieldsOf(CreateCrawlJobDto, { ...validCrawlJob, projectId: 0, name: '' })).toEqual({
+      projectId: ['projectId must be positive'],
+      name: ['name must not be empty'],
+    });
+    expect(
+      fieldsOf(CreateExportJobDto, { ...validExport, crawlJobId: 1.5, name: 'x'.repeat(101) }),
+    ).toEqual({
+      crawlJobId: ['crawlJobId must be an integer'],
+      name: ['name must be at most 100 characters'],
+    });
+    expect(fieldsOf(CreateProjectDto, { name: 7 }).name).toContain('name must be a string');
+  });
+});
