@@ -127,13 +127,13 @@ export class CrawlJobService {
     });
   }
 
-  /** Stores a batch of crawled images; see ImageRepository.ingest. */
+  /**
+   * Stores a batch of crawled images with COPY, and the crawl job's counters with them, in one
+   * transaction; see ImageRepository.ingest (NotFoundError for a missing crawl job).
+   */
   async ingestImages(id: number, images: NewImage[]): Promise<IngestResult> {
     assertId('crawl job', id);
-    return translated(async () => {
-      if (!(await this.crawlJobs.findById(id))) throw new NotFoundError('crawl job', id);
-      return this.images.ingest(id, images);
-    });
+    return translated(() => this.images.ingest(id, images));
   }
 
   /** Applies a chunk report atomically; IllegalTransitionError when the job is not running. */

@@ -1,17 +1,8 @@
-import archiver from 'archiver';
-import { stringify } from 'csv-stringify';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
-import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { pathToFileURL } from 'node:url';
 import type { DataSource } from 'typeorm';
 import { CreateExportJobDto } from '../dto/create-export-job.dto';
 import { assertId, assertUserId, parseInput } from '../dto/parse';
 import { IdPageDto } from '../dto/pagination.dto';
 import type { ExportJob, ExportOptions } from '../entities/export-job.entity';
-import type { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
 import { ConflictError } from '../errors';
 import { ActivityLogRepository } from '../repositories/activity-log.repository';
@@ -19,64 +10,50 @@ import { CrawlJobRepository } from '../repositories/crawl-job.repository';
 import { ExportJobRepository } from '../repositories/export-job.repository';
 import { ImageRepository } from '../repositories/image.repository';
 import { ValidationJobRepository } from '../repositories/validation-job.repository';
+import type { ExportDestination } from './export/export-destination';
+import { ExportWriter } from './export/export-writer';
+import { LocalDirectoryDestination } from './export/local-directory-destination';
+import { exportFileName } from './export/manifest';
 import type { ImageStorage } from './image-storage';
 import { inTransaction, translated } from './transaction';
 
 export interface ExportJobServiceOptions {
-  /** Where export files are written (created when missing). */
-  outputDir: string;
-  /** Reads image files for zip and tar exports. */
-  storage: ImageStorage;
-  /** download_url = `<base>/<file name>`; default a file:// URL of the file. */
+  /**
+   * Where export files are written: a LocalDirectoryDestination or a BlobContainerDestination.
+   * Give this or `outputDir`.
+   */
+  destination?: ExportDestination;
+  /** Shorthand for `destination: new LocalDirectoryDestination(outputDir, { downloadBaseUrl })`. */
+  outputDir?: string;
+  /** With `outputDir`: download_url = `<base>/<file name>`; default a file:// URL of the file. */
   downloadBaseUrl?: string;
+  /** Reads image files for zip and tar exports (LocalDirectoryStorage, BlobContainerStorage). */
+  storage?: ImageStorage;
   /** Lifetime of an export file unless the request sets expiresInHours. Default 24. */
   defaultExpiresInHours?: number;
-  /** Images per cursor read and per progress update. Default 1000. */
+  /** Images between progress updates. Default 1000. */
   batchSize?: number;
+  /**
+   * Neutralise spreadsheet formulas in csv manifests (a cell starting with =, +, -, @, tab or CR
+   * gets a leading single quote; see neutralizeCsvFormula). Default true.
+   */
+  neutralizeCsvFormulas?: boolean;
 }
 
-/** The manifest's columns: the images table's columns, in its order. */
-export const MANIFEST_COLUMNS = [
-  'id',
-  'crawl_job_id',
-  'original_url',
-  'filename',
-  'storage_url',
-  'width',
-  'height',
-  'file_size',
-  'format',
-] as const;
-export type ManifestRow = Record<(typeof MANIFEST_COLUMNS)[number], string | number | null>;
-
-export function manifestRow(image: Image): ManifestRow {
-  return {
-    id: image.id,
-    crawl_job_id: image.crawlJobId,
-    original_url: image.originalUrl,
-    filename: image.filename,
-    storage_url: image.storageUrl,
-    width: image.width,
-    height: image.height,
-    file_size: image.fileSize,
-    format: image.format,
-  };
-}
-
-/** Name of the manifest inside zip and tar exports. */
-export const ARCHIVE_MANIFEST = 'manifest.jsonl';
-
-/** Where an image's file goes inside a zip or tar export. */
-export function archiveEntryName(image: Pick<Image, 'id' | 'filename'>): string {
-  return `images/${image.id}-${image.filename.replace(/[/\\]/g, '_')}`;
-}
-
-export function exportFileName(job: Pick<ExportJob, 'id' | 'format'>): string {
-  return `export-${job.id}.${job.format}`;
-}
+export {
+  ARCHIVE_MANIFEST,
+  archiveEntryName,
+  exportFileName,
+  MANIFEST_COLUMNS,
+  manifestRow,
+  type ManifestRow,
+} from './export/manifest';
 
 export interface ExportDownload {
   downloadUrl: string;
+  /** Where the destination keeps the file: a local path, or the blob's URL (without a SAS). */
+  location: string;
+  /** @deprecated the same as `location` (a path only with a local destination). */
   filePath: string;
   fileSize: number | null;
   expiresAt: Date | null;
@@ -90,16 +67,15 @@ export type ExportProgressListener = (progress: ExportProgress) => void | Promis
 class JobStoppedError extends Error {}
 
 /**
- * Export jobs: request, run (stream the images into a csv/jsonl manifest, or a zip/tar holding
- * manifest.jsonl plus every image's file), download, purge.
+ * Export jobs: request, run (a csv/jsonl manifest, or a zip/tar holding manifest.jsonl plus
+ * every image's file), download, purge. The data path is ExportWriter's (COPY out of
+ * PostgreSQL, one snapshot, flat memory); this service owns the job: its status, progress,
+ * expiry and download record.
  *
- * - Memory stays constant: images come from a server-side cursor a batch at a time, and every
- *   writer pulls (Readable.from over an async generator, archive entries appended one at a time
- *   after the previous one was written), so a slow disk slows the cursor instead of buffering.
  * - A zip/tar export of an image without a readable file FAILS the job with a message naming the
- *   image and the path: a dataset silently missing files is worse than no dataset.
- * - Files are written as `<name>.part` and renamed when complete, so a download never sees half
- *   a file.
+ *   image: a dataset silently missing files is worse than no dataset.
+ * - Nothing is visible at the destination before the export completes (a .part file renamed, or
+ *   a blob whose blocks are committed at the end), and a failed export leaves nothing there.
  * - `onlyValid` re-applies the rules of the crawl job's latest completed validation job in SQL
  *   (the schema stores no per-image validity); without such a validation the export fails.
  * - Purging: the status set has no 'expired', so an expired export keeps its status; its file is
@@ -111,16 +87,38 @@ export class ExportJobService {
   private readonly exportJobs: ExportJobRepository;
   private readonly validationJobs: ValidationJobRepository;
   private readonly activity: ActivityLogRepository;
+  private readonly writer: ExportWriter;
+  readonly destination: ExportDestination;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly options: ExportJobServiceOptions,
   ) {
+    if (options.destination && options.outputDir !== undefined) {
+      throw new TypeError('ExportJobService: give destination or outputDir, not both');
+    }
+    if (options.destination) {
+      this.destination = options.destination;
+    } else if (options.outputDir) {
+      this.destination = new LocalDirectoryDestination(options.outputDir, {
+        downloadBaseUrl: options.downloadBaseUrl,
+      });
+    } else {
+      throw new TypeError(
+        'ExportJobService needs a destination (new LocalDirectoryDestination(dir) or ' +
+          'new BlobContainerDestination(containerClient)) or an outputDir',
+      );
+    }
     this.crawlJobs = new CrawlJobRepository(dataSource);
     this.images = new ImageRepository(dataSource);
     this.exportJobs = new ExportJobRepository(dataSource);
     this.validationJobs = new ValidationJobRepository(dataSource);
     this.activity = new ActivityLogRepository(dataSource);
+    this.writer = new ExportWriter(this.images, {
+      storage: options.storage,
+      progressEvery: options.batchSize,
+      neutralizeCsvFormulas: options.neutralizeCsvFormulas,
+    });
   }
 
   /** A pending export of a crawl job the user owns. */
@@ -211,18 +209,20 @@ export class ExportJobService {
         { userId, action: 'export.downloaded', resourceType: 'export_job', resourceId: id },
         m,
       );
+      const location = this.filePath(job);
       return {
         downloadUrl: job.downloadUrl,
-        filePath: this.filePath(job),
+        location,
+        filePath: location,
         fileSize: job.fileSize,
         expiresAt: job.expiresAt,
       };
     });
   }
 
-  /** The export file's path in the output directory. */
+  /** Where the destination keeps the export's file: a local path, or the blob's URL. */
   filePath(job: Pick<ExportJob, 'id' | 'format'>): string {
-    return path.join(path.resolve(this.options.outputDir), exportFileName(job));
+    return this.destination.locate(exportFileName(job));
   }
 
   /** Worker: claims the oldest pending export and runs it; null when none is pending. */
@@ -249,9 +249,7 @@ export class ExportJobService {
       const expired = await this.exportJobs.listExpired(100);
       if (expired.length === 0) return purged;
       for (const job of expired) {
-        await unlink(this.filePath(job)).catch((error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOENT') throw error;
-        });
+        await this.destination.remove(exportFileName(job));
         await this.exportJobs.clearDownload(job.id);
         purged.push(job.id);
       }
@@ -259,8 +257,6 @@ export class ExportJobService {
   }
 
   private async execute(job: ExportJob, onProgress?: ExportProgressListener): Promise<ExportJob> {
-    const finalPath = this.filePath(job);
-    const partPath = `${finalPath}.part`;
     try {
       let rules: ValidationRules | undefined;
       if (job.exportOptions.onlyValid) {
@@ -272,56 +268,44 @@ export class ExportJobService {
         }
         rules = validation.validationRules;
       }
-      const total = await this.images.countByCrawlJob(job.crawlJobId, rules);
-      await mkdir(path.dirname(finalPath), { recursive: true });
-
-      let exported = 0;
-      const advance = async (count: number) => {
-        exported += count;
-        const progress = {
-          id: job.id,
-          totalImages: Math.max(total, exported),
-          exportedImages: exported,
-          progress: Math.min(99, Math.floor((exported * 100) / Math.max(total, exported, 1))),
-        };
-        if (!(await this.exportJobs.recordProgress(job.id, progress))) throw new JobStoppedError();
-        await onProgress?.(progress);
-      };
-      const images = (track: boolean) =>
-        this.imagesOf(job.crawlJobId, rules, track ? advance : undefined);
-
-      switch (job.format) {
-        case 'csv':
-          await pipeline(
-            Readable.from(mapAsync(images(true), manifestRow)),
-            stringify({ header: true, columns: [...MANIFEST_COLUMNS] }),
-            createWriteStream(partPath),
-          );
-          break;
-        case 'jsonl':
-          await pipeline(Readable.from(jsonLines(images(true))), createWriteStream(partPath));
-          break;
-        case 'zip':
-        case 'tar':
-          await this.writeArchive(job.format, partPath, images);
-          break;
-      }
-      await rename(partPath, finalPath);
-      const { size } = await stat(finalPath);
       const hours = job.exportOptions.expiresInHours ?? this.options.defaultExpiresInHours ?? 24;
-      const completed = await this.exportJobs.transition(job.id, 'complete', {
-        extra: {
-          total_images: exported,
-          exported_images: exported,
-          file_size: size,
-          download_url: this.downloadUrl(finalPath),
-          expires_at: new Date(Date.now() + hours * 3_600_000),
+      // Whole seconds: a SAS URL's expiry has no milliseconds, and expires_at must match it.
+      const expiresAt = new Date(Math.floor((Date.now() + hours * 3_600_000) / 1000) * 1000);
+      const written = await this.writer.write(
+        { id: job.id, crawlJobId: job.crawlJobId, format: job.format, rules },
+        this.destination,
+        expiresAt,
+        async ({ exported, total }) => {
+          const progress = {
+            id: job.id,
+            totalImages: total,
+            exportedImages: exported,
+            progress: Math.min(99, Math.floor((exported * 100) / Math.max(total, 1))),
+          };
+          if (!(await this.exportJobs.recordProgress(job.id, progress))) {
+            throw new JobStoppedError();
+          }
+          await onProgress?.(progress);
         },
-      });
+      );
+      let completed: ExportJob;
+      try {
+        completed = await this.exportJobs.transition(job.id, 'complete', {
+          extra: {
+            total_images: written.exported,
+            exported_images: written.exported,
+            file_size: written.fileSize,
+            download_url: written.downloadUrl,
+            expires_at: expiresAt,
+          },
+        });
+      } catch (error) {
+        await this.destination.remove(exportFileName(job)).catch(() => undefined);
+        throw error;
+      }
       await onProgress?.(completed);
       return completed;
     } catch (error) {
-      await unlink(partPath).catch(() => undefined);
       if (error instanceof JobStoppedError) {
         return (await this.exportJobs.findById(job.id)) ?? job;
       }
@@ -333,78 +317,4 @@ export class ExportJobService {
         });
     }
   }
-
-  private downloadUrl(filePath: string): string {
-    const base = this.options.downloadBaseUrl;
-    if (!base) return pathToFileURL(filePath).href;
-    return new URL(path.basename(filePath), base.endsWith('/') ? base : `${base}/`).href;
-  }
-
-  /** The job's images one by one; after each cursor batch, `advance` records progress. */
-  private async *imagesOf(
-    crawlJobId: number,
-    rules: ValidationRules | undefined,
-    advance?: (count: number) => Promise<void>,
-  ): AsyncGenerator<Image> {
-    for await (const batch of this.images.stream(crawlJobId, {
-      rules,
-      batchSize: this.options.batchSize ?? 1000,
-    })) {
-      yield* batch;
-      await advance?.(batch.length);
-    }
-  }
-
-  /**
-   * manifest.jsonl first (one cursor pass), then each image file (a second pass), each entry
-   * appended only after archiver has written the previous one.
-   */
-  private async writeArchive(
-    kind: 'zip' | 'tar',
-    partPath: string,
-    images: (track: boolean) => AsyncGenerator<Image>,
-  ): Promise<void> {
-    const archive = archiver(kind, kind === 'zip' ? { zlib: { level: 6 } } : {});
-    const output = createWriteStream(partPath);
-    const written = pipeline(archive, output);
-    written.catch(() => undefined); // awaited below; this only avoids an unhandled rejection
-    const add = (source: Readable, name: string, store: boolean) =>
-      new Promise<void>((resolve, reject) => {
-        const onError = (error: Error) => {
-          archive.off('entry', onEntry);
-          reject(error);
-        };
-        const onEntry = () => {
-          archive.off('error', onError);
-          source.off('error', onError);
-          resolve();
-        };
-        archive.once('entry', onEntry);
-        archive.once('error', onError);
-        source.once('error', onError);
-        archive.append(source, kind === 'zip' ? { name, store } : { name });
-      });
-    try {
-      await add(Readable.from(jsonLines(images(false))), ARCHIVE_MANIFEST, false);
-      for await (const image of images(true)) {
-        // Images are compressed already: stored as they are in a zip.
-        await add(await this.options.storage.open(image), archiveEntryName(image), true);
-      }
-      await archive.finalize();
-      await written;
-    } catch (error) {
-      archive.abort();
-      output.destroy();
-      await written.catch(() => undefined);
-      throw error;
-    }
-  }
-}
-
-async function* mapAsync<T, U>(source: AsyncIterable<T>, map: (item: T) => U): AsyncGenerator<U> {
-  for await (const item of source) yield map(item);
-}
-
-async function* jsonLines(images: AsyncIterable<Image>): AsyncGenerator<string> {
-  for await (const image of images) yield `${JSON.stringify(manifestRow(image))}\n`;
 }
