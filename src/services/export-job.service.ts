@@ -14,7 +14,7 @@ import type { ExportDestination } from './export/export-destination';
 import { ExportWriter } from './export/export-writer';
 import { LocalDirectoryDestination } from './export/local-directory-destination';
 import { exportFileName } from './export/manifest';
-import type { ImageStorage } from './image-storage';
+import type { ImageStorage } from '../storage/image-storage';
 import { inTransaction, translated } from './transaction';
 
 export interface ExportJobServiceOptions {

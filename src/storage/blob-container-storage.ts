@@ -7,7 +7,7 @@ import {
   type ImageReader,
   type ImageStorage,
   type StoredImage,
-} from '../services/image-storage';
+} from './image-storage';
 import { blobNameIn, containerBase } from './blob-names';
 
 export interface BlobContainerStorageOptions {

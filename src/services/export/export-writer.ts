@@ -9,7 +9,7 @@ import type {
   ExportSnapshot,
   ImageRepository,
 } from '../../repositories/image.repository';
-import type { ImageFile, ImageReader, ImageStorage } from '../image-storage';
+import type { ImageFile, ImageReader, ImageStorage } from '../../storage/image-storage';
 import type { ExportDestination, StoredExport } from './export-destination';
 import { RecordCounter } from './record-counter';
 import { ARCHIVE_MANIFEST, archiveEntryName, exportFileName } from './manifest';
