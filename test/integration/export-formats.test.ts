@@ -224,6 +224,192 @@ describe('exports of every format, local and blob storage', () => {
     },
   };
 
+  describe('blob destination: download links and purging', () => {
+    let exports: ContainerClient;
+    let images: ContainerClient;
+    let service: ExportJobService;
+
+    beforeAll(async () => {
+      exports = await container('exports');
+      images = await container('images');
+      service = new ExportJobService(ds, {
+        destination: new BlobContainerDestination(exports),
+        storage: new BlobContainerStorage(images),
+      });
+    });
+
+    async function completedExport(format: ExportFormat, options = {}) {
+      const { user, crawlJob } = await makeOwnedCrawlJob(ds);
+      await images.getBlockBlobClient(`c${crawlJob.id}/a.bin`).uploadData(Buffer.from('abc'));
+      await db.query(
+        `INSERT INTO images (crawl_job_id, original_url, filename, storage_url)
+         VALUES ($1, 'https://e.com/a', 'a.jpg', $2)`,
+        [crawlJob.id, `c${crawlJob.id}/a.bin`],
+      );
+      const requested = await service.request(user.id, {
+        crawlJobId: crawlJob.id,
+        name: 'sas',
+        format,
+        options,
+      });
+      return { user, done: await service.run(requested.id) };
+    }
+
+    it('download_url is a read-only SAS URL of the blob that expires at expires_at', async () => {
+      const before = Date.now();
+      const { done } = await completedExport('tar', { expiresInHours: 3 });
+      expect(done.status).toBe('completed');
+      const url = new URL(done.downloadUrl!);
+      expect(`${url.origin}${url.pathname}`).toBe(
+        exports.getBlobClient(`export-${done.id}.tar`).url,
+      );
+      expect(url.searchParams.get('sp')).toBe('r');
+      expect(new Date(url.searchParams.get('se')!).getTime()).toBe(done.expiresAt!.getTime());
+      expect(done.expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 3 * 3_600_000 - 1000);
+      expect(done.expiresAt!.getTime()).toBeLessThanOrEqual(Date.now() + 3 * 3_600_000);
+
+      const read = await fetch(done.downloadUrl!);
+      expect(read.status).toBe(200);
+      expect(read.headers.get('content-type')).toBe('application/x-tar');
+      expect(Number(read.headers.get('content-length'))).toBe(done.fileSize);
+      // Read only: the same signature cannot overwrite or delete the blob.
+      const write = await fetch(done.downloadUrl!, {
+        method: 'PUT',
+        headers: { 'x-ms-blob-type': 'BlockBlob' },
+        body: 'overwritten',
+      });
+      expect(write.status).toBe(403);
+      expect((await fetch(done.downloadUrl!, { method: 'DELETE' })).status).toBe(403);
+    });
+
+    it('purgeExpired deletes the expired export blobs and clears their download_url', async () => {
+      const { user, done } = await completedExport('csv');
+      const kept = await completedExport('jsonl');
+      const blob = exports.getBlobClient(`export-${done.id}.csv`);
+      expect(await blob.exists()).toBe(true);
+      await db.query(
+        `UPDATE export_jobs SET expires_at = now() - interval '1 minute' WHERE id = $1`,
+        [done.id],
+      );
+      expect(await service.purgeExpired()).toEqual([done.id]);
+      expect(await blob.exists()).toBe(false);
+      expect(await exports.getBlobClient(`export-${kept.done.id}.jsonl`).exists()).toBe(true);
+      expect(await service.get(user.id, done.id)).toMatchObject({
+        status: 'completed',
+        downloadUrl: null,
+        fileSize: null,
+      });
+    });
+
+    it('a destination whose container client cannot sign is refused when built, saying what to do', () => {
+      const anonymous = new BlobServiceClient(blobs.url).getContainerClient(exports.containerName);
+      expect(() => new BlobContainerDestination(anonymous)).toThrow(/StorageSharedKeyCredential/);
+      expect(() => new BlobContainerDestination(exports, { prefix: '../up/' })).toThrow(/"\.\."/);
+    });
+  });
+
+  describe('confinement: nothing outside the storage is read', () => {
+    it.each([
+      ['a URL of another container', (other: string) => `${other}/secret.bin`],
+      ['a name climbing out with ..', () => '../secret/secret.bin'],
+      [
+        'a URL climbing out with %2e%2e',
+        (_: string, own: string) => `${own}/%2e%2e/secret/secret.bin`,
+      ],
+      [
+        'a URL with an encoded slash and ..',
+        (_: string, own: string) => `${own}/a%2F..%2F..%2Fsecret%2Fsecret.bin`,
+      ],
+      ['a URL of another host', () => 'https://attacker.example.com/images/x.bin'],
+    ])(
+      'blob storage refuses %s, naming the image, and no byte of it reaches the archive',
+      async (_label, storageUrl) => {
+        const images = await container('images');
+        const other = await container('secret');
+        await other.getBlockBlobClient('secret.bin').uploadData(Buffer.from('SECRET BYTES'));
+        const storage = new BlobContainerStorage(images);
+        const exports = await container('exports');
+        const service = new ExportJobService(ds, {
+          destination: new BlobContainerDestination(exports),
+          storage,
+        });
+        const { user, crawlJob } = await makeOwnedCrawlJob(ds);
+        const [{ id }] = await db.query<{ id: number }>(
+          `INSERT INTO images (crawl_job_id, original_url, filename, storage_url)
+         VALUES ($1, 'https://e.com/x', 'x.jpg', $2) RETURNING id`,
+          [crawlJob.id, storageUrl(other.url, images.url)],
+        );
+        const requested = await service.request(user.id, {
+          crawlJobId: crawlJob.id,
+          name: 'x',
+          format: 'zip',
+        });
+        const done = await service.run(requested.id);
+        expect(done.status).toBe('failed');
+        expect(done.errorMessage).toContain(`image ${id}:`);
+        const left: string[] = [];
+        for await (const blob of exports.listBlobsFlat()) left.push(blob.name);
+        expect(left).toEqual([]);
+      },
+    );
+
+    it('local storage refuses a symlink leading out of the root, and a file:// URL outside it', async () => {
+      const dir = await mkdtemp(path.join(root, 'confine-'));
+      const storageDir = path.join(dir, 'storage');
+      const outside = path.join(dir, 'outside');
+      await mkdir(path.join(storageDir, 'job'), { recursive: true });
+      await mkdir(outside, { recursive: true });
+      await writeFile(path.join(outside, 'secret.bin'), 'SECRET BYTES');
+      await symlink(path.join(outside, 'secret.bin'), path.join(storageDir, 'job', 'link.bin'));
+      await symlink(outside, path.join(storageDir, 'linked-dir'));
+      await writeFile(path.join(storageDir, 'job', 'real.bin'), 'real');
+      await symlink(
+        path.join(storageDir, 'job', 'real.bin'),
+        path.join(storageDir, 'job', 'inside.bin'),
+      );
+      const outputDir = path.join(dir, 'out');
+      const service = new ExportJobService(ds, {
+        destination: new LocalDirectoryDestination(outputDir),
+        storage: new LocalDirectoryStorage(storageDir),
+      });
+      for (const storageUrl of [
+        'job/link.bin',
+        'linked-dir/secret.bin',
+        `file://${outside}/secret.bin`,
+      ]) {
+        const { user, crawlJob } = await makeOwnedCrawlJob(ds);
+        const [{ id }] = await db.query<{ id: number }>(
+          `INSERT INTO images (crawl_job_id, original_url, filename, storage_url)
+           VALUES ($1, 'https://e.com/x', 'x.jpg', $2) RETURNING id`,
+          [crawlJob.id, storageUrl],
+        );
+        const requested = await service.request(user.id, {
+          crawlJobId: crawlJob.id,
+          name: 'x',
+          format: 'tar',
+        });
+        const done = await service.run(requested.id);
+        expect(done.status).toBe('failed');
+        expect(done.errorMessage).toContain(`image ${id}: outside the storage root`);
+      }
+      expect(await readdir(outputDir).catch(() => [])).toEqual([]);
+
+      // A symlink that stays inside the root is an ordinary file.
+      const { user, crawlJob } = await makeOwnedCrawlJob(ds);
+      await db.query(
+        `INSERT INTO images (crawl_job_id, original_url, filename, storage_url)
+         VALUES ($1, 'https://e.com/x', 'x.jpg', 'job/inside.bin')`,
+        [crawlJob.id],
+      );
+      const requested = await service.request(user.id, {
+        crawlJobId: crawlJob.id,
+        name: 'x',
+        format: 'tar',
+      });
+      expect((await service.run(requested.id)).status).toBe('completed');
+    });
+  });
+
   describe.each(['local', 'blob'] as const)('%s storage and destination', (where) => {
     let setup: Setup;
     let service: ExportJobService;
