@@ -308,21 +308,26 @@ export class ImageRepository extends BaseRepository<Image> {
       csv: (options) => copy(manifestCsvSql(rows, options)),
       jsonl: () => copy(manifestJsonlSql(rows)),
       jsonlBytes: () => scalar(manifestJsonlBytesSql(rows)),
-      files: async function* (batchSize = 1000) {
+      files: async function* (batchSize = 5000) {
         const cursor = client.query(
           new Cursor(`SELECT id, filename, storage_url FROM (${rows}) m`),
         );
+        const read = () =>
+          cursor.read(batchSize) as Promise<
+            Array<{ id: number; filename: string; storage_url: string | null }>
+          >;
+        // The next batch is fetched while the consumer works on this one.
+        let next = read();
         try {
           for (;;) {
-            const batch = (await cursor.read(batchSize)) as Array<{
-              id: number;
-              filename: string;
-              storage_url: string | null;
-            }>;
+            const batch = await next;
             if (batch.length === 0) return;
+            next = batch.length < batchSize ? Promise.resolve([]) : read();
+            next.catch(() => undefined); // awaited on the next turn
             yield batch.map((r) => ({ id: r.id, filename: r.filename, storageUrl: r.storage_url }));
           }
         } finally {
+          await next.catch(() => undefined);
           await cursor.close();
         }
       },

@@ -54,7 +54,10 @@ export class BlobContainerStorage implements ImageStorage {
     return found.name;
   }
 
-  private async download(image: StoredImage, wholeUpTo: number): Promise<ImageFile> {
+  private async download(
+    image: StoredImage,
+    wholeUpTo: number,
+  ): Promise<{ size: number; bytes: Buffer } | { size: number; stream: Readable }> {
     const name = this.blobName(image);
     const blob = this.container.getBlobClient(name);
     if (!blob.url.startsWith(`${containerBase(this.container).href}/`)) {

@@ -18,8 +18,15 @@ export interface StoredImage {
   storageUrl: string | null;
 }
 
-/** An image's bytes with their size: in memory when small, as a stream when large. */
-export type ImageFile = { size: number; bytes: Buffer } | { size: number; stream: Readable };
+/**
+ * An image's file with its size: its bytes in memory, a stream (large files), or an open file
+ * whose bytes `copyTo` reads straight into the archive's output buffer (then closes it);
+ * `discard` closes it unread.
+ */
+export type ImageFile =
+  | { size: number; bytes: Buffer }
+  | { size: number; stream: Readable }
+  | { size: number; copyTo(target: Buffer, offset: number): void; discard(): void };
 
 /**
  * Reads many images' files in a row, for one archive export. `read` may return synchronously
@@ -135,14 +142,24 @@ export class LocalDirectoryStorage implements ImageStorage {
             fd = -1; // the stream closes it
             return { size: info.size, stream };
           }
-          const bytes = Buffer.allocUnsafe(info.size);
-          let read = 0;
-          while (read < info.size) {
-            const n = readSync(fd, bytes, read, info.size - read, read);
-            if (n === 0) throw fail(image, file, 'file shrank while being read');
-            read += n;
-          }
-          return { size: info.size, bytes };
+          const open = fd;
+          fd = -1; // copyTo or discard closes it
+          return {
+            size: info.size,
+            copyTo: (target, offset) => {
+              try {
+                let read = 0;
+                while (read < info.size) {
+                  const n = readSync(open, target, offset + read, info.size - read, read);
+                  if (n === 0) throw fail(image, file, 'file shrank while being read');
+                  read += n;
+                }
+              } finally {
+                closeSync(open);
+              }
+            },
+            discard: () => closeSync(open),
+          };
         } finally {
           if (fd >= 0) closeSync(fd);
         }

@@ -13,7 +13,14 @@ import type { ImageFile, ImageReader, ImageStorage } from '../../storage/image-s
 import type { ExportDestination, StoredExport } from './export-destination';
 import { RecordCounter } from './record-counter';
 import { ARCHIVE_MANIFEST, archiveEntryName, exportFileName } from './manifest';
-import { tarEnd, tarFileHeader, tarPadding } from './tar-format';
+import {
+  needsPax,
+  TAR_BLOCK,
+  tarEnd,
+  tarFileHeader,
+  tarPadding,
+  writeUstarHeader,
+} from './tar-format';
 import { ZipWriter } from './zip-format';
 
 /** What an export writes: which images, in which format. */
@@ -91,11 +98,12 @@ export class ExportWriter {
     try {
       const exported = await this.images.readExport(job.crawlJobId, job.rules, async (snapshot) => {
         const total = await snapshot.count();
-        const report = async (exported: number) =>
-          onProgress?.({ exported, total: Math.max(total, exported) });
+        const reporter = new Reporter(async (exported: number) =>
+          onProgress?.({ exported, total: Math.max(total, exported) }),
+        );
         let counted: () => number;
         if (job.format === 'csv' || job.format === 'jsonl') {
-          const counter = new ProgressCounter(job.format, every, report);
+          const counter = new ProgressCounter(job.format, every, reporter);
           counted = () => counter.rows;
           const rows =
             job.format === 'csv'
@@ -106,7 +114,7 @@ export class ExportWriter {
           const files = { rows: 0 };
           counted = () => files.rows;
           const source = Readable.from(
-            archive(job.format, snapshot, this.reader(), every, report, files),
+            archive(job.format, snapshot, this.reader(), every, reporter, files),
             { objectMode: false, highWaterMark: 4 * CHUNK },
           );
           await pipeline(source, upload.stream, { signal });
@@ -130,6 +138,27 @@ export class ExportWriter {
   }
 }
 
+/**
+ * Progress reports in order, one in flight at a time, without holding the data up: a report
+ * runs while the next rows stream, and the writer waits for it only at the next report (so a
+ * stop is noticed at most one interval late) and at the end. A report's error surfaces there.
+ */
+class Reporter {
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(private readonly report: (rows: number) => Promise<void>) {}
+
+  async at(rows: number): Promise<void> {
+    await this.pending;
+    this.pending = this.report(rows);
+    this.pending.catch(() => undefined); // surfaces at the next at() or settled()
+  }
+
+  settled(): Promise<void> {
+    return this.pending;
+  }
+}
+
 /** Passes a COPY stream through unchanged, reporting progress every `every` records. */
 class ProgressCounter extends Transform {
   /** Data rows seen: csv's header line does not count. */
@@ -140,7 +169,7 @@ class ProgressCounter extends Transform {
   constructor(
     format: 'csv' | 'jsonl',
     private readonly interval: number,
-    private readonly report: (rows: number) => Promise<void>,
+    private readonly reporter: Reporter,
   ) {
     super();
     this.counter = new RecordCounter(format === 'csv');
@@ -153,8 +182,10 @@ class ProgressCounter extends Transform {
 
   override _flush(done: TransformCallback): void {
     const last = Math.max(this.rows, 0);
-    if (last === this.reported && last > 0) return done();
-    this.report(last).then(() => done(), done);
+    const final = last === this.reported && last > 0 ? undefined : this.reporter.at(last);
+    Promise.resolve(final)
+      .then(() => this.reporter.settled())
+      .then(() => done(), done);
   }
 
   /** Splits the chunk at each `every`-th record end, so a report's count is exact. */
@@ -171,30 +202,57 @@ class ProgressCounter extends Transform {
       this.push(chunk.subarray(at, end));
       at = end;
       this.reported = this.rows;
-      await this.report(this.rows);
+      await this.reporter.at(this.rows);
     }
   }
 }
 
-/** Gathers small writes into chunks of about CHUNK bytes. */
-class Chunker {
-  private parts: Buffer[] = [];
-  private size = 0;
+/**
+ * The archive's output, gathered into chunks of about CHUNK bytes. Headers and small files
+ * are written straight into the current chunk (`region`), so a file costs one copy from the
+ * page cache and no allocation; large pieces are handed on as they are.
+ */
+class Output {
+  private buffer = Buffer.allocUnsafe(CHUNK);
+  private fill = 0;
+  private ready: Buffer[] = [];
   private busySince = performance.now();
 
-  /** Adds bytes; returns a full chunk when there is one. */
-  add(bytes: Buffer): Buffer | undefined {
-    this.parts.push(bytes);
-    this.size += bytes.length;
-    return this.size >= CHUNK ? this.take() : undefined;
+  add(bytes: Buffer): void {
+    if (bytes.length > CHUNK / 4) {
+      this.close();
+      this.ready.push(bytes);
+      return;
+    }
+    const { buffer, offset } = this.region(bytes.length);
+    bytes.copy(buffer, offset);
   }
 
-  take(): Buffer | undefined {
-    if (this.size === 0) return undefined;
-    const chunk = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.size);
-    this.parts = [];
-    this.size = 0;
-    return chunk;
+  /** `size` contiguous bytes to write into. */
+  region(size: number): { buffer: Buffer; offset: number } {
+    if (size > CHUNK) {
+      this.close();
+      const own = Buffer.allocUnsafe(size);
+      this.ready.push(own);
+      return { buffer: own, offset: 0 };
+    }
+    if (this.fill + size > this.buffer.length) this.close();
+    const offset = this.fill;
+    this.fill += size;
+    return { buffer: this.buffer, offset };
+  }
+
+  /** Chunks complete so far (taken). */
+  take(): Buffer[] {
+    const ready = this.ready;
+    this.ready = [];
+    return ready;
+  }
+
+  /** Everything written so far, the current chunk included. */
+  flush(): Buffer[] {
+    this.close();
+    return this.take();
   }
 
   /** Whether synchronous work has held the event loop long enough to let it run. */
@@ -208,6 +266,13 @@ class Chunker {
   rest(): void {
     this.busySince = performance.now();
   }
+
+  private close(): void {
+    if (this.fill === 0) return;
+    this.ready.push(this.buffer.subarray(0, this.fill));
+    this.buffer = Buffer.allocUnsafe(CHUNK);
+    this.fill = 0;
+  }
 }
 
 /**
@@ -219,15 +284,15 @@ async function* archive(
   snapshot: ExportSnapshot,
   reader: ImageReader,
   every: number,
-  report: (rows: number) => Promise<void>,
+  reporter: Reporter,
   files: { rows: number },
 ): AsyncGenerator<Buffer> {
   const mtime = new Date();
   const zip = kind === 'zip' ? new ZipWriter(mtime) : undefined;
-  const out = new Chunker();
+  const out = new Output();
   function* emit(bytes: Buffer): Generator<Buffer> {
-    const chunk = out.add(bytes);
-    if (chunk) yield chunk;
+    out.add(bytes);
+    yield* out.take();
   }
 
   // The manifest: tar needs its size before its bytes (the snapshot sums the lines in SQL);
@@ -283,7 +348,7 @@ async function* archive(
     ahead.push({ image, file });
   };
   try {
-    for await (const batch of snapshot.files(1000)) {
+    for await (const batch of snapshot.files()) {
       let next = 0;
       while (next < batch.length && ahead.length < reader.concurrency) readAhead(batch[next++]);
       while (ahead.length > 0) {
@@ -291,10 +356,14 @@ async function* archive(
         const file = pending instanceof Promise ? await pending : pending;
         if (next < batch.length) readAhead(batch[next++]);
         const name = archiveEntryName(image);
-        if ('bytes' in file) {
+        if ('copyTo' in file) {
+          writeSmallFile(out, zip, name, file, mtime);
+          yield* out.take();
+        } else if ('bytes' in file) {
           if (zip) yield* emit(zip.storedFile(name, crc32(file.bytes), file.size));
           else yield* emit(tarFileHeader(name, file.size, mtime));
           yield* emit(file.bytes);
+          if (!zip) yield* emit(tarPadding(file.size));
         } else {
           yield* emit(
             zip ? zip.beginStreamed(name, 'store') : tarFileHeader(name, file.size, mtime),
@@ -309,14 +378,12 @@ async function* archive(
           if (size !== file.size) {
             throw new Error(`image ${image.id}: its file changed size while being read`);
           }
-          if (zip) yield* emit(zip.endStreamed(crc, size, size));
+          yield* emit(zip ? zip.endStreamed(crc, size, size) : tarPadding(file.size));
         }
-        if (!zip) yield* emit(tarPadding(file.size));
         files.rows++;
         if (files.rows % every === 0) {
-          const chunk = out.take();
-          if (chunk) yield chunk;
-          await report(files.rows);
+          yield* out.flush();
+          await reporter.at(files.rows);
           out.rest();
         } else if (out.shouldYield()) {
           await yieldToEventLoop();
@@ -327,15 +394,48 @@ async function* archive(
     // Files read ahead but not written: close their streams.
     for (const { file } of ahead.splice(0)) {
       void Promise.resolve(file).then(
-        (f) => ('stream' in f ? f.stream.destroy() : undefined),
+        (f) => ('stream' in f ? f.stream.destroy() : 'discard' in f ? f.discard() : undefined),
         () => undefined,
       );
     }
   }
   yield* emit(zip ? zip.finish() : tarEnd());
-  const last = out.take();
-  if (last) yield last;
-  if (files.rows % every !== 0 || files.rows === 0) await report(files.rows);
+  yield* out.flush();
+  if (files.rows % every !== 0 || files.rows === 0) await reporter.at(files.rows);
+  await reporter.settled();
+}
+
+/**
+ * A file the reader has open, written straight into the output: its header, its bytes read into
+ * the chunk, then (tar) the padding; a zip entry's CRC is computed over the bytes in place.
+ */
+function writeSmallFile(
+  out: Output,
+  zip: ZipWriter | undefined,
+  name: string,
+  file: { size: number; copyTo(target: Buffer, offset: number): void },
+  mtime: Date,
+): void {
+  if (zip) {
+    const headerSize = zip.storedHeaderSize(name);
+    const { buffer, offset } = out.region(headerSize + file.size);
+    file.copyTo(buffer, offset + headerSize);
+    const crc = crc32(buffer.subarray(offset + headerSize, offset + headerSize + file.size));
+    zip.storedFile(name, crc, file.size).copy(buffer, offset);
+    return;
+  }
+  const padding = (TAR_BLOCK - (file.size % TAR_BLOCK)) % TAR_BLOCK;
+  let at: { buffer: Buffer; offset: number };
+  if (needsPax(name, file.size)) {
+    out.add(tarFileHeader(name, file.size, mtime));
+    at = out.region(file.size + padding);
+  } else {
+    at = out.region(TAR_BLOCK + file.size + padding);
+    writeUstarHeader(at.buffer, at.offset, name, file.size, mtime);
+    at.offset += TAR_BLOCK;
+  }
+  file.copyTo(at.buffer, at.offset);
+  at.buffer.fill(0, at.offset + file.size, at.offset + file.size + padding);
 }
 
 /** For a storage without its own reader: each file through `open`, read into memory. */

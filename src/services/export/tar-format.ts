@@ -16,6 +16,28 @@ function octal(block: Buffer, offset: number, width: number, value: number): voi
 
 function ustarHeader(name: string, size: number, mtime: Date, type: '0' | 'x'): Buffer {
   const block = Buffer.alloc(TAR_BLOCK);
+  writeUstarHeader(block, 0, name, size, mtime, type);
+  return block;
+}
+
+/**
+ * Writes a ustar header block into `target` at `offset` (no allocation: archives of many
+ * small files write headers straight into their output buffer). The name must fit ustar
+ * (see needsPax).
+ */
+export function writeUstarHeader(
+  target: Buffer,
+  offset: number,
+  name: string,
+  size: number,
+  mtime: Date,
+  type: '0' | 'x' = '0',
+): void {
+  const block =
+    offset === 0 && target.length === TAR_BLOCK
+      ? target
+      : target.subarray(offset, offset + TAR_BLOCK);
+  block.fill(0);
   block.write(name, 0, 100, 'utf8');
   octal(block, 100, 8, 0o644); // mode
   octal(block, 108, 8, 0); // uid
@@ -28,7 +50,12 @@ function ustarHeader(name: string, size: number, mtime: Date, type: '0' | 'x'): 
   let sum = 0;
   for (let i = 0; i < TAR_BLOCK; i++) sum += block[i];
   block.write(`${sum.toString(8).padStart(6, '0')}\u0000 `, 148, 8, 'ascii');
-  return block;
+}
+
+/** Whether a file needs a PAX header: a name over 100 bytes or not ASCII, or over 8 GiB. */
+export function needsPax(name: string, size: number): boolean {
+  // eslint-disable-next-line no-control-regex
+  return name.length > 100 || !/^[\x01-\x7f]*$/.test(name) || size > USTAR_MAX_SIZE;
 }
 
 /** One PAX record: "<length> <key>=<value>\n", the length counting itself. */

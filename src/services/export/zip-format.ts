@@ -66,6 +66,11 @@ export class ZipWriter {
     ({ time: this.time, date: this.date } = dosDateTime(mtime));
   }
 
+  /** Bytes of `storedFile`'s header for this name (to leave room for it). */
+  storedHeaderSize(name: string): number {
+    return 30 + Buffer.byteLength(name, 'utf8');
+  }
+
   /** Header of an entry whose bytes are known: stored, with its CRC and size up front. */
   storedFile(name: string, crc: number, size: number): Buffer {
     const entry = this.entry(name, 0, FLAG_UTF8, crc, size, size);
