@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { pipeline as streamPipeline, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { PoolClient, QueryResult } from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
@@ -9,12 +9,12 @@ import type { ValidationRules } from '../entities/validation-job.entity';
 import type { JobStatus } from '../entities/value-sets';
 import { NotFoundError } from '../errors';
 import { copyTextLine } from './copy-text';
+import { CopyBinaryToJsonl } from './manifest-jsonl';
 import {
   inlineParams,
   MANIFEST_COLUMNS,
   manifestCsvSql,
-  manifestJsonlBytesSql,
-  manifestJsonlSql,
+  manifestBinarySql,
   type ManifestCsvOptions,
 } from './manifest-sql';
 import { BaseRepository } from './base.repository';
@@ -123,7 +123,7 @@ export interface ExportSnapshot {
   csv(options?: ManifestCsvOptions): Readable;
   /** The jsonl manifest, one image per line, as COPY streams it. Read it to the end (or fail). */
   jsonl(): Readable;
-  /** The jsonl manifest's size in bytes. */
+  /** The jsonl manifest's size in bytes (a counting pass over the same rows). */
   jsonlBytes(): Promise<number>;
   /** The images' files in id order, `batchSize` rows per read (default 1000). */
   files(batchSize?: number): AsyncGenerator<ExportFileRow[]>;
@@ -306,8 +306,17 @@ export class ImageRepository extends BaseRepository<Image> {
     const snapshot: ExportSnapshot = {
       count: () => scalar(`SELECT count(*)::int AS value FROM (${rows}) m`),
       csv: (options) => copy(manifestCsvSql(rows, options)),
-      jsonl: () => copy(manifestJsonlSql(rows)),
-      jsonlBytes: () => scalar(manifestJsonlBytesSql(rows)),
+      jsonl: () => {
+        const jsonl = new CopyBinaryToJsonl();
+        streamPipeline(copy(manifestBinarySql(rows)), jsonl, () => undefined); // errors reach jsonl
+        return jsonl;
+      },
+      jsonlBytes: async () => {
+        const counter = new CopyBinaryToJsonl(true);
+        counter.resume();
+        await pipeline(copy(manifestBinarySql(rows)), counter);
+        return counter.bytes;
+      },
       files: async function* (batchSize = 5000) {
         const cursor = client.query(
           new Cursor(`SELECT id, filename, storage_url FROM (${rows}) m`),

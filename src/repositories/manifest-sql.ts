@@ -40,10 +40,10 @@ export function neutralizeCsvFormula(value: string): string {
     : value;
 }
 
-/** The same rule in SQL, for one text column. */
+/** The same rule in SQL, for one text column (ascii() is the first character's code point). */
 function neutralizedSql(column: string): string {
-  const triggers = CSV_FORMULA_TRIGGERS.map((c) => `chr(${c.charCodeAt(0)})`).join(', ');
-  return `CASE WHEN left(${column}, 1) IN (${triggers}) THEN '''' || ${column} ELSE ${column} END`;
+  const triggers = CSV_FORMULA_TRIGGERS.map((c) => c.charCodeAt(0)).join(', ');
+  return `CASE WHEN ascii(${column}) IN (${triggers}) THEN '''' || ${column} ELSE ${column} END`;
 }
 
 /**
@@ -81,17 +81,9 @@ export function manifestCsvSql(rows: string, options: ManifestCsvOptions = {}): 
 }
 
 /**
- * The jsonl manifest as one COPY: row_to_json writes each image as compact JSON with the keys in
- * column order and the same escapes as JSON.stringify (the writer before COPY). COPY's csv
- * format with a delimiter and quote byte that JSON text never holds raw (control characters are
- * escaped as \u00XX) passes every line through unchanged; the text format would double the
- * backslashes.
+ * The manifest's rows as binary COPY, the cheapest output PostgreSQL has; CopyBinaryToJsonl
+ * turns it into the jsonl manifest.
  */
-export function manifestJsonlSql(rows: string): string {
-  return `COPY (SELECT row_to_json(m)::text FROM (${rows}) m) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`;
-}
-
-/** The jsonl manifest's size in bytes (each line plus its newline), for a tar header. */
-export function manifestJsonlBytesSql(rows: string): string {
-  return `SELECT COALESCE(sum(octet_length(row_to_json(m)::text) + 1), 0)::bigint AS value FROM (${rows}) m`;
+export function manifestBinarySql(rows: string): string {
+  return `COPY (${rows}) TO STDOUT WITH (FORMAT binary)`;
 }

@@ -7,7 +7,8 @@ import * as unzipper from 'unzipper';
 import { RecordCounter } from '../../src/services/export/record-counter';
 import { tarEnd, tarFileHeader, tarPadding } from '../../src/services/export/tar-format';
 import { ZipWriter } from '../../src/services/export/zip-format';
-import { neutralizeCsvFormula } from '../../src/repositories/manifest-sql';
+import { CopyBinaryToJsonl } from '../../src/repositories/manifest-jsonl';
+import { MANIFEST_COLUMNS, neutralizeCsvFormula } from '../../src/repositories/manifest-sql';
 
 async function readTar(bytes: Buffer): Promise<Array<[string, Buffer]>> {
   const extract = tar.extract();
@@ -134,5 +135,93 @@ describe('neutralizeCsvFormula', () => {
     ["'=1", "'=1"],
   ])('%j becomes %j', (value, expected) => {
     expect(neutralizeCsvFormula(value)).toBe(expected);
+  });
+});
+
+describe('CopyBinaryToJsonl', () => {
+  /** Binary COPY bytes of manifest rows, as PostgreSQL writes them. */
+  function binaryCopy(rows: Array<Array<number | string | null>>): Buffer {
+    const parts: Buffer[] = [Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)];
+    for (const row of rows) {
+      const count = Buffer.alloc(2);
+      count.writeInt16BE(row.length);
+      parts.push(count);
+      for (const value of row) {
+        const length = Buffer.alloc(4);
+        if (value === null) {
+          length.writeInt32BE(-1);
+          parts.push(length);
+        } else if (typeof value === 'number') {
+          length.writeInt32BE(4);
+          const int = Buffer.alloc(4);
+          int.writeInt32BE(value);
+          parts.push(length, int);
+        } else {
+          const text = Buffer.from(value, 'utf8');
+          length.writeInt32BE(text.length);
+          parts.push(length, text);
+        }
+      }
+    }
+    const trailer = Buffer.alloc(2);
+    trailer.writeInt16BE(-1);
+    return Buffer.concat([...parts, trailer]);
+  }
+
+  const odd = [
+    'q"uote',
+    'back\\slash',
+    'nl\ncr\rtab\t',
+    '\b\f\u0001\u001f\u007f',
+    '猫🐱',
+    '',
+    '\u2028',
+  ];
+  const rows = odd.map((value, i) => [
+    i + 1,
+    7,
+    `https://e.com/${value}`,
+    value,
+    null,
+    -5,
+    0,
+    2_147_483_647,
+    i % 2 ? null : value,
+  ]);
+  const expected = rows
+    .map(
+      (row) =>
+        `${JSON.stringify(Object.fromEntries(MANIFEST_COLUMNS.map((c, i) => [c, row[i]])))}\n`,
+    )
+    .join('');
+
+  it.each([1, 3, 7, 64, 1 << 20])(
+    'writes what JSON.stringify writes, fed %i bytes at a time',
+    async (size) => {
+      const bytes = binaryCopy(rows);
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < bytes.length; at += size) chunks.push(bytes.subarray(at, at + size));
+      const converter = new CopyBinaryToJsonl();
+      const out: Buffer[] = [];
+      await pipeline(Readable.from(chunks), converter, async function* (source) {
+        for await (const chunk of source) out.push(chunk as Buffer);
+      });
+      expect(Buffer.concat(out).toString('utf8')).toBe(expected);
+      expect(converter.rows).toBe(rows.length);
+      expect(converter.bytes).toBe(Buffer.byteLength(expected));
+    },
+  );
+
+  it('data cut off in the middle of a row is an error, not a short manifest', async () => {
+    const bytes = binaryCopy(rows);
+    await expect(
+      pipeline(
+        Readable.from([bytes.subarray(0, bytes.length - 30)]),
+        new CopyBinaryToJsonl(),
+        async function* (source) {
+          for await (const chunk of source) yield chunk;
+        },
+      ),
+    ).rejects.toThrow(/ended in the middle of a row/);
   });
 });
