@@ -4,7 +4,7 @@ import { assertId, assertUserId, parseInput } from '../dto/parse';
 import { IdPageDto } from '../dto/pagination.dto';
 import type { ExportJob, ExportOptions } from '../entities/export-job.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
-import { ConflictError } from '../errors';
+import { ConflictError, IllegalTransitionError } from '../errors';
 import { ActivityLogRepository } from '../repositories/activity-log.repository';
 import { CrawlJobRepository } from '../repositories/crawl-job.repository';
 import { ExportJobRepository } from '../repositories/export-job.repository';
@@ -33,6 +33,8 @@ export interface ExportJobServiceOptions {
   defaultExpiresInHours?: number;
   /** Images between progress updates. Default 1000. */
   batchSize?: number;
+  /** Least time between two progress updates, in ms. Default 250 (see ExportWriterOptions). */
+  progressIntervalMs?: number;
   /**
    * Neutralise spreadsheet formulas in csv manifests (a cell starting with =, +, -, @, tab or CR
    * gets a leading single quote; see neutralizeCsvFormula). Default true.
@@ -117,6 +119,7 @@ export class ExportJobService {
     this.writer = new ExportWriter(this.images, {
       storage: options.storage,
       progressEvery: options.batchSize,
+      progressIntervalMs: options.progressIntervalMs,
       neutralizeCsvFormulas: options.neutralizeCsvFormulas,
     });
   }
@@ -301,6 +304,8 @@ export class ExportJobService {
         });
       } catch (error) {
         await this.destination.remove(exportFileName(job)).catch(() => undefined);
+        // Cancelled (or recovered) after its last progress report: it stopped, not failed.
+        if (error instanceof IllegalTransitionError) throw new JobStoppedError();
         throw error;
       }
       await onProgress?.(completed);

@@ -422,6 +422,7 @@ describe('exports of every format, local and blob storage', () => {
         destination: setup.destination,
         storage: setup.storage,
         batchSize: 4,
+        progressIntervalMs: 0,
       });
       job = await crawlJobWithOddFiles(setup.put);
       rows = await rowsOf(job.crawlJobId);

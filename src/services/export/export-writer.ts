@@ -39,8 +39,10 @@ export interface ExportCounts {
 }
 
 /**
- * Called every `progressEvery` rows and once at the end, and awaited: the writer waits (and
- * with it the database stream), so a listener may do I/O. Throwing stops the export.
+ * Called with exact counts at multiples of `progressEvery` rows (at most one report per
+ * `progressIntervalMs`) and once at the end. A report runs while the next rows stream; the
+ * writer waits for it before the next one, so a listener may do I/O, and throwing from it stops
+ * the export (noticed by the next report at the latest).
  */
 export type ExportCountsListener = (counts: ExportCounts) => void | Promise<void>;
 
@@ -49,6 +51,12 @@ export interface ExportWriterOptions {
   storage?: ImageStorage;
   /** Rows between progress reports. Default 1000. */
   progressEvery?: number;
+  /**
+   * Least time between two progress reports, in ms (default 250): COPY streams thousands of
+   * rows per millisecond, and a report per 1,000 rows would make progress the bottleneck.
+   * 0 reports at every multiple of progressEvery.
+   */
+  progressIntervalMs?: number;
   /** Neutralise spreadsheet formulas in csv cells (neutralizeCsvFormula). Default true. */
   neutralizeCsvFormulas?: boolean;
 }
@@ -98,8 +106,9 @@ export class ExportWriter {
     try {
       const exported = await this.images.readExport(job.crawlJobId, job.rules, async (snapshot) => {
         const total = await snapshot.count();
-        const reporter = new Reporter(async (exported: number) =>
-          onProgress?.({ exported, total: Math.max(total, exported) }),
+        const reporter = new Reporter(
+          async (exported: number) => onProgress?.({ exported, total: Math.max(total, exported) }),
+          this.options.progressIntervalMs ?? 250,
         );
         let counted: () => number;
         if (job.format === 'csv' || job.format === 'jsonl') {
@@ -145,10 +154,25 @@ export class ExportWriter {
  */
 class Reporter {
   private pending: Promise<void> = Promise.resolve();
+  private last = -Infinity;
+  /** The count of the last report made (-1: none yet). */
+  reportedRows = -1;
 
-  constructor(private readonly report: (rows: number) => Promise<void>) {}
+  constructor(
+    private readonly report: (rows: number) => Promise<void>,
+    private readonly intervalMs: number,
+  ) {}
 
+  /** A report at this count, unless the last one was less than the interval ago. */
+  async due(rows: number): Promise<void> {
+    if (performance.now() - this.last < this.intervalMs) return;
+    await this.at(rows);
+  }
+
+  /** A report at this count. */
   async at(rows: number): Promise<void> {
+    this.last = performance.now();
+    this.reportedRows = rows;
     await this.pending;
     this.pending = this.report(rows);
     this.pending.catch(() => undefined); // surfaces at the next at() or settled()
@@ -182,7 +206,7 @@ class ProgressCounter extends Transform {
 
   override _flush(done: TransformCallback): void {
     const last = Math.max(this.rows, 0);
-    const final = last === this.reported && last > 0 ? undefined : this.reporter.at(last);
+    const final = last === this.reporter.reportedRows ? undefined : this.reporter.at(last);
     Promise.resolve(final)
       .then(() => this.reporter.settled())
       .then(() => done(), done);
@@ -202,7 +226,7 @@ class ProgressCounter extends Transform {
       this.push(chunk.subarray(at, end));
       at = end;
       this.reported = this.rows;
-      await this.reporter.at(this.rows);
+      await this.reporter.due(this.rows);
     }
   }
 }
@@ -383,7 +407,7 @@ async function* archive(
         files.rows++;
         if (files.rows % every === 0) {
           yield* out.flush();
-          await reporter.at(files.rows);
+          await reporter.due(files.rows);
           out.rest();
         } else if (out.shouldYield()) {
           await yieldToEventLoop();
@@ -401,7 +425,7 @@ async function* archive(
   }
   yield* emit(zip ? zip.finish() : tarEnd());
   yield* out.flush();
-  if (files.rows % every !== 0 || files.rows === 0) await reporter.at(files.rows);
+  if (reporter.reportedRows !== files.rows) await reporter.at(files.rows);
   await reporter.settled();
 }
 
