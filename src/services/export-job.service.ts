@@ -20,7 +20,7 @@ import { ExportJobRepository } from '../repositories/export-job.repository';
 import { ImageRepository } from '../repositories/image.repository';
 import { ValidationJobRepository } from '../repositories/validation-job.repository';
 import { neutraliseCsvFormula } from './export/csv-formula';
-import type { ImageStorage } from './image-storage';
+import type { ImageStorage } from '../storage/image-storage';
 import { inTransaction, translated } from './transaction';
 
 export interface ExportJobServiceOptions {

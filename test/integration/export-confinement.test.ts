@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { ImageRepository } from '../../src/repositories/image.repository';
 import { ExportJobService } from '../../src/services/export-job.service';
-import { LocalDirectoryStorage } from '../../src/services/image-storage';
+import { LocalDirectoryStorage } from '../../src/storage/image-storage';
 import { generateImages, makeOwnedCrawlJob } from '../helpers/factories';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 

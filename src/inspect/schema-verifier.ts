@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { canonicalCheckDefinitions, expectedSchema, withoutNotValid } from './expected-schema';
-import { migrationStates } from './migrator';
+import { migrationStates } from './migration-states';
 import { currentSchema, readSchemaCatalog } from './schema-catalog';
 import { schemaDrift } from './schema-drift';
 import type { ForeignKeyShape, IndexShape, TableShape } from './schema-shape';
