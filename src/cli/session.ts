@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { openDatabaseTarget, type DatabaseTarget } from '../local/database-target';
 import { InvalidDatabaseUrlError } from '../connection/database-url';
 import { dataSourceOptions } from '../connection/data-source-options';
+import { operatorMessage } from './messages';
 
 /**
  * An error whose message is written for the operator: the CLI prints it without a stack trace.
@@ -98,6 +99,9 @@ export function action<A extends unknown[]>(
       } else if (error instanceof OperatorError) {
         console.error(`\n${error.message}`);
         process.exitCode = error.exitCode;
+      } else if (operatorMessage(error) !== undefined) {
+        console.error(`\n${operatorMessage(error)}`);
+        process.exitCode = 1;
       } else {
         console.error('\nFailed:', error instanceof Error ? (error.stack ?? error.message) : error);
         process.exitCode = 1;

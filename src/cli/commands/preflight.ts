@@ -2,9 +2,10 @@ import type { Command } from 'commander';
 import {
   fixPreflightViolations,
   formatPreflightReport,
+  restorePreflightBackup,
   runPreflight,
 } from '../../upgrade/preflight';
-import { action, withSession } from '../session';
+import { action, OperatorError, withSession } from '../session';
 
 export function registerPreflight(program: Command): void {
   program
@@ -21,9 +22,26 @@ export function registerPreflight(program: Command): void {
         "'archived', crawl job 'failed')",
     )
     .option('--backup-dir <dir>', 'where --fix writes its backup file', 'pixcrawler-backups')
+    .option(
+      '--restore <file>',
+      'put the rows of a --fix backup file back (deleted rows inserted, changed rows reset), ' +
+        'in one transaction',
+    )
     .action(
-      action(async (options: { fix?: boolean; backupDir: string }) =>
-        withSession(async ({ dataSource, target }) => {
+      action(async (options: { fix?: boolean; backupDir: string; restore?: string }) =>
+        withSession(async ({ dataSource }) => {
+          if (options.restore !== undefined) {
+            if (options.fix) throw new OperatorError('Give --fix or --restore, not both.', 2);
+            const restored = await restorePreflightBackup(dataSource, options.restore);
+            console.log(`\nRestored from ${restored.backupFile}:`);
+            for (const [table, count] of Object.entries(restored.reinserted)) {
+              console.log(`  inserted ${count} deleted row(s) back into ${table}`);
+            }
+            for (const [table, count] of Object.entries(restored.restored)) {
+              console.log(`  reset ${count} changed row(s) of ${table} to their backed-up values`);
+            }
+            return 0;
+          }
           const report = await runPreflight(dataSource);
           if (report.results.length === 0) {
             console.log('\nNone of the five existing tables is here: nothing to check.');
@@ -42,10 +60,11 @@ export function registerPreflight(program: Command): void {
             );
             return 1;
           }
-          const fixed = await fixPreflightViolations(dataSource, target.url, {
+          const fixed = await fixPreflightViolations(dataSource, {
             backupDir: options.backupDir,
           });
           console.log(`\nBackup of every row deleted or changed: ${fixed.backupFile}`);
+          console.log(`  (undo with: pixcrawler-db preflight --restore ${fixed.backupFile})`);
           for (const [table, count] of Object.entries(fixed.deleted)) {
             console.log(`  deleted ${count} row(s) from ${table}`);
           }
