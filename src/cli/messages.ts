@@ -1,3 +1,4 @@
+import { InvalidSettingError } from '../connection/settings';
 import { PreflightBackupError } from '../upgrade/preflight';
 
 /**
@@ -62,6 +63,9 @@ function backupMessage(error: PreflightBackupError): string {
 /** The operator's message for an error, or undefined when it is a bug to report with its stack. */
 export function operatorMessage(error: unknown): string | undefined {
   if (error instanceof PreflightBackupError) return backupMessage(error);
+  if (error instanceof InvalidSettingError) {
+    return `${error.message}. Fix or unset ${error.setting}; nothing was started or changed.`;
+  }
   const failure = driverFailure(error);
   const message = failure.message ?? '';
   if (failure.code === '42501') {

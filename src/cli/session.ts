@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { openDatabaseTarget, type DatabaseTarget } from '../local/database-target';
 import { InvalidDatabaseUrlError } from '../connection/database-url';
 import { dataSourceOptions } from '../connection/data-source-options';
+import { validateSettings } from '../connection/settings';
 import { operatorMessage } from './messages';
 
 /**
@@ -30,6 +31,8 @@ export interface Session {
  * started it.
  */
 export async function withSession<T>(work: (session: Session) => Promise<T>): Promise<T> {
+  // Every PIXCRAWLER_* setting checked before a server starts or anything is written.
+  validateSettings();
   const target = await openDatabaseTarget().catch((error: unknown) => {
     throw error instanceof InvalidDatabaseUrlError ? new OperatorError(error.message) : error;
   });
@@ -81,7 +84,9 @@ export function handleInterrupts(): void {
   }
   process.on('uncaughtException', (error) => {
     if (interrupted) return;
-    console.error(error);
+    // A connection's 'error' event (the server went away) arrives here, not in the action.
+    const message = operatorMessage(error);
+    console.error(message === undefined ? error : `\n${message}`);
     process.exit(1);
   });
 }
