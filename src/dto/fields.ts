@@ -41,6 +41,8 @@ export interface IntegerSpec {
   type?: keyof typeof INTEGER_RANGES;
   min?: number;
   max?: number;
+  /** The phrase for a value below min, when "must be at least <min>" reads badly. */
+  belowMin?: string;
 }
 
 function integerBounds(spec: IntegerSpec): { min: number; max: number } {
@@ -57,9 +59,8 @@ export function integerProblem(value: unknown, spec: IntegerSpec): string | unde
   if (typeof value !== 'number' || !Number.isInteger(value)) return 'must be an integer';
   const { min, max } = integerBounds(spec);
   if (value < min) {
-    if (min === 0) return 'must not be negative';
-    if (min === 1) return 'must be positive';
-    return `must be at least ${min}`;
+    if (spec.belowMin) return spec.belowMin;
+    return min === 0 ? 'must not be negative' : `must be at least ${min}`;
   }
   if (value > max) return `must be at most ${max}`;
   return undefined;
@@ -141,4 +142,5 @@ export const TextListField = (spec: TextListSpec): PropertyDecorator =>
 export const NameField = (): PropertyDecorator => TextField({ maxLength: NAME_MAX_LENGTH });
 
 /** The id of a row (serial): a positive int4. */
-export const IdField = (): PropertyDecorator => IntField({ type: 'int', min: 1 });
+export const IdField = (): PropertyDecorator =>
+  IntField({ type: 'int', min: 1, belowMin: 'must be positive' });

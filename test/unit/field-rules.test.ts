@@ -153,7 +153,8 @@ describe('the field rules every DTO shares', () => {
   it('say what is wrong in words that follow the field name', () => {
     expect(integerProblem('1', { min: 0 })).toBe('must be an integer');
     expect(integerProblem(-1, { min: 0 })).toBe('must not be negative');
-    expect(integerProblem(0, { min: 1 })).toBe('must be positive');
+    expect(integerProblem(0, { min: 1 })).toBe('must be at least 1');
+    expect(integerProblem(0, { min: 1, belowMin: 'must be positive' })).toBe('must be positive');
     expect(integerProblem(2 ** 53, { type: 'bigint' })).toBe(
       `must be at most ${Number.MAX_SAFE_INTEGER}`,
     );
