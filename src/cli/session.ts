@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { openDatabaseTarget, type DatabaseTarget } from '../local/database-target';
+import { EmbeddedPostgresMissingError } from '../local/embedded-postgres';
 import { InvalidDatabaseUrlError } from '../connection/database-url';
 import { dataSourceOptions } from '../connection/data-source-options';
 import { MigrationRefusedError } from '../migrator/migration-refused-error';
@@ -33,7 +34,9 @@ export interface Session {
  */
 export async function withSession<T>(work: (session: Session) => Promise<T>): Promise<T> {
   const target = await openDatabaseTarget().catch((error: unknown) => {
-    throw error instanceof InvalidDatabaseUrlError
+    const operators = error instanceof InvalidDatabaseUrlError;
+    const missingServer = error instanceof EmbeddedPostgresMissingError;
+    throw operators || missingServer
       ? new OperatorError(error.message, ExitCode.cannotConnect)
       : error;
   });
