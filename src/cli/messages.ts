@@ -1,4 +1,5 @@
 import { InvalidSettingError } from '../connection/settings';
+import { ExitCode } from './output';
 import { PreflightBackupError } from '../upgrade/preflight';
 
 /**
@@ -60,12 +61,30 @@ function backupMessage(error: PreflightBackupError): string {
   }
 }
 
-/** The operator's message for an error, or undefined when it is a bug to report with its stack. */
-export function operatorMessage(error: unknown): string | undefined {
-  if (error instanceof PreflightBackupError) return backupMessage(error);
+export interface OperatorFailure {
+  message: string;
+  exitCode: number;
+}
+
+/**
+ * The operator's message and exit code for an error, or undefined when it is a bug to report
+ * with its stack.
+ */
+export function operatorFailure(error: unknown): OperatorFailure | undefined {
   if (error instanceof InvalidSettingError) {
-    return `${error.message}. Fix or unset ${error.setting}; nothing was started or changed.`;
+    return {
+      message: `${error.message}. Fix or unset ${error.setting}; nothing was started or changed.`,
+      exitCode: ExitCode.usage,
+    };
   }
+  const message = operatorMessage(error);
+  if (message === undefined) return undefined;
+  const cannotConnect = message.startsWith('The SSL connection');
+  return { message, exitCode: cannotConnect ? ExitCode.cannotConnect : ExitCode.differences };
+}
+
+function operatorMessage(error: unknown): string | undefined {
+  if (error instanceof PreflightBackupError) return backupMessage(error);
   const failure = driverFailure(error);
   const message = failure.message ?? '';
   if (failure.code === '42501') {

@@ -1,4 +1,5 @@
 import { Check } from 'typeorm';
+import { quoteIdentifier, quoteLiteral } from '../sql/quote';
 
 /**
  * Builders for the `@Check` constraints, so that every check reads the same, the value lists
@@ -24,9 +25,6 @@ export interface CheckExpression {
   sql: string;
   repair?: CheckRepair;
 }
-
-const quoteLiteral = (value: string): string => `'${value.replaceAll("'", "''")}'`;
-const quoteIdentifier = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 
 /**
  * `"column" IN ('a', 'b', …)`. With `repairTo` (one of the values, checked by the type), a row

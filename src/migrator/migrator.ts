@@ -6,10 +6,16 @@ import { migrationName, type PixCrawlerMigration } from '../migrations/migration
 import {
   checkLegacySchema,
   existingLegacyTables,
-  formatLegacyMismatches,
   LEGACY_TABLE_NAMES,
 } from '../upgrade/legacy-schema';
-import { formatPreflightReport, runPreflight, type PreflightReport } from '../upgrade/preflight';
+import { runPreflight, type PreflightReport } from '../upgrade/preflight';
+import { MigrationRefusedError } from './migration-refused-error';
+
+export {
+  MigrationRefusedError,
+  type MigrationRefusal,
+  type RefusalReason,
+} from './migration-refused-error';
 
 export {
   migrationStates,
@@ -49,20 +55,6 @@ export interface MigrateOptions {
   lockAttempts?: number;
   /** First pause before a retry, doubled each time; default PIXCRAWLER_LOCK_RETRY_DELAY_MS or 1000. */
   retryDelayMs?: number;
-}
-
-/**
- * Why a migration run did not start. The message is written for the operator: what was found,
- * that nothing changed, and the ways out.
- */
-export class MigrationRefusedError extends Error {
-  constructor(
-    message: string,
-    readonly preflight?: PreflightReport,
-  ) {
-    super(message);
-    this.name = 'MigrationRefusedError';
-  }
 }
 
 /** The migrations the runner was given, with what each declares about itself. */
@@ -125,11 +117,6 @@ async function retryingLockTimeouts<T>(
   }
 }
 
-const baselineAdvice = (adopted: string) =>
-  'Check the rows first with `pixcrawler-db preflight`, then adopt the database with ' +
-  '`pixcrawler-db migrate --baseline`: it checks that the five tables match the legacy schema, ' +
-  `records ${adopted} as applied (without running it) and runs the rest.`;
-
 /**
  * The guards that run, under the migration lock, before anything changes: an existing database
  * must be adopted explicitly (`baseline`) and match the legacy schema, and no row may break a
@@ -142,64 +129,70 @@ async function prepareRun(
   options: MigrateOptions,
 ): Promise<void> {
   const query = <T>(sql: string, params?: unknown[]): Promise<T[]> => dataSource.query(sql, params);
-  const adopted = adoptingMigration(dataSource);
-  const legacyPending = adopted !== undefined && pending.includes(adopted);
-  const existing = legacyPending ? await existingLegacyTables(query) : [];
-  const adopting = legacyPending && existing.length > 0;
+  // The adopting migration (LegacySchema) while it is pending, else undefined.
+  const adopted = pending.find((name) => name === adoptingMigration(dataSource));
+  const existing = adopted ? await existingLegacyTables(query) : [];
+  const adopting = adopted !== undefined && existing.length > 0;
 
-  if (legacyPending && options.baseline) {
+  if (adopted && options.baseline) {
     if (existing.length === 0) {
-      throw new MigrationRefusedError(
-        `--baseline adopts an existing PixCrawler database, but none of its tables ` +
-          `(${LEGACY_TABLE_NAMES.join(', ')}) exist here. Nothing was changed.\n` +
-          'For a new database run `pixcrawler-db migrate` without --baseline.',
-      );
+      throw new MigrationRefusedError({
+        reason: 'nothing-to-adopt',
+        migration: adopted,
+        expectedTables: [...LEGACY_TABLE_NAMES],
+      });
     }
     const mismatches = await checkLegacySchema(query);
     if (mismatches.length > 0) {
-      throw new MigrationRefusedError(
-        'The existing tables do not match the legacy schema this migration upgrades from, ' +
-          'so --baseline will not adopt them. Nothing was changed.\n' +
-          `${formatLegacyMismatches(mismatches)}\n` +
-          'Bring these tables to the shape in SPEC.md ("The database before this change"), ' +
-          'or restore the database this one was copied from, then run `migrate --baseline` again.',
-      );
+      throw new MigrationRefusedError({
+        reason: 'legacy-shape-mismatch',
+        migration: adopted,
+        mismatches,
+      });
     }
-  } else if (adopting) {
-    throw new MigrationRefusedError(
-      `This database already holds PixCrawler tables (${existing.join(', ')}) but no migration ` +
-        'is recorded in it: it was created before this tool managed it, and running the first ' +
-        `migration would fail with "relation already exists". Nothing was changed.\n` +
-        baselineAdvice(adopted ?? ''),
-    );
+  } else if (adopted && adopting) {
+    throw new MigrationRefusedError({
+      reason: 'adoption-required',
+      migration: adopted,
+      existingTables: existing,
+    });
   }
 
-  const tablesExist = !legacyPending || adopting;
-  if (tablesExist && pending.some((name) => constrainingMigrations(dataSource).includes(name))) {
+  const tablesExist = !adopted || adopting;
+  const constraining = pending.filter((name) => constrainingMigrations(dataSource).includes(name));
+  if (tablesExist && constraining.length > 0) {
     const report = await runPreflight(dataSource);
     events.preflight?.(report);
     if (report.broken.length > 0) {
-      throw new MigrationRefusedError(
-        'Existing rows break constraints this migration adds, so it did not start. ' +
-          'Nothing was changed.\n' +
-          `${formatPreflightReport(report)}\n` +
-          'Ways out:\n' +
-          '  - `pixcrawler-db preflight --fix` backs up the rows above to a JSON Lines file, then ' +
-          'deletes orphans (as CASCADE would), nulls orphaned user_id (as SET NULL would) and ' +
-          'clamps out-of-range values and unknown statuses;\n' +
-          '  - or repair them by hand (see the ids above), then run `pixcrawler-db migrate` again.',
-        report,
-      );
+      throw new MigrationRefusedError({
+        reason: 'rows-break-constraints',
+        migrations: constraining,
+        preflight: report,
+      });
     }
   }
 
-  if (adopting) {
+  if (adopted && adopting) {
     const executor = new BaselineExecutor(dataSource);
     executor.fake = true;
     executor.transaction = 'each';
     await executor.executePendingMigrations();
-    events.baselined?.(adopted ?? '');
+    events.baselined?.(adopted);
   }
+}
+
+type MigratorArguments =
+  | [events?: MigratorEvents, options?: MigrateOptions]
+  | [url: string, events?: MigratorEvents, options?: MigrateOptions];
+
+/** Reads both call shapes: (events, options) and the deprecated (url, events, options). */
+function migratorArguments(args: MigratorArguments): {
+  events: MigratorEvents;
+  options: MigrateOptions;
+} {
+  const rest = typeof args[0] === 'string' ? args.slice(1) : args;
+  const [events = {}, options = {}] = rest as [MigratorEvents?, MigrateOptions?];
+  return { events, options };
 }
 
 /**
@@ -247,13 +240,24 @@ async function withProgressLogger<T>(
  */
 export async function runPendingMigrations(
   dataSource: DataSource,
+  events?: MigratorEvents,
+  options?: MigrateOptions,
+): Promise<string[]>;
+/** @deprecated The URL is not needed: the lock is taken on a connection of the DataSource. */
+export async function runPendingMigrations(
+  dataSource: DataSource,
   url: string,
-  events: MigratorEvents = {},
-  options: MigrateOptions = {},
+  events?: MigratorEvents,
+  options?: MigrateOptions,
+): Promise<string[]>;
+export async function runPendingMigrations(
+  dataSource: DataSource,
+  ...args: MigratorArguments
 ): Promise<string[]> {
   validateSettings();
+  const { events, options } = migratorArguments(args);
   return withMigrationLock(
-    url,
+    dataSource,
     async () => {
       const pending = await pendingMigrations(dataSource);
       await prepareRun(dataSource, pending, events, options);
@@ -285,24 +289,35 @@ async function refuseToDropLegacyData(dataSource: DataSource, migration: string)
     if (row.any) withRows.push(table);
   }
   if (withRows.length > 0) {
-    throw new MigrationRefusedError(
-      `Reverting ${migration} would drop ${withRows.join(', ')}, which hold data. ` +
-        'Nothing was changed.\nThe upgrade is fully rolled back already: the tables are in the ' +
-        'shape they had before it. To remove them anyway, drop them by hand (after pg_dump).',
-    );
+    throw new MigrationRefusedError({
+      reason: 'revert-drops-data',
+      migration,
+      tablesWithRows: withRows,
+    });
   }
 }
 
 /** Undoes the last applied migration; returns its name, or undefined when none is applied. */
 export async function revertLastMigration(
   dataSource: DataSource,
+  events?: MigratorEvents,
+  options?: MigrateOptions,
+): Promise<string | undefined>;
+/** @deprecated The URL is not needed: the lock is taken on a connection of the DataSource. */
+export async function revertLastMigration(
+  dataSource: DataSource,
   url: string,
-  events: MigratorEvents = {},
-  options: MigrateOptions = {},
+  events?: MigratorEvents,
+  options?: MigrateOptions,
+): Promise<string | undefined>;
+export async function revertLastMigration(
+  dataSource: DataSource,
+  ...args: MigratorArguments
 ): Promise<string | undefined> {
   validateSettings();
+  const { events, options } = migratorArguments(args);
   return withMigrationLock(
-    url,
+    dataSource,
     async () => {
       const applied = (await migrationStates(dataSource)).filter((m) => m.applied);
       const last = applied[applied.length - 1];

@@ -32,7 +32,7 @@ describe('the CLI facing operator errors', () => {
     ],
   ])('refuses %s before connecting, without printing the password', async (_l, url, message) => {
     const { code, output } = await runCli(['status'], url);
-    expect(code).toBe(1);
+    expect(code).toBe(3);
     expect(output).toMatch(message);
     expect(output).not.toContain('s3cret');
     expect(output).not.toMatch(stackFrame);
@@ -43,7 +43,7 @@ describe('the CLI facing operator errors', () => {
       ['status'],
       'postgresql://app@127.0.0.1:1/x?password=s3cret&sslpassword=s3cret',
     );
-    expect(code).toBe(1);
+    expect(code).toBe(3);
     expect(output).toContain('password=***');
     expect(output).not.toContain('s3cret');
   });
@@ -51,7 +51,7 @@ describe('the CLI facing operator errors', () => {
   it('refuses a bad PIXCRAWLER_* setting before writing anything', async () => {
     const db = await freshDatabase('cli-settings');
     const { code, output } = await runCli(['migrate'], db.url, { PIXCRAWLER_LOCK_TIMEOUT: 'soon' });
-    expect(code).toBe(1);
+    expect(code).toBe(2);
     expect(output).toContain(
       'PIXCRAWLER_LOCK_TIMEOUT must be a PostgreSQL duration such as 5s or 500ms, got "soon"',
     );
@@ -84,7 +84,7 @@ describe('the CLI facing operator errors', () => {
   it('explains an SSL failure in one line', async () => {
     const db = await freshDatabase('cli-ssl');
     const { code, output } = await runCli(['status'], `${db.url}?sslmode=require`);
-    expect(code).toBe(1);
+    expect(code).toBe(3);
     expect(output).toMatch(
       /The SSL connection to the database failed: .*Check sslmode in DATABASE_URL/,
     );

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import {
   fixPreflightViolations,
-  formatPreflightReport,
   restorePreflightBackup,
   runPreflight,
 } from '../../upgrade/preflight';
+import { formatPreflightReport } from '../reports/preflight';
+import { ExitCode, outcome, say } from '../output';
 import { action, OperatorError, withSession } from '../session';
 
 export function registerPreflight(program: Command): void {
@@ -31,54 +32,56 @@ export function registerPreflight(program: Command): void {
       action(async (options: { fix?: boolean; backupDir: string; restore?: string }) =>
         withSession(async ({ dataSource }) => {
           if (options.restore !== undefined) {
-            if (options.fix) throw new OperatorError('Give --fix or --restore, not both.', 2);
+            if (options.fix) {
+              throw new OperatorError('Give --fix or --restore, not both.', ExitCode.usage);
+            }
             const restored = await restorePreflightBackup(dataSource, options.restore);
-            console.log(`\nRestored from ${restored.backupFile}:`);
+            say(`\nRestored from ${restored.backupFile}:`);
             for (const [table, count] of Object.entries(restored.reinserted)) {
-              console.log(`  inserted ${count} deleted row(s) back into ${table}`);
+              say(`  inserted ${count} deleted row(s) back into ${table}`);
             }
             for (const [table, count] of Object.entries(restored.restored)) {
-              console.log(`  reset ${count} changed row(s) of ${table} to their backed-up values`);
+              say(`  reset ${count} changed row(s) of ${table} to their backed-up values`);
             }
-            return 0;
+            return outcome(ExitCode.ok, { restored });
           }
           const report = await runPreflight(dataSource);
           if (report.results.length === 0) {
-            console.log('\nNone of the five existing tables is here: nothing to check.');
-            return 0;
+            say('\nNone of the five existing tables is here: nothing to check.');
+            return outcome(ExitCode.ok, { report });
           }
-          console.log(`\nPreflight (${report.results.length} rules on the existing tables):`);
-          console.log(formatPreflightReport(report));
+          say(`\nPreflight (${report.results.length} rules on the existing tables):`);
+          say(formatPreflightReport(report));
           if (report.broken.length === 0) {
-            console.log('\nNo row breaks the new constraints: `pixcrawler-db migrate` may start.');
-            return 0;
+            say('\nNo row breaks the new constraints: `pixcrawler-db migrate` may start.');
+            return outcome(ExitCode.ok, { report });
           }
           if (!options.fix) {
-            console.log(
+            say(
               '\nRows above would make the upgrade fail. Repair them by hand, or run ' +
                 '`pixcrawler-db preflight --fix` (it backs them up first).',
             );
-            return 1;
+            return outcome(ExitCode.differences, { report });
           }
           const fixed = await fixPreflightViolations(dataSource, {
             backupDir: options.backupDir,
           });
-          console.log(`\nBackup of every row deleted or changed: ${fixed.backupFile}`);
-          console.log(`  (undo with: pixcrawler-db preflight --restore ${fixed.backupFile})`);
+          say(`\nBackup of every row deleted or changed: ${fixed.backupFile}`);
+          say(`  (undo with: pixcrawler-db preflight --restore ${fixed.backupFile})`);
           for (const [table, count] of Object.entries(fixed.deleted)) {
-            console.log(`  deleted ${count} row(s) from ${table}`);
+            say(`  deleted ${count} row(s) from ${table}`);
           }
           for (const [rule, count] of Object.entries(fixed.updated)) {
-            console.log(`  repaired ${count} row(s) breaking ${rule}`);
+            say(`  repaired ${count} row(s) breaking ${rule}`);
           }
           const after = await runPreflight(dataSource);
           if (after.broken.length > 0) {
-            console.log('\nStill broken (no automatic repair; fix these by hand):');
-            console.log(formatPreflightReport({ results: after.broken, broken: after.broken }));
-            return 1;
+            say('\nStill broken (no automatic repair; fix these by hand):');
+            say(formatPreflightReport({ results: after.broken, broken: after.broken }));
+            return outcome(ExitCode.differences, { report, fixed, after });
           }
-          console.log('\nPreflight is clean now: `pixcrawler-db migrate` may start.');
-          return 0;
+          say('\nPreflight is clean now: `pixcrawler-db migrate` may start.');
+          return outcome(ExitCode.ok, { report, fixed, after });
         }),
       ),
     );
