@@ -1,4 +1,4 @@
-import { InvalidSettingError } from '../connection/settings';
+import { InvalidSettingError } from '../settings';
 import { ExitCode } from './output';
 import { PreflightBackupError } from '../upgrade/preflight';
 

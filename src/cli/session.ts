@@ -4,7 +4,7 @@ import { openDatabaseTarget, type DatabaseTarget } from '../local/database-targe
 import { EmbeddedPostgresMissingError } from '../local/embedded-postgres';
 import { InvalidDatabaseUrlError } from '../connection/database-url';
 import { dataSourceOptions } from '../connection/data-source-options';
-import { validateSettings } from '../connection/settings';
+import { validateSettings } from '../settings';
 import { operatorFailure } from './messages';
 import { MigrationRefusedError } from '../migrator/migration-refused-error';
 import { emitJson, ExitCode, say, setJsonMode, type CommandOutcome } from './output';

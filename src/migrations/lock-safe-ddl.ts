@@ -1,5 +1,5 @@
 import type { QueryRunner } from 'typeorm';
-import { durationSetting } from '../connection/settings';
+import { durationSetting } from '../settings';
 
 /**
  * DDL helpers for migrations that run against large, live tables. They follow what

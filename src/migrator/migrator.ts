@@ -1,5 +1,5 @@
 import { DataSource, MigrationExecutor, type Logger, type Migration } from 'typeorm';
-import { validateSettings, wholeNumberSetting } from '../connection/settings';
+import { validateSettings, wholeNumberSetting } from '../settings';
 import { withMigrationLock } from '../connection/migration-lock';
 import { migrationStates, pendingMigrations } from '../inspect/migration-states';
 import { migrationName, type PixCrawlerMigration } from '../migrations/migration-traits';
