@@ -4,6 +4,7 @@ import {
   maskDatabaseUrl,
   withDatabase,
 } from '../../src/connection/database-url';
+import { dataSourceOptions } from '../../src/connection/data-source-options';
 import { openDatabaseTarget } from '../../src/local/database-target';
 
 describe('database URLs', () => {
@@ -101,6 +102,15 @@ describe('secrets in database URLs', () => {
       }
     },
   );
+});
+
+describe('dataSourceOptions', () => {
+  it('refuses a URL without // before TypeORM or the driver sees it', () => {
+    expect(() => dataSourceOptions({ url: 'postgresql:/app:s3cret@db/x' })).toThrow(/two slashes/);
+    expect(dataSourceOptions({ url: 'postgresql://app:s3cret@db/x' }).url).toBe(
+      'postgresql://app:s3cret@db/x',
+    );
+  });
 });
 
 describe('the database a command uses', () => {
