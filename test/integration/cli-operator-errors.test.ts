@@ -81,6 +81,35 @@ describe('the CLI facing operator errors', () => {
     }
   });
 
+  it('says the tables belong to another role when adopting them as a non-owner, recording no migration', async () => {
+    const db = await freshDatabase('cli-owner');
+    expect((await runCli(['seed-legacy', '--images', '200'], db.url)).code).toBe(0);
+    const role = `not_owner_${Date.now()}`;
+    await db.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
+    await db.query(`GRANT CREATE, USAGE ON SCHEMA public TO ${role}`);
+    await db.query(
+      `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`,
+    );
+    const url = new URL(db.url);
+    url.username = role;
+    url.password = 'pw';
+    try {
+      const { code, output } = await runCli(['migrate', '--baseline'], url.toString());
+      expect(code).toBe(1);
+      expect(output).toMatch(
+        /The database refused: must be owner of table \w+\. Connect as the owner/,
+      );
+      expect(output).not.toMatch(stackFrame);
+      const recorded = await db
+        .query(`SELECT name FROM migrations WHERE name NOT LIKE '%LegacySchema%'`)
+        .catch(() => []);
+      expect(recorded).toEqual([]);
+    } finally {
+      await db.query(`DROP OWNED BY ${role}`);
+      await db.query(`DROP ROLE ${role}`);
+    }
+  });
+
   it('explains an SSL failure in one line', async () => {
     const db = await freshDatabase('cli-ssl');
     const { code, output } = await runCli(['status'], `${db.url}?sslmode=require`);
