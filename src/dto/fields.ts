@@ -21,17 +21,31 @@ export { INTEGER_RANGES, MAX_ID, type IntegerColumnType } from '../entities/colu
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 type EntityClass = Function;
 
-/** The TypeORM column options of `entity.property`, from the decorators' metadata. */
+const columns = new Map<EntityClass, Map<string, { type: string; length?: number }>>();
+
+/**
+ * The TypeORM column options of `entity.property`, from the decorators' metadata (looked up once
+ * per column: ingestImages checks every row of a batch with these).
+ */
 export function columnOf(entity: EntityClass, property: string): { type: string; length?: number } {
+  let byProperty = columns.get(entity);
+  if (!byProperty) {
+    byProperty = new Map();
+    columns.set(entity, byProperty);
+  }
+  const cached = byProperty.get(property);
+  if (cached) return cached;
   const column = getMetadataArgsStorage()
     .filterColumns(entity)
     .find((c) => c.propertyName === property);
   if (!column) throw new Error(`${entity.name}.${property} is not a column`);
   const type = column.options.type;
-  return {
+  const found = {
     type: typeof type === 'string' ? type : String(type),
     length: column.options.length === undefined ? undefined : Number(column.options.length),
   };
+  byProperty.set(property, found);
+  return found;
 }
 
 export interface IntegerSpec {
@@ -88,7 +102,8 @@ export function textProblem(value: unknown, spec: TextSpec): string | undefined 
   // PostgreSQL text cannot hold U+0000: it would fail in the driver, not here.
   if (value.includes('\u0000')) return 'must not contain a NUL byte (\\u0000)';
   const limit = textLimit(spec);
-  if (limit !== undefined && [...value].length > limit) {
+  // UTF-16 length >= code points: count code points only when the length alone is over.
+  if (limit !== undefined && value.length > limit && [...value].length > limit) {
     return `must be at most ${limit} characters`;
   }
   return undefined;

@@ -3,7 +3,7 @@ import { STORAGE_URL_OPTIONS, WEB_URL_OPTIONS } from '../entities/columns';
 import { Image } from '../entities/image.entity';
 import { ValidationError } from '../errors';
 import type { NewImage } from '../repositories/image.repository';
-import { integerProblem, textProblem } from './fields';
+import { integerProblem, textProblem, type IntegerSpec, type TextSpec } from './fields';
 
 /** How many bad rows one ValidationError lists: enough to see the pattern, bounded in size. */
 const MAX_REPORTED_ROWS = 20;
@@ -33,38 +33,71 @@ function storageUrlProblem(value: string): string | undefined {
   return undefined;
 }
 
-/** What is wrong with each field of one row, by field name. */
-function rowProblems(row: unknown): Record<string, string> {
+const ORIGINAL_URL: TextSpec = { column: [Image, 'originalUrl'] };
+const FILENAME: TextSpec = { column: [Image, 'filename'] };
+const STORAGE_URL: TextSpec = { column: [Image, 'storageUrl'] };
+const FORMAT: TextSpec = { column: [Image, 'format'] };
+const SIZES = {
+  width: { column: [Image, 'width'], min: 0 },
+  height: { column: [Image, 'height'], min: 0 },
+  fileSize: { column: [Image, 'fileSize'], min: 0 },
+} satisfies Record<string, IntegerSpec>;
+
+function originalUrlProblem(value: unknown): string | undefined {
+  return (
+    textProblem(value, ORIGINAL_URL) ??
+    (isURL(value as string, WEB_URL_OPTIONS) ? undefined : 'must be an http(s) URL')
+  );
+}
+
+function filenameProblem(value: unknown): string | undefined {
+  const problem = textProblem(value, FILENAME);
+  if (problem) return problem;
+  const name = value as string;
+  if (name.includes('/') || name.includes('\\')) {
+    return 'must not contain a path separator (/ or \\)';
+  }
+  return name.includes('..') ? 'must not contain ".."' : undefined;
+}
+
+const present = (value: unknown) => value !== undefined && value !== null;
+
+/**
+ * What is wrong with each field of one row, by field name; undefined for a good row (the common
+ * case, checked without allocating: a batch may hold hundreds of thousands of rows).
+ */
+function rowProblems(row: unknown): Record<string, string> | undefined {
   if (typeof row !== 'object' || row === null || Array.isArray(row)) {
     return { '': 'must be an object' };
   }
   const image = row as Record<string, unknown>;
-  const problems: Record<string, string | undefined> = {};
+  let unknownKey = false;
+  for (const key in image) if (!NEW_IMAGE_KEYS.has(key)) unknownKey = true;
+  const originalUrl = originalUrlProblem(image.originalUrl);
+  const filename = filenameProblem(image.filename);
+  const storageUrl = present(image.storageUrl)
+    ? (textProblem(image.storageUrl, STORAGE_URL) ?? storageUrlProblem(image.storageUrl as string))
+    : undefined;
+  const width = present(image.width) ? integerProblem(image.width, SIZES.width) : undefined;
+  const height = present(image.height) ? integerProblem(image.height, SIZES.height) : undefined;
+  const fileSize = present(image.fileSize)
+    ? integerProblem(image.fileSize, SIZES.fileSize)
+    : undefined;
+  const format = present(image.format) ? textProblem(image.format, FORMAT) : undefined;
+  if (!unknownKey && !originalUrl && !filename && !storageUrl && !width && !height && !fileSize) {
+    if (!format) return undefined;
+  }
+  const problems: Record<string, string | undefined> = {
+    originalUrl,
+    filename,
+    storageUrl,
+    width,
+    height,
+    fileSize,
+    format,
+  };
   for (const key of Object.keys(image)) {
     if (!NEW_IMAGE_KEYS.has(key)) problems[key] = 'is not a field of an image';
-  }
-  problems.originalUrl =
-    textProblem(image.originalUrl, { column: [Image, 'originalUrl'] }) ??
-    (isURL(image.originalUrl as string, WEB_URL_OPTIONS) ? undefined : 'must be an http(s) URL');
-  problems.filename =
-    textProblem(image.filename, { column: [Image, 'filename'] }) ??
-    (/[/\\]/.test(image.filename as string)
-      ? 'must not contain a path separator (/ or \\)'
-      : (image.filename as string).includes('..')
-        ? 'must not contain ".."'
-        : undefined);
-  if (image.storageUrl !== undefined && image.storageUrl !== null) {
-    problems.storageUrl =
-      textProblem(image.storageUrl, { column: [Image, 'storageUrl'] }) ??
-      storageUrlProblem(image.storageUrl as string);
-  }
-  for (const key of ['width', 'height', 'fileSize'] as const) {
-    if (image[key] !== undefined && image[key] !== null) {
-      problems[key] = integerProblem(image[key], { column: [Image, key], min: 0 });
-    }
-  }
-  if (image.format !== undefined && image.format !== null) {
-    problems.format = textProblem(image.format, { column: [Image, 'format'] });
   }
   return Object.fromEntries(
     Object.entries(problems).filter((entry): entry is [string, string] => entry[1] !== undefined),
@@ -84,8 +117,9 @@ export function parseNewImages(images: unknown): NewImage[] {
   const fields: Record<string, string[]> = {};
   let badRows = 0;
   for (const [index, row] of images.entries()) {
-    const problems = Object.entries(rowProblems(row));
-    if (problems.length === 0) continue;
+    const found = rowProblems(row);
+    if (found === undefined) continue;
+    const problems = Object.entries(found);
     badRows += 1;
     if (badRows > MAX_REPORTED_ROWS) continue;
     for (const [field, problem] of problems) {
