@@ -73,7 +73,7 @@ async function child(task: ChildTask): Promise<ChildResult> {
     destination: container
       ? new BlobContainerDestination(container)
       : new LocalDirectoryDestination(task.outputDir),
-    neutralizeCsvFormulas: task.mode !== 'csv-plain',
+    csvFormulaProtection: task.mode !== 'csv-plain',
   });
 
   /** One export of the crawl job; where its output is (a file, or a blob to read back). */

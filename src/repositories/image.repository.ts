@@ -1,4 +1,4 @@
-import { pipeline as streamPipeline, Readable } from 'node:stream';
+import { PassThrough, pipeline as streamPipeline, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { PoolClient, QueryResult } from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
@@ -6,13 +6,13 @@ import Cursor from 'pg-cursor';
 import type { EntityManager } from 'typeorm';
 import { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
-import type { JobStatus } from '../entities/value-sets';
 import { NotFoundError } from '../errors';
 import { copyTextLine } from './copy-text';
 import { CopyBinaryToJsonl } from './manifest-jsonl';
 import {
   inlineParams,
   MANIFEST_COLUMNS,
+  manifestCsvHeader,
   manifestCsvSql,
   manifestBinarySql,
   type ManifestCsvOptions,
@@ -31,16 +31,13 @@ export interface NewImage {
   format?: string | null;
 }
 
-/** The crawl job an ingest writes into, as locked for the ingest. */
-export interface IngestTarget {
-  id: number;
-  status: JobStatus;
-  maxImages: number;
-  totalImages: number;
-}
-
 export interface IngestResult {
   inserted: number;
+  /**
+   * Rows of the batch past the job's max_images: not stored (the crawler may stop). The first
+   * rows of a batch are the ones kept.
+   */
+  trimmed: number;
   totalImages: number;
   downloadedImages: number;
 }
@@ -135,20 +132,19 @@ export class ImageRepository extends BaseRepository<Image> {
   /**
    * Inserts any number of images with COPY FROM STDIN, the fastest way into PostgreSQL, and adds
    * the count to the crawl job's total_images and downloaded_images in the same transaction, so
-   * rows and counters never disagree (all or nothing). The crawl job's row is locked first
-   * (FOR UPDATE): concurrent ingests into one job queue instead of racing on its counters, and
-   * `admit` sees the counters as they are while it holds the lock (the place to refuse a job
-   * that is not running, or a batch past max_images).
+   * rows and counters never disagree (all or nothing). Raw rows: checking them is the
+   * service's job (CrawlJobService.ingestImages).
    *
-   * Joins the manager's transaction when it has one; otherwise runs its own. Four round trips
-   * whatever the row count: BEGIN with the lock, the COPY, the counter UPDATE with COMMIT.
+   * Joins the manager's transaction when it has one (whose caller has locked the crawl job, as
+   * ingestImages does, to check it first); otherwise runs its own, locking the job's row first
+   * (FOR UPDATE) so concurrent ingests queue on its counters. Three round trips whatever the
+   * row count: BEGIN with the lock, the COPY, the counter UPDATE with COMMIT.
    */
   async ingest(
     crawlJobId: number,
     images: NewImage[],
     manager?: EntityManager,
-    options: { admit?: (job: IngestTarget) => void } = {},
-  ): Promise<IngestResult> {
+  ): Promise<Omit<IngestResult, 'trimmed'>> {
     if (!Number.isSafeInteger(crawlJobId)) {
       throw new TypeError(`crawl job id must be an integer, got ${String(crawlJobId)}`);
     }
@@ -156,23 +152,13 @@ export class ImageRepository extends BaseRepository<Image> {
     const client = (await runner.connect()) as PoolClient;
     const ownTransaction = !runner.isTransactionActive;
     try {
-      // Simple-protocol statements: BEGIN and the lock in one round trip (the id is an integer).
-      const lock = `SELECT id, status, max_images, total_images FROM crawl_jobs WHERE id = ${crawlJobId} FOR UPDATE`;
-      const locked = ownTransaction
-        ? ((await client.query(`BEGIN; ${lock}`)) as unknown as QueryResult[])[1]
-        : await client.query(lock);
-      const [row] = locked.rows as Array<{
-        status: IngestTarget['status'];
-        max_images: number;
-        total_images: number;
-      }>;
-      if (!row) throw new NotFoundError('crawl job', crawlJobId);
-      options.admit?.({
-        id: crawlJobId,
-        status: row.status,
-        maxImages: row.max_images,
-        totalImages: row.total_images,
-      });
+      if (ownTransaction) {
+        // Simple protocol: BEGIN and the lock in one round trip (the id is an integer).
+        const [, locked] = (await client.query(
+          `BEGIN; SELECT 1 FROM crawl_jobs WHERE id = ${crawlJobId} FOR UPDATE`,
+        )) as unknown as QueryResult[];
+        if (locked.rows.length === 0) throw new NotFoundError('crawl job', crawlJobId);
+      }
       if (images.length > 0) {
         await pipeline(
           Readable.from(copyLines(crawlJobId, images)),
@@ -186,6 +172,7 @@ export class ImageRepository extends BaseRepository<Image> {
         ? ((await client.query(`${update}; COMMIT`)) as unknown as QueryResult[])[0]
         : await client.query(update);
       const [counters] = updated.rows as Array<{ total_images: number; downloaded_images: number }>;
+      if (!counters) throw new NotFoundError('crawl job', crawlJobId);
       return {
         inserted: images.length,
         totalImages: counters.total_images,
@@ -305,7 +292,12 @@ export class ImageRepository extends BaseRepository<Image> {
     };
     const snapshot: ExportSnapshot = {
       count: () => scalar(`SELECT count(*)::int AS value FROM (${rows}) m`),
-      csv: (options) => copy(manifestCsvSql(rows, options)),
+      csv: (options) => {
+        const csv = new PassThrough();
+        csv.write(manifestCsvHeader(options));
+        streamPipeline(copy(manifestCsvSql(rows, options)), csv, () => undefined); // errors reach csv
+        return csv;
+      },
       jsonl: () => {
         const jsonl = new CopyBinaryToJsonl();
         streamPipeline(copy(manifestBinarySql(rows)), jsonl, () => undefined); // errors reach jsonl

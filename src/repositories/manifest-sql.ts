@@ -23,25 +23,29 @@ const TEXT_COLUMNS: ReadonlySet<ManifestColumn> = new Set([
 ]);
 
 /**
- * The first characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) evaluate a
- * csv cell as a formula: OWASP's list for CSV injection.
- * https://owasp.org/www-community/attacks/CSV_Injection
+ * CSV injection (OWASP): a spreadsheet opening a CSV file runs a cell that starts with `=`, `+`,
+ * `-` or `@` as a formula (`=HYPERLINK(...)`, `=cmd|' /C calc'!A0`), and a leading tab or
+ * carriage return can hide such a start. Image rows come from crawled pages, so their text is
+ * attacker-controlled. https://owasp.org/www-community/attacks/CSV_Injection
  */
 export const CSV_FORMULA_TRIGGERS = ['=', '+', '-', '@', '\t', '\r'] as const;
 
 /**
- * OWASP's neutralisation of one csv cell: a cell starting with a formula trigger gets a single
- * quote in front, which spreadsheets show as text and never evaluate. Other cells are unchanged.
- * `manifestCsvSql` does the same in SQL; a test holds the two to the same bytes.
+ * The cell as OWASP recommends: text starting with a trigger gets a leading single quote, which
+ * spreadsheets show as text and never evaluate; everything else is unchanged. (Quoting each
+ * field and doubling embedded double quotes, OWASP's other two steps, is the CSV writer's job.)
+ * Pure, so any CSV writer can be checked against it: `manifestCsvSql` applies the same rule in
+ * SQL, and a test holds the two to the same bytes. (Defined here, beside its SQL twin; the
+ * services re-export it.)
  */
-export function neutralizeCsvFormula(value: string): string {
+export function neutraliseCsvFormula(value: string): string {
   return (CSV_FORMULA_TRIGGERS as readonly string[]).includes(value.charAt(0))
     ? `'${value}`
     : value;
 }
 
 /** The same rule in SQL, for one text column (ascii() is the first character's code point). */
-function neutralizedSql(column: string): string {
+function neutralisedSql(column: string): string {
   const triggers = CSV_FORMULA_TRIGGERS.map((c) => c.charCodeAt(0)).join(', ');
   return `CASE WHEN ascii(${column}) IN (${triggers}) THEN '''' || ${column} ELSE ${column} END`;
 }
@@ -61,23 +65,41 @@ export function inlineParams(sql: string, params: readonly unknown[]): string {
 }
 
 export interface ManifestCsvOptions {
-  /** Apply neutralizeCsvFormula to the text cells (default true). */
-  neutralizeFormulas?: boolean;
+  /**
+   * OWASP formula protection (default true): neutraliseCsvFormula on every text cell, and every
+   * text cell quoted.
+   */
+  formulaProtection?: boolean;
 }
 
 /**
- * The csv manifest as one COPY: a header line, then one record per image, quoted where a value
- * holds a comma, a quote, CR or LF, exactly as csv-stringify (the writer before COPY) wrote it.
- * An empty string becomes an empty cell (NULLIF), as csv-stringify wrote it; COPY alone would
- * write `""`. `rows` is the SELECT of the images, in order, with the manifest's columns.
+ * The csv manifest's header line, as csv-stringify (the writer before COPY) wrote it: with
+ * formula protection every header cell is quoted (they are strings).
+ */
+export function manifestCsvHeader(options: ManifestCsvOptions = {}): string {
+  const quote = options.formulaProtection !== false;
+  return `${MANIFEST_COLUMNS.map((c) => (quote ? `"${c}"` : c)).join(',')}\n`;
+}
+
+/**
+ * The csv manifest's records as one COPY (the header is `manifestCsvHeader`), byte for byte
+ * what csv-stringify wrote before COPY: a cell is quoted when it holds a comma, a quote, CR or
+ * LF, quotes doubled; NULL is an empty cell. With formula protection (csv-stringify's
+ * `quoted_string`) every non-NULL text cell is quoted (FORCE_QUOTE), the empty string as `""`;
+ * without it an empty string is an empty cell like NULL (NULLIF: COPY alone would write `""`).
+ * `rows` is the SELECT of the images, in order, with the manifest's columns.
  */
 export function manifestCsvSql(rows: string, options: ManifestCsvOptions = {}): string {
+  const protect = options.formulaProtection !== false;
+  const text = MANIFEST_COLUMNS.filter((column) => TEXT_COLUMNS.has(column));
   const cells = MANIFEST_COLUMNS.map((column) => {
     if (!TEXT_COLUMNS.has(column)) return column;
-    const value = options.neutralizeFormulas === false ? column : neutralizedSql(column);
-    return `NULLIF(${value}, '') AS ${column}`;
+    return protect
+      ? `${neutralisedSql(column)} AS ${column}`
+      : `NULLIF(${column}, '') AS ${column}`;
   });
-  return `COPY (SELECT ${cells.join(', ')} FROM (${rows}) m) TO STDOUT WITH (FORMAT csv, HEADER)`;
+  const force = protect ? `, FORCE_QUOTE (${text.join(', ')})` : '';
+  return `COPY (SELECT ${cells.join(', ')} FROM (${rows}) m) TO STDOUT WITH (FORMAT csv${force})`;
 }
 
 /**

@@ -36,10 +36,12 @@ export interface ExportJobServiceOptions {
   /** Least time between two progress updates, in ms. Default 250 (see ExportWriterOptions). */
   progressIntervalMs?: number;
   /**
-   * Neutralise spreadsheet formulas in csv manifests (a cell starting with =, +, -, @, tab or CR
-   * gets a leading single quote; see neutralizeCsvFormula). Default true.
+   * CSV exports neutralise spreadsheet formulas the OWASP way (see `neutraliseCsvFormula`):
+   * a text cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, and every text
+   * cell is quoted. Default true; set false only when no person opens the file in a spreadsheet
+   * and the consumer needs the raw values.
    */
-  neutralizeCsvFormulas?: boolean;
+  csvFormulaProtection?: boolean;
 }
 
 export {
@@ -64,6 +66,9 @@ export interface ExportDownload {
 export type ExportProgress = Pick<ExportJob, 'id' | 'totalImages' | 'exportedImages' | 'progress'>;
 /** Called after each batch (awaited, so a listener may do I/O) and once at completion. */
 export type ExportProgressListener = (progress: ExportProgress) => void | Promise<void>;
+
+/** `export-<id>.<format>` and its `.part`: the only names this service writes. */
+const EXPORT_FILE = /^export-(\d+)\.(zip|tar|csv|jsonl)(\.part)?$/;
 
 /** Thrown inside a run when the job stopped running (cancelled, recovered) under the worker. */
 class JobStoppedError extends Error {}
@@ -120,7 +125,7 @@ export class ExportJobService {
       storage: options.storage,
       progressEvery: options.batchSize,
       progressIntervalMs: options.progressIntervalMs,
-      neutralizeCsvFormulas: options.neutralizeCsvFormulas,
+      csvFormulaProtection: options.csvFormulaProtection,
     });
   }
 
@@ -241,25 +246,67 @@ export class ExportJobService {
     return this.execute(job, onProgress);
   }
 
-  recoverStale(leaseSeconds: number): Promise<ExportJob[]> {
-    return this.exportJobs.recoverStale(leaseSeconds);
+  /** Fails running exports whose worker went silent, and removes the files they left. */
+  async recoverStale(leaseSeconds: number): Promise<ExportJob[]> {
+    const recovered = await this.exportJobs.recoverStale(leaseSeconds);
+    for (const job of recovered) {
+      await this.destination.remove(`${exportFileName(job)}.part`);
+      await this.destination.remove(exportFileName(job));
+    }
+    return recovered;
   }
 
-  /** Deletes the files of expired exports and clears their download_url; returns their ids. */
+  /**
+   * Deletes the files of expired exports and clears their download_url; returns their ids.
+   * Then removes the orphans a killed worker leaves (see `removeOrphanFiles`).
+   */
   async purgeExpired(): Promise<number[]> {
     const purged: number[] = [];
     for (;;) {
       const expired = await this.exportJobs.listExpired(100);
-      if (expired.length === 0) return purged;
+      if (expired.length === 0) break;
       for (const job of expired) {
         await this.destination.remove(exportFileName(job));
         await this.exportJobs.clearDownload(job.id);
         purged.push(job.id);
       }
     }
+    await this.removeOrphanFiles();
+    return purged;
+  }
+
+  /**
+   * Export files at the destination that no export will ever serve: a `.part` of a job
+   * that is not running (its worker was killed mid-write), and an `export-N.<format>` whose job
+   * is not a completed export with a download (killed between rename and completion, or a row
+   * deleted since). Files of running jobs and anything not named like an export are left alone.
+   * Returns the names removed.
+   */
+  async removeOrphanFiles(): Promise<string[]> {
+    const names = await this.destination.list();
+    const files = names.flatMap((name) => {
+      const match = EXPORT_FILE.exec(name);
+      return match
+        ? [{ name, id: Number(match[1]), format: match[2], part: match[3] !== undefined }]
+        : [];
+    });
+    if (files.length === 0) return [];
+    const states = await this.exportJobs.fileStates([...new Set(files.map((f) => f.id))]);
+    const removed: string[] = [];
+    for (const file of files) {
+      const state = states.get(file.id);
+      const served =
+        state?.status === 'completed' && state.hasDownload && state.format === file.format;
+      const keep = state?.status === 'running' || (!file.part && served);
+      if (keep) continue;
+      await this.destination.remove(file.name);
+      removed.push(file.name);
+    }
+    return removed;
   }
 
   private async execute(job: ExportJob, onProgress?: ExportProgressListener): Promise<ExportJob> {
+    let completed: ExportJob;
     try {
       let rules: ValidationRules | undefined;
       if (job.exportOptions.onlyValid) {
@@ -291,7 +338,6 @@ export class ExportJobService {
           await onProgress?.(progress);
         },
       );
-      let completed: ExportJob;
       try {
         completed = await this.exportJobs.transition(job.id, 'complete', {
           extra: {
@@ -308,8 +354,6 @@ export class ExportJobService {
         if (error instanceof IllegalTransitionError) throw new JobStoppedError();
         throw error;
       }
-      await onProgress?.(completed);
-      return completed;
     } catch (error) {
       if (error instanceof JobStoppedError) {
         return (await this.exportJobs.findById(job.id)) ?? job;
@@ -321,5 +365,8 @@ export class ExportJobService {
           throw error;
         });
     }
+    // Outside the try: a listener failing after completion does not undo the export.
+    await onProgress?.(completed);
+    return completed;
   }
 }

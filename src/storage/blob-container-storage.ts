@@ -3,7 +3,6 @@ import { Readable } from 'node:stream';
 import {
   MissingImageFileError,
   WHOLE_FILE_LIMIT,
-  type ImageFile,
   type ImageReader,
   type ImageStorage,
   type StoredImage,

@@ -7,7 +7,7 @@ import {
   readSync,
   realpathSync,
 } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -65,28 +65,61 @@ export class MissingImageFileError extends Error {
 
 /**
  * Files on a local disk: `storage_url` is a `file://` URL, or a relative key (`job-1/42.jpg`)
- * under the root directory. Keys cannot climb out of the root (`../`).
+ * under the root directory. Every file it reads resolves inside the root, after following
+ * symlinks: a key that climbs out (`../`), a `file:///etc/passwd` URL and a key that is a
+ * symlink to a file outside all fail with a MissingImageFileError naming the image, and not a
+ * byte of such a file is read.
  */
 export class LocalDirectoryStorage implements ImageStorage {
   readonly root: string;
+  private realRoot?: Promise<string>;
 
   constructor(root: string) {
     this.root = path.resolve(root);
   }
 
-  /** The file path for a storage_url, or undefined when it is not on this storage. */
+  /**
+   * The file path for a storage_url, or undefined when it is not on this storage (another
+   * scheme, or a path that lies outside the root as written; symlinks are checked by `open`).
+   */
   resolve(storageUrl: string): string | undefined {
-    if (storageUrl.startsWith('file://')) return fileURLToPath(storageUrl);
-    if (/^[a-z][a-z0-9+.-]*:/i.test(storageUrl)) return undefined; // http://, s3://, …
-    const resolved = path.resolve(this.root, storageUrl);
-    return resolved.startsWith(this.root + path.sep) ? resolved : undefined;
+    let resolved: string;
+    if (storageUrl.startsWith('file://')) {
+      try {
+        resolved = fileURLToPath(storageUrl);
+      } catch {
+        return undefined; // file://host/… or a malformed URL: not a local file
+      }
+    } else if (/^[a-z][a-z0-9+.-]*:/i.test(storageUrl)) {
+      return undefined; // http://, s3://, …
+    } else {
+      resolved = path.resolve(this.root, storageUrl);
+    }
+    return isInside(this.root, resolved) ? resolved : undefined;
   }
 
   async open(image: StoredImage): Promise<Readable> {
     const file = this.locate(image);
-    const info = await stat(file).catch(() => undefined);
-    if (!info?.isFile()) throw new MissingImageFileError(image.id, file, 'file not found');
-    return createReadStream(file);
+    const real = await realpath(file).catch(() => undefined);
+    if (!real) throw new MissingImageFileError(image.id, file, 'file not found');
+    this.realRoot ??= realpath(this.root).catch(() => this.root);
+    if (!isInside(await this.realRoot, real)) {
+      throw new MissingImageFileError(
+        image.id,
+        file,
+        `resolves to ${real}, outside the storage root ${this.root}`,
+      );
+    }
+    // O_NOFOLLOW: the checked path is opened as checked, not through a symlink put there since.
+    const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
+      () => undefined,
+    );
+    if (!handle) throw new MissingImageFileError(image.id, file, 'file not found');
+    if (!(await handle.stat()).isFile()) {
+      await handle.close();
+      throw new MissingImageFileError(image.id, file, 'not a regular file');
+    }
+    return handle.createReadStream();
   }
 
   /**
@@ -103,8 +136,8 @@ export class LocalDirectoryStorage implements ImageStorage {
     let realRoot: string | undefined;
     const directories = new Map<string, boolean>();
     const inside = (real: string) => {
-      realRoot ??= realpathSync.native(this.root);
-      return real === realRoot || real.startsWith(realRoot + path.sep);
+      realRoot ??= realpathOr(this.root);
+      return real === realRoot || isInside(realRoot, real);
     };
     const fail = (image: StoredImage, file: string, reason: string) =>
       new MissingImageFileError(image.id, file, reason);
@@ -122,7 +155,10 @@ export class LocalDirectoryStorage implements ImageStorage {
           }
           directories.set(directory, allowed);
         }
-        if (!allowed) throw fail(image, file, 'outside the storage root');
+        if (!allowed) {
+          const real = realpathOr(directory);
+          throw fail(image, file, `resolves to ${real}, outside the storage root ${this.root}`);
+        }
         let fd: number;
         try {
           fd = openSync(file, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
@@ -131,12 +167,14 @@ export class LocalDirectoryStorage implements ImageStorage {
             throw fail(image, file, 'file not found');
           }
           const real = realpathSync.native(file);
-          if (!inside(real)) throw fail(image, file, 'outside the storage root');
+          if (!inside(real)) {
+            throw fail(image, file, `resolves to ${real}, outside the storage root ${this.root}`);
+          }
           fd = openSync(real, constants.O_RDONLY);
         }
         try {
           const info = fstatSync(fd);
-          if (!info.isFile()) throw fail(image, file, 'file not found');
+          if (!info.isFile()) throw fail(image, file, 'not a regular file');
           if (info.size > WHOLE_FILE_LIMIT) {
             const stream = createReadStream('', { fd, autoClose: true });
             fd = -1; // the stream closes it
@@ -167,14 +205,39 @@ export class LocalDirectoryStorage implements ImageStorage {
     };
   }
 
+  /** The checked path of an image's file (as written; symlinks are checked when opened). */
   private locate(image: StoredImage): string {
     if (!image.storageUrl) {
       throw new MissingImageFileError(image.id, '(none)', 'no storage_url recorded');
     }
     const file = this.resolve(image.storageUrl);
     if (!file) {
-      throw new MissingImageFileError(image.id, image.storageUrl, 'not on local storage');
+      throw new MissingImageFileError(
+        image.id,
+        image.storageUrl,
+        `not a file under the storage root ${this.root}`,
+      );
     }
     return file;
   }
+}
+
+/** The real path of a file, or the path itself when it cannot be resolved. */
+function realpathOr(file: string): string {
+  try {
+    return realpathSync.native(file);
+  } catch {
+    return file;
+  }
+}
+
+/** `file` lies strictly inside `directory` (both absolute, normalised). */
+function isInside(directory: string, file: string): boolean {
+  const relative = path.relative(directory, file);
+  return (
+    relative !== '' &&
+    relative !== '..' &&
+    !relative.startsWith(`..${path.sep}`) &&
+    !path.isAbsolute(relative)
+  );
 }

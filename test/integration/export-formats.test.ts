@@ -18,7 +18,7 @@ import {
   ExportJobService,
   LocalDirectoryDestination,
   MANIFEST_COLUMNS,
-  neutralizeCsvFormula,
+  neutraliseCsvFormula,
   type ExportDestination,
   type ManifestRow,
 } from '../../src/services';
@@ -63,17 +63,25 @@ const ODD = [
 
 const TEXT = new Set(['original_url', 'filename', 'storage_url', 'format']);
 
-/** What the csv writer before COPY produced for these rows (csv-stringify), formulas neutralised. */
-function expectedCsv(rows: ManifestRow[]): string {
+/**
+ * What the csv writer before COPY produced for these rows (csv-stringify): with formula
+ * protection (the default), text cells neutralised and quoted; without, the raw values.
+ */
+function expectedCsv(rows: ManifestRow[], protection = true): string {
+  if (!protection) return stringifyCsv(rows, { header: true, columns: [...MANIFEST_COLUMNS] });
   const cells = rows.map((row) =>
     Object.fromEntries(
       Object.entries(row).map(([key, value]) => [
         key,
-        TEXT.has(key) && typeof value === 'string' ? neutralizeCsvFormula(value) : value,
+        TEXT.has(key) && typeof value === 'string' ? neutraliseCsvFormula(value) : value,
       ]),
     ),
   );
-  return stringifyCsv(cells, { header: true, columns: [...MANIFEST_COLUMNS] });
+  return stringifyCsv(cells, {
+    header: true,
+    columns: [...MANIFEST_COLUMNS],
+    quoted_string: true,
+  });
 }
 
 /** What the jsonl writer before COPY produced: JSON.stringify of each row, one per line. */
@@ -390,7 +398,10 @@ describe('exports of every format, local and blob storage', () => {
         });
         const done = await service.run(requested.id);
         expect(done.status).toBe('failed');
-        expect(done.errorMessage).toContain(`image ${id}: outside the storage root`);
+        expect(done.errorMessage).toContain(`image ${id}:`);
+        expect(done.errorMessage).toMatch(
+          /outside the storage root|not a file under the storage root/,
+        );
       }
       expect(await readdir(outputDir).catch(() => [])).toEqual([]);
 
@@ -451,9 +462,25 @@ describe('exports of every format, local and blob storage', () => {
       return bytes;
     }
 
-    it('csv: byte for byte what csv-stringify wrote, formulas neutralised', async () => {
+    it('csv: byte for byte what csv-stringify wrote, formulas neutralised, text cells quoted', async () => {
       const bytes = await runExport('csv');
       expect(bytes.toString('utf8')).toBe(expectedCsv(rows));
+    });
+
+    it('csv without formula protection: byte for byte what csv-stringify wrote of the raw values', async () => {
+      const plain = new ExportJobService(ds, {
+        destination: setup.destination,
+        csvFormulaProtection: false,
+      });
+      const requested = await plain.request(job.userId, {
+        crawlJobId: job.crawlJobId,
+        name: 'plain',
+        format: 'csv',
+      });
+      const done = await plain.run(requested.id);
+      expect(done.status).toBe('completed');
+      const bytes = await exportBytes(done.downloadUrl!);
+      expect(bytes.toString('utf8')).toBe(expectedCsv(rows, false));
     });
 
     it('jsonl: byte for byte what JSON.stringify wrote, one row per line', async () => {

@@ -110,26 +110,4 @@ describe('image ingest through COPY', () => {
     );
     expect(row.n).toBe(0);
   });
-
-  it('admit sees the locked crawl job and can refuse the batch before anything is written', async () => {
-    const { crawlJob } = await makeOwnedCrawlJob(ds);
-    const seen: unknown[] = [];
-    await expect(
-      new ImageRepository(ds).ingest(
-        crawlJob.id,
-        [{ originalUrl: 'https://e.com/1', filename: '1.jpg' }],
-        undefined,
-        {
-          admit: (job) => {
-            seen.push(job);
-            throw new Error('not running');
-          },
-        },
-      ),
-    ).rejects.toThrow('not running');
-    expect(seen).toEqual([
-      { id: crawlJob.id, status: 'pending', maxImages: crawlJob.maxImages, totalImages: 0 },
-    ]);
-    expect(await stored(crawlJob.id)).toEqual([]);
-  });
 });

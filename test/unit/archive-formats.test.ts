@@ -1,5 +1,5 @@
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32, deflateRawSync } from 'node:zlib';
 import * as tar from 'tar-stream';
@@ -8,7 +8,7 @@ import { RecordCounter } from '../../src/services/export/record-counter';
 import { tarEnd, tarFileHeader, tarPadding } from '../../src/services/export/tar-format';
 import { ZipWriter } from '../../src/services/export/zip-format';
 import { CopyBinaryToJsonl } from '../../src/repositories/manifest-jsonl';
-import { MANIFEST_COLUMNS, neutralizeCsvFormula } from '../../src/repositories/manifest-sql';
+import { MANIFEST_COLUMNS, neutraliseCsvFormula } from '../../src/repositories/manifest-sql';
 
 async function readTar(bytes: Buffer): Promise<Array<[string, Buffer]>> {
   const extract = tar.extract();
@@ -121,7 +121,7 @@ describe('RecordCounter', () => {
   });
 });
 
-describe('neutralizeCsvFormula', () => {
+describe('neutraliseCsvFormula', () => {
   it.each([
     ['=1+2', "'=1+2"],
     ['+1', "'+1"],
@@ -134,7 +134,7 @@ describe('neutralizeCsvFormula', () => {
     [' =1', ' =1'],
     ["'=1", "'=1"],
   ])('%j becomes %j', (value, expected) => {
-    expect(neutralizeCsvFormula(value)).toBe(expected);
+    expect(neutraliseCsvFormula(value)).toBe(expected);
   });
 });
 
@@ -203,9 +203,16 @@ describe('CopyBinaryToJsonl', () => {
       for (let at = 0; at < bytes.length; at += size) chunks.push(bytes.subarray(at, at + size));
       const converter = new CopyBinaryToJsonl();
       const out: Buffer[] = [];
-      await pipeline(Readable.from(chunks), converter, async function* (source) {
-        for await (const chunk of source) out.push(chunk as Buffer);
-      });
+      await pipeline(
+        Readable.from(chunks),
+        converter,
+        new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            out.push(chunk);
+            done();
+          },
+        }),
+      );
       expect(Buffer.concat(out).toString('utf8')).toBe(expected);
       expect(converter.rows).toBe(rows.length);
       expect(converter.bytes).toBe(Buffer.byteLength(expected));

@@ -117,6 +117,16 @@ export class BlobContainerDestination implements ExportDestination {
     await this.blob(fileName).deleteIfExists({ deleteSnapshots: 'include' });
   }
 
+  /** Committed blobs under the prefix (a blob being uploaded is not one until committed). */
+  async list(): Promise<string[]> {
+    const names: string[] = [];
+    for await (const blob of this.container.listBlobsFlat({ prefix: this.prefix })) {
+      const name = blob.name.slice(this.prefix.length);
+      if (!name.includes('/')) names.push(name);
+    }
+    return names;
+  }
+
   private blob(fileName: string): BlockBlobClient {
     return this.container.getBlockBlobClient(`${this.prefix}${fileName}`);
   }

@@ -29,8 +29,10 @@ export interface ExportDestination {
   begin(fileName: string, format: ExportFormat): Promise<ExportUpload>;
   /** Where a file of this name is (or would be) kept: a path, or a URL without a SAS. */
   locate(fileName: string): string;
-  /** Deletes a finished export file; a file already gone is fine. */
+  /** Deletes an export file (or a `.part` one being written); a file already gone is fine. */
   remove(fileName: string): Promise<void>;
+  /** The names of the files there (`.part` for local files still being written). */
+  list(): Promise<string[]>;
 }
 
 /** Media types of the export formats, for destinations that record one. */

@@ -57,8 +57,8 @@ export interface ExportWriterOptions {
    * 0 reports at every multiple of progressEvery.
    */
   progressIntervalMs?: number;
-  /** Neutralise spreadsheet formulas in csv cells (neutralizeCsvFormula). Default true. */
-  neutralizeCsvFormulas?: boolean;
+  /** OWASP formula protection in csv (see ExportJobServiceOptions). Default true. */
+  csvFormulaProtection?: boolean;
 }
 
 export interface WrittenExport extends StoredExport {
@@ -116,7 +116,7 @@ export class ExportWriter {
           counted = () => counter.rows;
           const rows =
             job.format === 'csv'
-              ? snapshot.csv({ neutralizeFormulas: this.options.neutralizeCsvFormulas !== false })
+              ? snapshot.csv({ formulaProtection: this.options.csvFormulaProtection !== false })
               : snapshot.jsonl();
           await pipeline(rows, counter, upload.stream, { signal });
         } else {

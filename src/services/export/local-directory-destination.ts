@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
@@ -59,6 +59,13 @@ export class LocalDirectoryDestination implements ExportDestination {
 
   async remove(fileName: string): Promise<void> {
     await unlink(this.locate(fileName)).catch(ignoreMissing);
+  }
+
+  async list(): Promise<string[]> {
+    return readdir(this.directory).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
   }
 
   private downloadUrl(filePath: string): string {

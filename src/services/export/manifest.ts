@@ -2,11 +2,7 @@ import type { ExportJob } from '../../entities/export-job.entity';
 import type { Image } from '../../entities/image.entity';
 import { MANIFEST_COLUMNS } from '../../repositories/manifest-sql';
 
-export {
-  CSV_FORMULA_TRIGGERS,
-  MANIFEST_COLUMNS,
-  neutralizeCsvFormula,
-} from '../../repositories/manifest-sql';
+export { MANIFEST_COLUMNS } from '../../repositories/manifest-sql';
 
 export type ManifestRow = Record<(typeof MANIFEST_COLUMNS)[number], string | number | null>;
 
