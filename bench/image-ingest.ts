@@ -4,6 +4,7 @@ import { Image } from '../src/entities/image.entity';
 import type { BenchContext } from './lib/context';
 import { progressBar } from './lib/context';
 import { CrawlJobRepository } from '../src/repositories/crawl-job.repository';
+import { ImageRepository } from '../src/repositories/image.repository';
 import { CrawlJobService } from '../src/services/crawl-job.service';
 import { crawlJobsOfOneUser, IMAGE_COPY_COLUMNS, imageCopyRows, newImages } from './lib/fixtures';
 import { fmt, fmtInt, ratio, type BenchTable } from './lib/report';
@@ -19,8 +20,8 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
   const { ingestRows, saveRows } = ctx.sizes;
   const oneByOneRows = Math.max(100, Math.floor(saveRows / 10));
   const {
-    crawlJobIds: [viaIngest, viaCopy, viaCopyBatches, viaSave, viaSaveEach],
-  } = await crawlJobsOfOneUser(dataSource, 5);
+    crawlJobIds: [viaIngest, viaRepository, viaCopy, viaCopyBatches, viaSave, viaSaveEach],
+  } = await crawlJobsOfOneUser(dataSource, 6);
 
   // 1. The public path: CrawlJobService.ingestImages, 10,000 rows per call, into a running job
   //    (COPY FROM STDIN, the job's counters updated in the same transaction).
@@ -35,11 +36,13 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
   //    statements of 10,000 rows, alternating with the ingest calls so that both write into
   //    the same table at the same size (index growth, cache); then the ceiling: one stream of
   //    all rows.
+  const repository = new ImageRepository(dataSource);
   let ingestMs = 0;
+  let repositoryMs = 0;
   let copyBatchMs = 0;
   let copyMs: number;
   const bar = progressBar('ingestImages and COPY');
-  bar.start(3 * ingestRows, 0, { unit: 'rows' });
+  bar.start(4 * ingestRows, 0, { unit: 'rows' });
   try {
     for (let done = 0; done < ingestRows; done += INGEST_BATCH) {
       const count = Math.min(INGEST_BATCH, ingestRows - done);
@@ -47,11 +50,14 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
       let t = now();
       await service.ingestImages(viaIngest, rows);
       ingestMs += now() - t;
+      t = now();
+      await repository.ingest(viaRepository, rows);
+      repositoryMs += now() - t;
       const copyBatch = [...imageCopyRows(viaCopyBatches, done, count)].values(); // made untimed, like the ingest rows
       t = now();
       await copyRows(client, 'images', IMAGE_COPY_COLUMNS, copyBatch);
       copyBatchMs += now() - t;
-      bar.update(2 * (done + count));
+      bar.update(3 * (done + count));
     }
     const t = now();
     await copyRows(
@@ -59,7 +65,7 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
       'images',
       IMAGE_COPY_COLUMNS,
       imageCopyRows(viaCopy, 0, ingestRows),
-      (done) => bar.update(2 * ingestRows + done),
+      (done) => bar.update(3 * ingestRows + done),
     );
     copyMs = now() - t;
   } finally {
@@ -68,16 +74,16 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
   }
 
   // 3. What a naive user writes: TypeORM save() of entities.
-  const repository = dataSource.getRepository(Image);
+  const images = dataSource.getRepository(Image);
   const entities = (crawlJobId: number, count: number) =>
-    newImages(0, count).map((image) => repository.create({ ...image, crawlJobId }));
+    newImages(0, count).map((image) => images.create({ ...image, crawlJobId }));
   const many = entities(viaSave, saveRows);
   let t = now();
-  await repository.save(many, { chunk: SAVE_CHUNK });
+  await images.save(many, { chunk: SAVE_CHUNK });
   const saveMs = now() - t;
   const each = entities(viaSaveEach, oneByOneRows);
   t = now();
-  for (const entity of each) await repository.save(entity);
+  for (const entity of each) await images.save(entity);
   const saveEachMs = now() - t;
 
   const counts: Array<{ crawl_job_id: number; n: number }> = await dataSource.query(
@@ -85,6 +91,7 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
   );
   const expected = new Map([
     [viaIngest, ingestRows],
+    [viaRepository, ingestRows],
     [viaCopy, ingestRows],
     [viaCopyBatches, ingestRows],
     [viaSave, saveRows],
@@ -120,6 +127,7 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
     throw new BenchmarkBroken(`${differences.n} ingested rows differ from COPY's`);
 
   const ingestRate = perSecond(ingestRows, ingestMs);
+  const repositoryRate = perSecond(ingestRows, repositoryMs);
   const copyBatchRate = perSecond(ingestRows, copyBatchMs);
   const copyRate = perSecond(ingestRows, copyMs);
   const saveRate = perSecond(saveRows, saveMs);
@@ -153,6 +161,12 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
           ingestRate,
         ),
         row(
+          `ImageRepository.ingest (${fmtInt(INGEST_BATCH)} rows per call, no row checks)`,
+          ingestRows,
+          repositoryMs,
+          repositoryRate,
+        ),
+        row(
           `COPY FROM STDIN, ${fmtInt(INGEST_BATCH)} rows per statement (baseline)`,
           ingestRows,
           copyBatchMs,
@@ -164,7 +178,9 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
       ],
       notes: [
         'Each path writes the same generated rows into its own crawl job of an empty, migrated database. ' +
-          'ingestImages also locks the crawl job and adds the count to its counters in the same transaction ' +
+          'ingestImages checks every row first (issue 9: URLs, names, lengths, ranges), then locks the running ' +
+          'crawl job and COPYs the rows, adding the count to its counters in the same transaction; ' +
+          'ImageRepository.ingest is that data path alone (lock, COPY, counters) ' +
           '(checked after the run, as are the row counts and that its rows equal COPY’s); COPY and save() do not.',
       ],
     },
