@@ -108,7 +108,7 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
 
 export const benchmark: Benchmark = {
   name: 'job-claiming',
-  title: '5. Job claiming with FOR UPDATE SKIP LOCKED',
+  title: '6. Job claiming with FOR UPDATE SKIP LOCKED',
   run,
 };
 
