@@ -27,7 +27,6 @@ const FIELDS = MANIFEST_COLUMNS.map((column, i) => ({
   int: INT_COLUMNS.has(column),
 }));
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
-const NULL = Buffer.from('null');
 const HEX = '0123456789abcdef';
 /** Escapes JSON.stringify writes with a backslash and a letter, by byte. */
 const SHORT_ESCAPES: Record<number, number> = {
@@ -88,77 +87,117 @@ export class CopyBinaryToJsonl extends Transform {
       if (input.length < at) return 0;
       this.headerRead = true;
     }
+    // Room for the worst case up front (every byte escaped as \u00XX, plus the keys), so the
+    // row loop never checks: at most 6 bytes out per byte in, 16 per 4-byte length.
+    this.reserve((input.length - at) * 6 + 64);
     const columns = FIELDS.length;
     while (at + 2 <= input.length) {
-      const count = input.readInt16BE(at);
-      if (count === -1) {
+      const count = (input[at] << 8) | input[at + 1];
+      if (count === 0xffff) {
         this.ended = true;
         return at + 2;
       }
       if (count !== columns)
         throw new Error(`binary COPY row has ${count} columns, not ${columns}`);
-      // The whole row must be here before any of it is written.
-      let end = at + 2;
-      for (let i = 0; i < columns; i++) {
-        if (end + 4 > input.length) return at;
-        const length = input.readInt32BE(end);
-        end += 4 + (length > 0 ? length : 0);
+      // Written optimistically; a row cut off by the chunk's end is taken back.
+      const rowStart = this.at;
+      const end = this.writeRow(input, at + 2);
+      if (end < 0) {
+        this.at = rowStart;
+        return at;
       }
-      if (end > input.length) return at;
-      this.writeRow(input, at + 2);
+      this.rows++;
       at = end;
     }
     return at;
   }
 
-  private writeRow(input: Buffer, start: number): void {
+  // Byte loops rather than Buffer#copy, #write and #readInt32BE: the values are short, and a
+  // native call per value costs more than copying its bytes in JavaScript.
+  /** Writes one row; returns where it ends in `input`, or -1 when the row is not all there. */
+  private writeRow(input: Buffer, start: number): number {
+    const limit = input.length;
     let at = start;
-    for (const field of FIELDS) {
-      const length = input.readInt32BE(at);
+    for (let f = 0; f < FIELDS.length; f++) {
+      if (at + 4 > limit) return -1;
+      const length =
+        (input[at] << 24) | (input[at + 1] << 16) | (input[at + 2] << 8) | input[at + 3];
       at += 4;
-      this.reserve(field.prefix.length + (length > 0 ? length * 6 : 0) + 16);
-      this.at += field.prefix.copy(this.out, this.at);
+      if (length > 0 && at + length > limit) return -1;
+      const out = this.out;
+      const prefix = FIELDS[f].prefix;
+      let o = this.at;
+      for (let i = 0; i < prefix.length; i++) out[o++] = prefix[i];
+      this.at = o;
       if (length < 0) {
-        this.at += NULL.copy(this.out, this.at);
-      } else if (field.int) {
-        this.writeInt(input.readInt32BE(at));
+        out[o++] = 0x6e; // null
+        out[o++] = 0x75;
+        out[o++] = 0x6c;
+        out[o++] = 0x6c;
+        this.at = o;
+      } else if (FIELDS[f].int) {
+        this.writeInt(
+          (input[at] << 24) | (input[at + 1] << 16) | (input[at + 2] << 8) | input[at + 3],
+        );
+        at += 4;
       } else {
         this.writeString(input, at, at + length);
+        at += length;
       }
-      at += length > 0 ? length : 0;
     }
     this.out[this.at++] = 0x7d; // }
     this.out[this.at++] = 0x0a; // newline
-    this.rows++;
+    return at;
   }
 
   private writeInt(value: number): void {
-    this.at += this.out.write(String(value), this.at, 'latin1');
+    const out = this.out;
+    let o = this.at;
+    if (value < 0) {
+      if (value === -2147483648) {
+        this.at += out.write('-2147483648', o, 'latin1');
+        return;
+      }
+      out[o++] = 0x2d;
+      value = -value;
+    }
+    const begin = o;
+    do {
+      out[o++] = 0x30 + (value % 10);
+      value = Math.floor(value / 10);
+    } while (value > 0);
+    for (let i = begin, j = o - 1; i < j; i++, j--) {
+      const digit = out[i];
+      out[i] = out[j];
+      out[j] = digit;
+    }
+    this.at = o;
   }
 
   private writeString(input: Buffer, start: number, end: number): void {
     const out = this.out;
-    out[this.at++] = 0x22;
-    let from = start;
+    let o = this.at;
+    out[o++] = 0x22;
     for (let i = start; i < end; i++) {
       const byte = input[i];
-      if (byte >= 0x20 && byte !== 0x22 && byte !== 0x5c) continue;
-      this.at += input.copy(out, this.at, from, i);
-      out[this.at++] = 0x5c;
+      if (byte >= 0x20 && byte !== 0x22 && byte !== 0x5c) {
+        out[o++] = byte;
+        continue;
+      }
+      out[o++] = 0x5c;
       const short = SHORT_ESCAPES[byte];
       if (short !== undefined) {
-        out[this.at++] = short;
+        out[o++] = short;
       } else {
-        out[this.at++] = 0x75; // u00XX
-        out[this.at++] = 0x30;
-        out[this.at++] = 0x30;
-        out[this.at++] = HEX.charCodeAt(byte >> 4);
-        out[this.at++] = HEX.charCodeAt(byte & 15);
+        out[o++] = 0x75; // u00XX
+        out[o++] = 0x30;
+        out[o++] = 0x30;
+        out[o++] = HEX.charCodeAt(byte >> 4);
+        out[o++] = HEX.charCodeAt(byte & 15);
       }
-      from = i + 1;
     }
-    this.at += input.copy(out, this.at, from, end);
-    out[this.at++] = 0x22;
+    out[o++] = 0x22;
+    this.at = o;
   }
 
   /** Room for `size` more bytes in the output buffer. */

@@ -184,7 +184,7 @@ describe('CopyBinaryToJsonl', () => {
     value,
     null,
     -5,
-    0,
+    i === 0 ? -2_147_483_648 : i * 1001,
     2_147_483_647,
     i % 2 ? null : value,
   ]);
