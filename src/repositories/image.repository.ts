@@ -8,6 +8,7 @@ import { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
 import { NotFoundError } from '../errors';
 import { copyTextLine } from './copy-text';
+import { CsvFormulaNeutraliser } from './csv-formula-stream';
 import { CopyBinaryToJsonl } from './manifest-jsonl';
 import {
   inlineParams,
@@ -295,7 +296,12 @@ export class ImageRepository extends BaseRepository<Image> {
       csv: (options) => {
         const csv = new PassThrough();
         csv.write(manifestCsvHeader(options));
-        streamPipeline(copy(manifestCsvSql(rows, options)), csv, () => undefined); // errors reach csv
+        const records = copy(manifestCsvSql(rows, options));
+        if (options?.formulaProtection === false) {
+          streamPipeline(records, csv, () => undefined); // errors reach csv
+        } else {
+          streamPipeline(records, new CsvFormulaNeutraliser(), csv, () => undefined);
+        }
         return csv;
       },
       jsonl: () => {

@@ -7,6 +7,7 @@ import * as unzipper from 'unzipper';
 import { RecordCounter } from '../../src/services/export/record-counter';
 import { tarEnd, tarFileHeader, tarPadding } from '../../src/services/export/tar-format';
 import { ZipWriter } from '../../src/services/export/zip-format';
+import { CsvFormulaNeutraliser } from '../../src/repositories/csv-formula-stream';
 import { CopyBinaryToJsonl } from '../../src/repositories/manifest-jsonl';
 import { MANIFEST_COLUMNS, neutraliseCsvFormula } from '../../src/repositories/manifest-sql';
 
@@ -231,4 +232,37 @@ describe('CopyBinaryToJsonl', () => {
       ),
     ).rejects.toThrow(/ended in the middle of a row/);
   });
+});
+
+describe('CsvFormulaNeutraliser', () => {
+  const values = ['=1+2', 'plain', '+x', '-', '@a', '\tt', '\rr', 'a,"=b', ',"+', '"@', '', "'=q"];
+  const rows = values.map((value, i) => [i, value, i % 2 ? null : value, 7]);
+  /** What COPY writes with FORCE_QUOTE on the text columns: csv-stringify's quoted_string. */
+  const copyCsv = Buffer.from(stringifyCsv(rows, { quoted_string: true }));
+  const expected = stringifyCsv(
+    rows.map((row) => row.map((v) => (typeof v === 'string' ? neutraliseCsvFormula(v) : v))),
+    { quoted_string: true },
+  );
+
+  it.each([1, 2, 3, 5, 64, 1 << 20])(
+    'gives what neutraliseCsvFormula gives, fed %i bytes at a time',
+    async (size) => {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < copyCsv.length; at += size) {
+        chunks.push(copyCsv.subarray(at, at + size));
+      }
+      const out: Buffer[] = [];
+      await pipeline(
+        Readable.from(chunks),
+        new CsvFormulaNeutraliser(),
+        new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            out.push(chunk);
+            done();
+          },
+        }),
+      );
+      expect(Buffer.concat(out).toString('utf8')).toBe(expected);
+    },
+  );
 });
