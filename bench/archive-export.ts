@@ -343,7 +343,7 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
     notes: [
       'Each export runs in a child process of its own, after one untimed export of the same files there (a ' +
         'worker is long-running: warm code and connections), and includes the job bookkeeping, the database read ' +
-        '(manifest.jsonl plus the file list, one snapshot) and progress every 1,000 files; tar -cf only reads the ' +
+        '(manifest.jsonl plus the file list, one snapshot) and progress (at most every 250 ms); tar -cf only reads the ' +
         'directory. Files are in the page cache for both (written just before). Every archive is read back: entry ' +
         'count, manifest lines and the bytes of every file are checked. The Azurite row reads each image with one ' +
         'HTTP request (16 in flight) and uploads the archive in 8 MiB blocks, all on this machine.',
