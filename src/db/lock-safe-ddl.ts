@@ -59,6 +59,8 @@ export interface IndexDefinition {
   table: string;
   columns: string[];
   unique?: boolean;
+  /** A partial index's predicate, as SQL (`"status" = 'pending'`). */
+  where?: string;
 }
 
 /**
@@ -83,7 +85,8 @@ export async function createIndexConcurrently(
     }
     const columns = index.columns.map((column) => `"${column}"`).join(', ');
     await queryRunner.query(
-      `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX CONCURRENTLY "${index.name}" ON "${index.table}" (${columns})`,
+      `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX CONCURRENTLY "${index.name}" ON "${index.table}" (${columns})` +
+        (index.where ? ` WHERE ${index.where}` : ''),
     );
   } finally {
     await queryRunner.query(`SET lock_timeout = '${migrationLockTimeout()}'`);

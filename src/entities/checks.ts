@@ -1,6 +1,7 @@
 /**
- * Builders for the SQL of the `@Check` constraints, so that every check reads the same and the
- * value lists come from `value-sets.ts` instead of being typed twice.
+ * Builders for the SQL of the `@Check` constraints (and the partial indexes' predicate), so that
+ * every check reads the same and the value lists come from `value-sets.ts` instead of being
+ * typed twice.
  *
  * NULL passes every one of these (a CHECK is only violated by FALSE), which is what nullable
  * columns such as `images.width` need.
@@ -22,3 +23,10 @@ export function nonNegative(column: string): string {
 export function percentage(column: string): string {
   return `"${column}" BETWEEN 0 AND 100`;
 }
+
+/**
+ * The predicate of the partial indexes that hold only pending jobs (ix_validation_job_pending,
+ * ix_export_job_pending). A claim must spell its condition as this literal (not a bound
+ * parameter) for the planner to use them.
+ */
+export const PENDING_JOB = `"status" = 'pending'`;

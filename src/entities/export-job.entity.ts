@@ -9,7 +9,7 @@ import {
   PrimaryGeneratedColumn,
   type Relation,
 } from 'typeorm';
-import { nonNegative, oneOf, percentage } from './checks';
+import { nonNegative, oneOf, PENDING_JOB, percentage } from './checks';
 import {
   bigintAsNumber,
   CountColumn,
@@ -39,6 +39,8 @@ export interface ExportOptions {
 @Index('ix_export_job_status', ['status'])
 @Index('ix_export_job_user_id', ['userId'])
 @Index('ix_export_job_crawl_job_id', ['crawlJobId'])
+// Only the pending jobs: a claim reads one entry however many finished jobs the table holds.
+@Index('ix_export_job_pending', ['id'], { where: PENDING_JOB })
 @Check('ck_export_jobs_status', oneOf('status', JOB_STATUSES))
 @Check('ck_export_jobs_format', oneOf('format', EXPORT_FORMATS))
 @Check('ck_export_jobs_progress', percentage('progress'))

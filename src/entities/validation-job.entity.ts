@@ -9,7 +9,7 @@ import {
   PrimaryGeneratedColumn,
   type Relation,
 } from 'typeorm';
-import { nonNegative, oneOf, percentage } from './checks';
+import { nonNegative, oneOf, PENDING_JOB, percentage } from './checks';
 import {
   CountColumn,
   DefaultedOnInsert,
@@ -37,6 +37,8 @@ export interface ValidationRules {
 @Entity({ name: 'validation_jobs' })
 @Index('ix_validation_job_status', ['status'])
 @Index('ix_validation_job_crawl_job_id', ['crawlJobId'])
+// Only the pending jobs: a claim reads one entry however many finished jobs the table holds.
+@Index('ix_validation_job_pending', ['id'], { where: PENDING_JOB })
 @Check('ck_validation_jobs_status', oneOf('status', JOB_STATUSES))
 @Check('ck_validation_jobs_progress', percentage('progress'))
 @Check('ck_validation_jobs_total_images', nonNegative('total_images'))

@@ -16,11 +16,12 @@ import type { ValidationRules } from '../entities/validation-job.entity';
 import { ConflictError } from '../errors';
 import { ActivityLogRepository } from '../repositories/activity-log.repository';
 import { CrawlJobRepository } from '../repositories/crawl-job.repository';
-import { ExportJobRepository } from '../repositories/export-job.repository';
+import { ExportJobRepository, type ExportResult } from '../repositories/export-job.repository';
 import { ImageRepository } from '../repositories/image.repository';
 import { ValidationJobRepository } from '../repositories/validation-job.repository';
 import type { ImageStorage } from './image-storage';
-import { inTransaction, translated } from './transaction';
+import { JobRunner, type JobRun } from './jobs/job-runner';
+import { inTransaction } from './transaction';
 
 export interface ExportJobServiceOptions {
   /** Where export files are written (created when missing). */
@@ -86,9 +87,6 @@ export type ExportProgress = Pick<ExportJob, 'id' | 'totalImages' | 'exportedIma
 /** Called after each batch (awaited, so a listener may do I/O) and once at completion. */
 export type ExportProgressListener = (progress: ExportProgress) => void | Promise<void>;
 
-/** Thrown inside a run when the job stopped running (cancelled, recovered) under the worker. */
-class JobStoppedError extends Error {}
-
 /**
  * Export jobs: request, run (stream the images into a csv/jsonl manifest, or a zip/tar holding
  * manifest.jsonl plus every image's file), download, purge.
@@ -111,6 +109,8 @@ export class ExportJobService {
   private readonly exportJobs: ExportJobRepository;
   private readonly validationJobs: ValidationJobRepository;
   private readonly activity: ActivityLogRepository;
+  /** Claims, heartbeats, stop detection and failure, shared with validations; the worker runs it. */
+  readonly jobs: JobRunner<ExportJob, ExportProgress>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -121,6 +121,7 @@ export class ExportJobService {
     this.exportJobs = new ExportJobRepository(dataSource);
     this.validationJobs = new ValidationJobRepository(dataSource);
     this.activity = new ActivityLogRepository(dataSource);
+    this.jobs = new JobRunner('export', this.exportJobs, (job, run) => this.export(job, run));
   }
 
   /** A pending export of a crawl job the user owns. */
@@ -138,6 +139,7 @@ export class ExportJobService {
         { crawlJobId: crawlJob.id, userId, name: dto.name, format: dto.format, options },
         m,
       );
+      await this.exportJobs.notifyPending(m);
       await this.activity.record(
         {
           userId,
@@ -185,7 +187,9 @@ export class ExportJobService {
     assertId('export job', id);
     return inTransaction(this.dataSource, async (m) => {
       await this.exportJobs.getOwned(userId, id, m);
-      return this.exportJobs.transition(id, transition, {}, m);
+      const job = await this.exportJobs.transition(id, transition, {}, m);
+      if (job.status === 'pending') await this.exportJobs.notifyPending(m);
+      return job;
     });
   }
 
@@ -227,19 +231,18 @@ export class ExportJobService {
 
   /** Worker: claims the oldest pending export and runs it; null when none is pending. */
   async runNext(onProgress?: ExportProgressListener): Promise<ExportJob | null> {
-    const job = await this.exportJobs.claimNext();
-    return job ? this.execute(job, onProgress) : null;
+    const job = await this.jobs.claimNext();
+    return job ? this.jobs.run(job, { onProgress }) : null;
   }
 
   /** Worker: starts the given pending export and runs it to the end. */
   async run(id: number, onProgress?: ExportProgressListener): Promise<ExportJob> {
     assertId('export job', id);
-    const job = await translated(() => this.exportJobs.transition(id, 'start'));
-    return this.execute(job, onProgress);
+    return this.jobs.run(await this.jobs.start(id), { onProgress });
   }
 
   recoverStale(leaseSeconds: number): Promise<ExportJob[]> {
-    return this.exportJobs.recoverStale(leaseSeconds);
+    return this.jobs.recoverStale(leaseSeconds);
   }
 
   /** Deletes the files of expired exports and clears their download_url; returns their ids. */
@@ -258,7 +261,24 @@ export class ExportJobService {
     }
   }
 
-  private async execute(job: ExportJob, onProgress?: ExportProgressListener): Promise<ExportJob> {
+  /**
+   * The export as the shared skeleton runs it (it heartbeats, stops the export when the job
+   * stops running, fails it when this throws): write the file, then complete the job with it.
+   */
+  private async export(job: ExportJob, run: JobRun<ExportProgress>): Promise<ExportJob> {
+    const file = await this.writeExportFile(job, run);
+    return this.exportJobs.complete(job.id, file);
+  }
+
+  /**
+   * The data part: streams the job's images into the export file (as `<name>.part`, renamed
+   * when complete) and says what it wrote. Progress goes through `run.progress`, which throws
+   * JobStoppedError once the job no longer runs; the part file is removed on any error.
+   */
+  private async writeExportFile(
+    job: ExportJob,
+    run: JobRun<ExportProgress>,
+  ): Promise<ExportResult> {
     const finalPath = this.filePath(job);
     const partPath = `${finalPath}.part`;
     try {
@@ -278,14 +298,12 @@ export class ExportJobService {
       let exported = 0;
       const advance = async (count: number) => {
         exported += count;
-        const progress = {
+        await run.progress({
           id: job.id,
           totalImages: Math.max(total, exported),
           exportedImages: exported,
           progress: Math.min(99, Math.floor((exported * 100) / Math.max(total, exported, 1))),
-        };
-        if (!(await this.exportJobs.recordProgress(job.id, progress))) throw new JobStoppedError();
-        await onProgress?.(progress);
+        });
       };
       const images = (track: boolean) =>
         this.imagesOf(job.crawlJobId, rules, track ? advance : undefined);
@@ -309,28 +327,15 @@ export class ExportJobService {
       await rename(partPath, finalPath);
       const { size } = await stat(finalPath);
       const hours = job.exportOptions.expiresInHours ?? this.options.defaultExpiresInHours ?? 24;
-      const completed = await this.exportJobs.transition(job.id, 'complete', {
-        extra: {
-          total_images: exported,
-          exported_images: exported,
-          file_size: size,
-          download_url: this.downloadUrl(finalPath),
-          expires_at: new Date(Date.now() + hours * 3_600_000),
-        },
-      });
-      await onProgress?.(completed);
-      return completed;
+      return {
+        exportedImages: exported,
+        fileSize: size,
+        downloadUrl: this.downloadUrl(finalPath),
+        expiresAt: new Date(Date.now() + hours * 3_600_000),
+      };
     } catch (error) {
       await unlink(partPath).catch(() => undefined);
-      if (error instanceof JobStoppedError) {
-        return (await this.exportJobs.findById(job.id)) ?? job;
-      }
-      const message = error instanceof Error ? error.message : String(error);
-      return this.exportJobs
-        .transition(job.id, 'fail', { errorMessage: `export failed: ${message}` })
-        .catch(() => {
-          throw error;
-        });
+      throw error;
     }
   }
 
