@@ -28,12 +28,20 @@ export interface Session {
  * (password masked), and always closes it again, stopping the embedded server if this process
  * started it.
  */
-export async function withSession<T>(work: (session: Session) => Promise<T>): Promise<T> {
+export async function withSession<T>(
+  work: (session: Session) => Promise<T>,
+  options: { poolSize?: number } = {},
+): Promise<T> {
   const target = await openDatabaseTarget().catch((error: unknown) => {
     throw error instanceof InvalidDatabaseUrlError ? new OperatorError(error.message) : error;
   });
   console.log(`Database: ${target.label}`);
-  const dataSource = new DataSource(dataSourceOptions({ url: target.url }));
+  const dataSource = new DataSource(
+    dataSourceOptions({
+      url: target.url,
+      ...(options.poolSize ? { poolSize: options.poolSize } : {}),
+    }),
+  );
   try {
     await dataSource.initialize().catch((error: unknown) => {
       throw connectionFailure(error, target.label) ?? error;

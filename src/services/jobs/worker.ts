@@ -55,7 +55,10 @@ export interface JobWorkerEvents {
 export interface RunnableJobs {
   readonly kind: RunnableJobKind;
   claimNext(): Promise<RunnableJob | null>;
-  run(job: RunnableJob, options: JobRunOptions<RunnableJob, never>): Promise<RunnableJob>;
+  run(
+    job: RunnableJob,
+    options: Pick<JobRunOptions<never, never>, 'abandon' | 'heartbeatMs'>,
+  ): Promise<RunnableJob>;
   recoverStale(leaseSeconds: number): Promise<RunnableJob[]>;
 }
 
@@ -238,28 +241,32 @@ export class JobWorker {
     clearTimeout(settleTimer);
   }
 
-  /** Claims jobs until `concurrency` run or none is pending. One fill at a time; a wake-up during one runs another. */
+  /**
+   * Claims jobs until `concurrency` run or none is pending. One fill at a time; a wake-up during
+   * one (a notification, a finished job) runs another after it, so none is lost.
+   */
   private fill(): void {
     if (this.state !== 'running') return;
     if (this.filling) {
       this.fillAgain = true;
       return;
     }
-    this.filling = (async () => {
-      try {
-        do {
-          this.fillAgain = false;
-          while (this.state === 'running' && this.running.size < this.concurrency) {
-            if (!(await this.claimOne())) break;
-          }
-        } while (this.fillAgain && this.state === 'running');
-      } catch (error) {
-        // The database went away mid-claim: the next poll tries again.
-        this.events.error?.(error);
-      } finally {
-        this.filling = undefined;
+    this.fillAgain = false;
+    this.filling = this.claimUntilFull().finally(() => {
+      this.filling = undefined;
+      if (this.fillAgain) this.fill();
+    });
+  }
+
+  private async claimUntilFull(): Promise<void> {
+    try {
+      while (this.state === 'running' && this.running.size < this.concurrency) {
+        if (!(await this.claimOne())) return;
       }
-    })();
+    } catch (error) {
+      // The database went away mid-claim: the next poll tries again.
+      this.events.error?.(error);
+    }
   }
 
   /** Claims one job, taking the kinds in turn so that one kind's backlog does not starve the other. */
