@@ -232,7 +232,7 @@ describe('verify, on a tampered database', () => {
     const report = await verifySchema(dataSource);
 
     expect(summary(report, ['migrations'])).toEqual([
-      'error - migrations ValidateConstraints1731542400003',
+      'error - migrations PendingJobIndexes1731542400004',
     ]);
   });
 });
@@ -278,7 +278,7 @@ describe('pixcrawler-db migrate --verify', () => {
     const empty = await createTestDatabase('verify_cli');
     try {
       const { code, output } = await runCli(['migrate', '--verify'], empty.url);
-      expect(output).toContain('Applied 4 migration(s).');
+      expect(output).toContain('Applied 5 migration(s).');
       expect(output).toContain('Verification passed.');
       expect(code).toBe(0);
     } finally {
