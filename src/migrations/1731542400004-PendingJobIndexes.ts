@@ -6,7 +6,7 @@ import {
   dropIndexConcurrently,
   resetMigrationTimeouts,
   type IndexDefinition,
-} from '../db/lock-safe-ddl';
+} from './lock-safe-ddl';
 
 /**
  * Partial indexes holding only the pending jobs, for claiming (SPEC.md: ix_validation_job_pending,

@@ -1,6 +1,10 @@
 import { DataSource } from 'typeorm';
-import { revertLastMigration, runPendingMigrations } from '../../src/db/migrator';
-import { verifySchema, type Finding, type VerificationReport } from '../../src/db/schema-verifier';
+import { revertLastMigration, runPendingMigrations } from '../../src/migrator/migrator';
+import {
+  verifySchema,
+  type Finding,
+  type VerificationReport,
+} from '../../src/inspect/schema-verifier';
 import { runCli as runCliOn } from '../helpers/cli';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
@@ -15,7 +19,7 @@ let dataSource: DataSource;
 beforeEach(async () => {
   db = await createTestDatabase('verify');
   dataSource = await db.connect();
-  await runPendingMigrations(dataSource, db.url);
+  await runPendingMigrations(dataSource);
 });
 afterEach(() => db.drop());
 
@@ -57,6 +61,25 @@ describe('verify, on a tampered database', () => {
         .filter((f) => f.kind === 'index')
         .map((f) => `${f.severity} ${f.name}: ${f.message}`),
     ).toEqual(['error ix_crawl_job_status: is on (status) USING hash, expected on (status)']);
+  });
+
+  it('reports a partial index rebuilt with another predicate, which TypeORM (no predicates) misses', async () => {
+    await tampered(
+      'DROP INDEX ix_validation_job_pending',
+      `CREATE INDEX ix_validation_job_pending ON validation_jobs (id) WHERE status IN ('pending', 'running')`,
+    );
+
+    const report = await verifySchema(dataSource);
+
+    expect(
+      report.findings
+        .filter((f) => f.kind === 'index')
+        .map((f) => `${f.severity} ${f.name}: ${f.message}`),
+    ).toEqual([
+      "error ix_validation_job_pending: is on (id) WHERE ((status)::text = ANY ((ARRAY['pending'::character varying, 'running'::character varying])::text[])), " +
+        "expected on (id) WHERE ((status)::text = 'pending'::text)",
+    ]);
+    expect(report.drift).toEqual([]);
   });
 
   it('reports a foreign key re-added with another on-delete rule', async () => {
@@ -227,7 +250,7 @@ describe('verify, on a tampered database', () => {
   });
 
   it('reports pending migrations by name', async () => {
-    await revertLastMigration(dataSource, db.url);
+    await revertLastMigration(dataSource);
 
     const report = await verifySchema(dataSource);
 

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { ExportJobService } from '../../services/export-job.service';
-import { LocalDirectoryStorage } from '../../services/image-storage';
+import { LocalDirectoryStorage } from '../../storage/image-storage';
 import type { RunnableJob, RunnableJobKind } from '../../services/jobs/job-runner';
 import { JobWorker, type RunnableJobs } from '../../services/jobs/worker';
 import { ValidationJobService } from '../../services/validation-job.service';
+import { ExitCode, outcome, say } from '../output';
 import { action, OperatorError, withSession } from '../session';
 
 interface WorkOptions {
@@ -23,7 +24,10 @@ interface WorkOptions {
 function wholeNumber(flag: string, raw: string, min: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min) {
-    throw new OperatorError(`${flag} must be a whole number of at least ${min}, got "${raw}"`, 2);
+    throw new OperatorError(
+      `${flag} must be a whole number of at least ${min}, got "${raw}"`,
+      ExitCode.usage,
+    );
   }
   return value;
 }
@@ -31,7 +35,7 @@ function wholeNumber(flag: string, raw: string, min: number): number {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /** `validation job 12 completed in 1.2 s` / `… failed in 0.3 s: <message>` */
-function outcome(kind: RunnableJobKind, job: RunnableJob, ms: number): string {
+function ending(kind: RunnableJobKind, job: RunnableJob, ms: number): string {
   const message = (job as { errorMessage?: string | null }).errorMessage;
   return `${kind} job ${job.id} ${job.status} in ${seconds(ms)}${message ? `: ${message}` : ''}`;
 }
@@ -102,6 +106,7 @@ export function registerWork(program: Command): void {
                 }).jobs,
               );
             }
+            const totals: Record<string, number> = {};
             const worker = new JobWorker(dataSource, kinds, {
               concurrency,
               leaseSeconds,
@@ -110,31 +115,34 @@ export function registerWork(program: Command): void {
               signal: stop.signal,
               events: {
                 listening: () =>
-                  console.log(
+                  say(
                     `Working on ${kinds.map((k) => `${k.kind} jobs`).join(' and ')}: up to ` +
                       `${concurrency} at once, lease ${leaseSeconds} s. Stop with SIGTERM or Ctrl-C.`,
                   ),
                 listenerLost: (error) =>
-                  console.log(
+                  say(
                     `Lost the notification connection (${error.message}); polling every ` +
                       `${pollSeconds} s until it is back.`,
                   ),
-                started: (kind, job) => console.log(`started ${kind} job ${job.id}`),
-                finished: (kind, job, ms) => console.log(`finished ${outcome(kind, job, ms)}`),
+                started: (kind, job) => say(`started ${kind} job ${job.id}`),
+                finished: (kind, job, ms) => {
+                  totals[job.status] = (totals[job.status] ?? 0) + 1;
+                  say(`finished ${ending(kind, job, ms)}`);
+                },
                 recovered: (kind, jobs) =>
-                  console.log(
+                  say(
                     `recovered ${jobs.length} ${kind} job(s) whose worker was lost ` +
                       `(no heartbeat for ${leaseSeconds} s), now failed: ${jobs.map((j) => j.id).join(', ')}`,
                   ),
                 stopping: (reason, running) =>
-                  console.log(
+                  say(
                     `Stopping (${reason}): no new jobs; ` +
                       (running === 0
                         ? 'none running.'
                         : `waiting up to ${graceSeconds} s for ${running} running job(s).`),
                   ),
                 abandoned: (kind, job) =>
-                  console.log(`failed ${kind} job ${job.id}: still running after the grace period`),
+                  say(`failed ${kind} job ${job.id}: still running after the grace period`),
                 error: (error) =>
                   console.error(
                     `Error (the worker goes on): ${error instanceof Error ? error.message : String(error)}`,
@@ -143,8 +151,9 @@ export function registerWork(program: Command): void {
             });
             await worker.start();
             await worker.done;
-            console.log('Stopped.');
-            return 0;
+            say('Stopped.');
+            // Under --json: how the jobs this worker ran ended, by status.
+            return outcome(ExitCode.ok, { finished: totals });
           },
           { poolSize: concurrency * 2 + 2 },
         );
