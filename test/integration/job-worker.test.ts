@@ -165,6 +165,35 @@ describe('the job worker', () => {
     expect((await statusOf(job.id)).status).toBe('completed');
   });
 
+  it('without a NOTIFY, the fallback poll finds the job', async () => {
+    const service = new ValidationJobService(ds);
+    const { saw } = await startWorker([service.jobs], { pollIntervalMs: 300 });
+    const [silent] = await db.query<{ id: number }>(
+      `INSERT INTO validation_jobs (crawl_job_id, name) VALUES ($1, 'silent') RETURNING id`,
+      [crawlJobId],
+    );
+    await eventually(() => saw('finished', silent.id), 10_000, 'the polled job to finish');
+  });
+
+  it('a lost listening connection is reported and listened again, and NOTIFY works after it', async () => {
+    const service = new ValidationJobService(ds);
+    const lost: Error[] = [];
+    let listening = 0;
+    const { saw } = await startWorker([service.jobs], {
+      pollIntervalMs: HOUR,
+      events: { listenerLost: (error) => lost.push(error), listening: () => listening++ },
+    });
+    expect(listening).toBe(1);
+    const [{ terminated }] = await db.query<{ terminated: number }>(
+      `SELECT count(pg_terminate_backend(pid))::int AS terminated FROM pg_stat_activity
+        WHERE datname = current_database() AND query = 'LISTEN pixcrawler_jobs'`,
+    );
+    expect(terminated).toBe(1);
+    await eventually(() => lost.length === 1 && listening === 2, 10_000, 'listening again');
+    const job = await service.request(userId, { crawlJobId, name: 'after the loss', rules: {} });
+    await eventually(() => saw('finished', job.id), 10_000, 'the job to finish');
+  });
+
   it('the heartbeat keeps a job that writes no progress alive past the lease', async () => {
     const repository = new ValidationJobRepository(ds);
     // One long step with no progress write, three times the lease.

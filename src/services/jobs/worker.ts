@@ -118,6 +118,7 @@ export class JobWorker {
   private readonly timers: NodeJS.Timeout[] = [];
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private listener?: QueryRunner;
+  private detachListener?: () => void;
   private relisten?: NodeJS.Timeout;
   private filling?: Promise<void>;
   private fillAgain = false;
@@ -319,13 +320,23 @@ export class JobWorker {
     try {
       const client = (await runner.connect()) as ClientBase;
       const tables = new Set(this.runners.map((r) => TABLE_OF[r.kind]));
-      client.on('notification', (message: Notification) => {
+      const onNotification = (message: Notification) => {
         if (message.channel === JOB_CHANNEL && tables.has(message.payload ?? '')) this.fill();
-      });
-      client.once('error', (error: Error) => this.listenerLost(runner, error));
-      client.once('end', () => this.listenerLost(runner, new Error('connection ended')));
+      };
+      const onError = (error: Error) => this.listenerLost(runner, error);
+      const onEnd = () => this.listenerLost(runner, new Error('connection ended'));
+      client.on('notification', onNotification);
+      client.on('error', onError);
+      client.on('end', onEnd);
+      // The connection goes back to the pool on release: leave nothing of ours on it.
+      this.detachListener = () => {
+        client.off('notification', onNotification);
+        client.off('error', onError);
+        client.off('end', onEnd);
+      };
       await runner.query(`LISTEN ${JOB_CHANNEL}`);
     } catch (error) {
+      this.detachListener?.();
       await runner.release().catch(() => undefined);
       throw error;
     }
@@ -336,6 +347,7 @@ export class JobWorker {
   private listenerLost(runner: QueryRunner, error: Error): void {
     if (this.listener !== runner || this.state !== 'running') return;
     this.listener = undefined;
+    this.detachListener?.();
     void runner.release().catch(() => undefined);
     this.events.listenerLost?.(error);
     const retry = () => {
@@ -353,6 +365,7 @@ export class JobWorker {
     this.listener = undefined;
     if (!runner) return;
     await runner.query(`UNLISTEN ${JOB_CHANNEL}`).catch(() => undefined);
+    this.detachListener?.();
     await runner.release().catch(() => undefined);
   }
 }
