@@ -12,7 +12,7 @@ import {
   ValidationJobService,
   type ValidationProgress,
 } from '../../src/services/validation-job.service';
-import { spawnCli, type CliRun } from '../helpers/cli';
+import { runCli, spawnCli, type CliRun } from '../helpers/cli';
 import { generateImages, makeCrawlJob, makeOwnedCrawlJob } from '../helpers/factories';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
@@ -265,6 +265,15 @@ describe('the job worker', () => {
   });
 
   describe('as `pixcrawler-db work` processes', () => {
+    it('refuses a bad flag value with exit code 2, naming the flag, before connecting', async () => {
+      const { code, output } = await runCli(['work', '--concurrency', '0'], db.url);
+      expect(code).toBe(2);
+      expect(output).toContain('--concurrency must be a whole number of at least 1, got "0"');
+      const lease = await runCli(['work', '--lease', 'soon'], db.url);
+      expect(lease.code).toBe(2);
+      expect(lease.output).toContain('--lease must be a whole number of at least 1, got "soon"');
+    });
+
     it('two worker processes never run one job twice', async () => {
       const service = new ValidationJobService(ds);
       const args = ['work', '--validation', '--concurrency', '3', '--poll', '1'];
