@@ -1,5 +1,6 @@
 import type { EntityManager, EntityTarget, ObjectLiteral } from 'typeorm';
 import { PENDING_JOB } from '../entities/checks';
+import { MAX_ID } from '../entities/columns';
 import type { JobStatus } from '../entities/value-sets';
 import { IllegalTransitionError, NotFoundError, ValidationError } from '../errors';
 import { hydrate, queryRows } from './sql';
@@ -168,8 +169,10 @@ export class JobStateMachine<E extends ObjectLiteral> {
    * updates touch updated_at.
    */
   async recoverStale(manager: EntityManager, leaseSeconds: number): Promise<E[]> {
-    if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1) {
-      throw new ValidationError({ leaseSeconds: ['leaseSeconds must be a positive whole number'] });
+    if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1 || leaseSeconds > MAX_ID) {
+      throw new ValidationError({
+        leaseSeconds: [`leaseSeconds must be a whole number from 1 to ${MAX_ID}`],
+      });
     }
     const params: unknown[] = [JOB_TRANSITIONS.fail.from, leaseSeconds];
     const sets = [

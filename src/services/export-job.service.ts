@@ -1,7 +1,7 @@
 import archiver from 'archiver';
 import { stringify } from 'csv-stringify';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,6 +19,7 @@ import { CrawlJobRepository } from '../repositories/crawl-job.repository';
 import { ExportJobRepository, type ExportResult } from '../repositories/export-job.repository';
 import { ImageRepository } from '../repositories/image.repository';
 import { ValidationJobRepository } from '../repositories/validation-job.repository';
+import { neutraliseCsvFormula } from './export/csv-formula';
 import type { ImageStorage } from '../storage/image-storage';
 import { JobRunner, type JobRun } from './jobs/job-runner';
 import { inTransaction } from './transaction';
@@ -34,6 +35,13 @@ export interface ExportJobServiceOptions {
   defaultExpiresInHours?: number;
   /** Images per cursor read and per progress update. Default 1000. */
   batchSize?: number;
+  /**
+   * CSV exports neutralise spreadsheet formulas the OWASP way (see `neutraliseCsvFormula`):
+   * a text cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, and every text
+   * cell is quoted. Default true; set false only when no person opens the file in a spreadsheet
+   * and the consumer needs the raw values.
+   */
+  csvFormulaProtection?: boolean;
 }
 
 /** The manifest's columns: the images table's columns, in its order. */
@@ -87,6 +95,16 @@ export type ExportProgress = Pick<ExportJob, 'id' | 'totalImages' | 'exportedIma
 /** Called after each batch (awaited, so a listener may do I/O) and once at completion. */
 export type ExportProgressListener = (progress: ExportProgress) => void | Promise<void>;
 
+/** `export-<id>.<format>` and its `.part`: the only names this service writes. */
+const EXPORT_FILE = /^export-(\d+)\.(zip|tar|csv|jsonl)(\.part)?$/;
+
+/** Deletes a file if it is there. */
+async function removeFile(file: string): Promise<void> {
+  await unlink(file).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
+}
+
 /**
  * Export jobs: request, run (stream the images into a csv/jsonl manifest, or a zip/tar holding
  * manifest.jsonl plus every image's file), download, purge.
@@ -121,7 +139,9 @@ export class ExportJobService {
     this.exportJobs = new ExportJobRepository(dataSource);
     this.validationJobs = new ValidationJobRepository(dataSource);
     this.activity = new ActivityLogRepository(dataSource);
-    this.jobs = new JobRunner('export', this.exportJobs, (job, run) => this.export(job, run));
+    this.jobs = new JobRunner('export', this.exportJobs, (job, run) => this.export(job, run), {
+      afterRecovery: (jobs) => this.removeFilesOf(jobs),
+    });
   }
 
   /** A pending export of a crawl job the user owns. */
@@ -241,24 +261,62 @@ export class ExportJobService {
     return this.jobs.run(await this.jobs.start(id), { onProgress });
   }
 
+  /** Fails running exports whose worker went silent, and removes the files they left. */
   recoverStale(leaseSeconds: number): Promise<ExportJob[]> {
     return this.jobs.recoverStale(leaseSeconds);
   }
 
-  /** Deletes the files of expired exports and clears their download_url; returns their ids. */
+  /**
+   * Deletes the files of expired exports and clears their download_url; returns their ids.
+   * Then removes the orphans a killed worker leaves (see `removeOrphanFiles`).
+   */
   async purgeExpired(): Promise<number[]> {
     const purged: number[] = [];
     for (;;) {
       const expired = await this.exportJobs.listExpired(100);
-      if (expired.length === 0) return purged;
+      if (expired.length === 0) break;
       for (const job of expired) {
-        await unlink(this.filePath(job)).catch((error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOENT') throw error;
-        });
+        await removeFile(this.filePath(job));
         await this.exportJobs.clearDownload(job.id);
         purged.push(job.id);
       }
     }
+    await this.removeOrphanFiles();
+    return purged;
+  }
+
+  /**
+   * Export files in the output directory that no export will ever serve: a `.part` of a job
+   * that is not running (its worker was killed mid-write), and an `export-N.<format>` whose job
+   * is not a completed export with a download (killed between rename and completion, or a row
+   * deleted since). Files of running jobs and anything not named like an export are left alone.
+   * Returns the names removed.
+   */
+  async removeOrphanFiles(): Promise<string[]> {
+    const dir = path.resolve(this.options.outputDir);
+    const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [] as string[];
+      throw error;
+    });
+    const files = names.flatMap((name) => {
+      const match = EXPORT_FILE.exec(name);
+      return match
+        ? [{ name, id: Number(match[1]), format: match[2], part: match[3] !== undefined }]
+        : [];
+    });
+    if (files.length === 0) return [];
+    const states = await this.exportJobs.fileStates([...new Set(files.map((f) => f.id))]);
+    const removed: string[] = [];
+    for (const file of files) {
+      const state = states.get(file.id);
+      const served =
+        state?.status === 'completed' && state.hasDownload && state.format === file.format;
+      const keep = state?.status === 'running' || (!file.part && served);
+      if (keep) continue;
+      await removeFile(path.join(dir, file.name));
+      removed.push(file.name);
+    }
+    return removed;
   }
 
   /**
@@ -267,7 +325,21 @@ export class ExportJobService {
    */
   private async export(job: ExportJob, run: JobRun<ExportProgress>): Promise<ExportJob> {
     const file = await this.writeExportFile(job, run);
-    return this.exportJobs.complete(job.id, file);
+    try {
+      return await this.exportJobs.complete(job.id, file);
+    } catch (error) {
+      // A refused 'complete' (cancelled or recovered just before it): the file must not stay.
+      await removeFile(this.filePath(job));
+      throw error;
+    }
+  }
+
+  /** After stale recovery: the files a lost worker left of the exports now failed. */
+  private async removeFilesOf(jobs: ExportJob[]): Promise<void> {
+    for (const job of jobs) {
+      await removeFile(`${this.filePath(job)}.part`);
+      await removeFile(this.filePath(job));
+    }
   }
 
   /**
@@ -311,8 +383,12 @@ export class ExportJobService {
       switch (job.format) {
         case 'csv':
           await pipeline(
-            Readable.from(mapAsync(images(true), manifestRow)),
-            stringify({ header: true, columns: [...MANIFEST_COLUMNS] }),
+            Readable.from(mapAsync(images(true), (image) => this.csvRow(image))),
+            stringify({
+              header: true,
+              columns: [...MANIFEST_COLUMNS],
+              quoted_string: this.options.csvFormulaProtection !== false,
+            }),
             createWriteStream(partPath),
           );
           break;
@@ -334,9 +410,23 @@ export class ExportJobService {
         expiresAt: new Date(Date.now() + hours * 3_600_000),
       };
     } catch (error) {
-      await unlink(partPath).catch(() => undefined);
+      // Whatever went wrong (a missing image, a stop under us), no file of an export that did
+      // not complete stays behind: neither the .part nor a renamed file.
+      await removeFile(partPath);
+      await removeFile(finalPath);
       throw error;
     }
+  }
+
+  /** A manifest row for the csv writer: text cells neutralised unless switched off. */
+  private csvRow(image: Image): ManifestRow {
+    const row = manifestRow(image);
+    if (this.options.csvFormulaProtection === false) return row;
+    for (const column of MANIFEST_COLUMNS) {
+      const value = row[column];
+      if (typeof value === 'string') row[column] = neutraliseCsvFormula(value);
+    }
+    return row;
   }
 
   private downloadUrl(filePath: string): string {
@@ -398,7 +488,13 @@ export class ExportJobService {
       await archive.finalize();
       await written;
     } catch (error) {
-      archive.abort();
+      try {
+        archive.abort();
+      } catch {
+        // archiver's tar module unpipes its tar-stream engine, which has no unpipe(): abort()
+        // throws a TypeError there. The error to report is the one that got us here.
+      }
+      archive.destroy();
       output.destroy();
       await written.catch(() => undefined);
       throw error;

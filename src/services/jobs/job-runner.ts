@@ -80,13 +80,19 @@ const DEFAULT_HEARTBEAT_MS = 10_000;
  *   recovery. When a heartbeat finds the job no longer running, the run's signal aborts.
  * - Stop detection: a progress write (or heartbeat) that finds the job no longer running ends
  *   the work quietly; the run returns the job as it now is (cancelled, failed by recovery).
- * - Failure: anything the work throws fails the job with "<kind> failed: <message>".
+ * - Failure: anything else the work throws fails the job with "<kind> failed: <message>".
+ * - Recovery: `recoverStale` fails running jobs whose heartbeat stopped for a whole lease, then
+ *   lets the service clean up after them (`afterRecovery`).
  */
 export class JobRunner<J extends RunnableJob, P> {
   constructor(
     readonly kind: RunnableJobKind,
     private readonly table: RunnableJobTable<J, P>,
     private readonly work: JobWork<J, P>,
+    private readonly hooks: {
+      /** Cleans up after jobs stale recovery failed (an export's files of a lost worker). */
+      afterRecovery?: (jobs: J[]) => Promise<void>;
+    } = {},
   ) {}
 
   /** Claims the oldest pending job (running it is `run`'s); null when none is pending. */
@@ -99,8 +105,11 @@ export class JobRunner<J extends RunnableJob, P> {
     return translated(() => this.table.transition(id, 'start'));
   }
 
-  recoverStale(leaseSeconds: number): Promise<J[]> {
-    return this.table.recoverStale(leaseSeconds);
+  /** Fails running jobs with no heartbeat for longer than the lease (their worker is lost). */
+  async recoverStale(leaseSeconds: number): Promise<J[]> {
+    const recovered = await this.table.recoverStale(leaseSeconds);
+    if (recovered.length > 0) await this.hooks.afterRecovery?.(recovered);
+    return recovered;
   }
 
   /** Runs a claimed (running) job to its end: completed, failed, or stopped under it. */
@@ -139,12 +148,17 @@ export class JobRunner<J extends RunnableJob, P> {
       },
     };
 
+    let finished: J;
     try {
-      const finished = await this.work(job, run);
-      await options.onProgress?.(finished);
-      return finished;
+      finished = await this.work(job, run);
     } catch (error) {
-      if (error instanceof JobStoppedError || stopped.signal.aborted) {
+      // Stopped under us: cancelled or recovered mid-run, abandoned at shutdown, or changed just
+      // before the completing statement (which then refuses with IllegalTransitionError).
+      if (
+        error instanceof JobStoppedError ||
+        error instanceof IllegalTransitionError ||
+        stopped.signal.aborted
+      ) {
         await abandoning;
         return (await this.table.findById(job.id)) ?? job;
       }
@@ -158,6 +172,9 @@ export class JobRunner<J extends RunnableJob, P> {
       clearInterval(heartbeat);
       abandon?.removeEventListener('abort', onAbandon);
     }
+    // Outside the try: a listener failing after completion does not undo the job.
+    await options.onProgress?.(finished);
+    return finished;
   }
 
   /** Fails a job still running with the given message; a job that ended meanwhile stays as it is. */
