@@ -259,7 +259,11 @@ describe('the job worker', () => {
   it('rejects settings it cannot work with, naming each', () => {
     const service = new ValidationJobService(ds);
     expect(() => new JobWorker(ds, [service.jobs], { concurrency: 0, leaseSeconds: 1.5 })).toThrow(
-      /concurrency must be a whole number > 0, got 0.*leaseSeconds must be a whole number > 0, got 1.5/,
+      /concurrency must be a whole number from 1 to 1000, got 0.*leaseSeconds must be a whole number from 1 to 2147483647, got 1.5/,
+    );
+    // A Node timer longer than 2^31 - 1 ms fires at once: that would be busy polling.
+    expect(() => new JobWorker(ds, [service.jobs], { pollIntervalMs: 3_000_000_000 })).toThrow(
+      /pollIntervalMs must be a number from 1 to 2147483647, got 3000000000/,
     );
     expect(() => new JobWorker(ds, [])).toThrow(/give at least one kind of job to run/);
   });
@@ -268,10 +272,12 @@ describe('the job worker', () => {
     it('refuses a bad flag value with exit code 2, naming the flag, before connecting', async () => {
       const { code, output } = await runCli(['work', '--concurrency', '0'], db.url);
       expect(code).toBe(2);
-      expect(output).toContain('--concurrency must be a whole number of at least 1, got "0"');
+      expect(output).toContain('--concurrency must be a whole number from 1 to 1000, got "0"');
       const lease = await runCli(['work', '--lease', 'soon'], db.url);
       expect(lease.code).toBe(2);
-      expect(lease.output).toContain('--lease must be a whole number of at least 1, got "soon"');
+      expect(lease.output).toContain(
+        '--lease must be a whole number from 1 to 2147483647, got "soon"',
+      );
     });
 
     it('two worker processes never run one job twice', async () => {

@@ -20,17 +20,20 @@ interface WorkOptions {
   imageRoot: string;
 }
 
-/** A whole number from `min` up, or a usage error (exit 2) naming the flag. */
-function wholeNumber(flag: string, raw: string, min: number): number {
+/** A whole number from `min` to `max`, or a usage error (exit 2) naming the flag. */
+function wholeNumber(flag: string, raw: string, min: number, max: number): number {
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
+  if (!/^\d+$/.test(raw.trim()) || value < min || value > max) {
     throw new OperatorError(
-      `${flag} must be a whole number of at least ${min}, got "${raw}"`,
+      `${flag} must be a whole number from ${min} to ${max}, got "${raw}"`,
       ExitCode.usage,
     );
   }
   return value;
 }
+
+/** Seconds a Node timer can wait (2^31 - 1 ms). */
+const MAX_TIMER_SECONDS = 2_147_483;
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -74,14 +77,14 @@ export function registerWork(program: Command): void {
     .option('--image-root <path>', 'root of relative image storage_url keys (zip/tar exports)', '.')
     .action(
       action(async (options: WorkOptions) => {
-        const concurrency = wholeNumber('--concurrency', options.concurrency, 1);
-        const leaseSeconds = wholeNumber('--lease', options.lease, 1);
-        const pollSeconds = wholeNumber('--poll', options.poll, 1);
-        const graceSeconds = wholeNumber('--grace', options.grace, 0);
+        const concurrency = wholeNumber('--concurrency', options.concurrency, 1, 1000);
+        const leaseSeconds = wholeNumber('--lease', options.lease, 1, 2_147_483_647);
+        const pollSeconds = wholeNumber('--poll', options.poll, 1, MAX_TIMER_SECONDS);
+        const graceSeconds = wholeNumber('--grace', options.grace, 0, MAX_TIMER_SECONDS);
         const batchSize =
           options.batchSize === undefined
             ? undefined
-            : wholeNumber('--batch-size', options.batchSize, 1);
+            : wholeNumber('--batch-size', options.batchSize, 1, 1_000_000);
         const both = !options.validation && !options.export;
 
         // SIGTERM / Ctrl-C: a graceful stop, not an interruption.

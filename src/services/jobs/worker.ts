@@ -1,5 +1,6 @@
 import type { ClientBase, Notification } from 'pg';
 import type { DataSource, QueryRunner } from 'typeorm';
+import { MAX_ID } from '../../entities/columns';
 import { ValidationError } from '../../errors';
 import { JOB_CHANNEL } from '../../repositories/job-lifecycle';
 import type { JobRunOptions, RunnableJob, RunnableJobKind } from './job-runner';
@@ -15,7 +16,8 @@ export interface JobWorkerOptions {
   concurrency?: number;
   /**
    * Seconds a running job may go without a heartbeat before stale recovery fails it as lost
-   * (its worker died). Every worker beats well inside it (a quarter of it). Default 300.
+   * (its worker died). Every worker beats well inside it (a quarter of it, at least every 30 s).
+   * Default 300.
    */
   leaseSeconds?: number;
   /**
@@ -72,21 +74,25 @@ interface Running {
 /** After abandoning, how long to wait for the runs to notice before returning anyway. */
 const SETTLE_MS = 5_000;
 
-function positiveNumber(
+/** The longest delay a Node timer takes; a longer one fires at once (after a warning). */
+const MAX_TIMER_MS = 2_147_483_647;
+/** A heartbeat at least this often, however long the lease. */
+const MAX_HEARTBEAT_MS = 30_000;
+
+/** A setting within its range, or a message for it in `fields`; the default when unset. */
+function setting(
   fields: Record<string, string[]>,
   name: string,
   value: number | undefined,
   fallback: number,
-  { integer = false, zeroAllowed = false } = {},
+  { integer = false, min = 1, max }: { integer?: boolean; min?: number; max: number },
 ): number {
   if (value === undefined) return fallback;
   const ok =
-    Number.isFinite(value) &&
-    (zeroAllowed ? value >= 0 : value > 0) &&
-    (!integer || Number.isInteger(value));
+    Number.isFinite(value) && value >= min && value <= max && (!integer || Number.isInteger(value));
   if (!ok) {
     fields[name] = [
-      `${name} must be a ${integer ? 'whole' : ''}${integer ? ' ' : ''}number ${zeroAllowed ? '>= 0' : '> 0'}, got ${value}`,
+      `${name} must be a ${integer ? 'whole ' : ''}number from ${min} to ${max}, got ${value}`,
     ];
   }
   return value;
@@ -136,22 +142,28 @@ export class JobWorker {
     const fields: Record<string, string[]> = {};
     if (runners.length === 0) fields.runners = ['give at least one kind of job to run'];
     this.runners = [...runners];
-    this.concurrency = positiveNumber(fields, 'concurrency', options.concurrency, 1, {
+    this.concurrency = setting(fields, 'concurrency', options.concurrency, 1, {
       integer: true,
+      max: 1000,
     });
-    this.leaseSeconds = positiveNumber(fields, 'leaseSeconds', options.leaseSeconds, 300, {
+    this.leaseSeconds = setting(fields, 'leaseSeconds', options.leaseSeconds, 300, {
       integer: true,
+      max: MAX_ID,
     });
-    this.heartbeatMs = (this.leaseSeconds * 1000) / 4;
-    this.pollIntervalMs = positiveNumber(fields, 'pollIntervalMs', options.pollIntervalMs, 30_000);
-    this.recoveryIntervalMs = positiveNumber(
+    this.heartbeatMs = Math.min((this.leaseSeconds * 1000) / 4, MAX_HEARTBEAT_MS);
+    this.pollIntervalMs = setting(fields, 'pollIntervalMs', options.pollIntervalMs, 30_000, {
+      max: MAX_TIMER_MS,
+    });
+    this.recoveryIntervalMs = setting(
       fields,
       'recoveryIntervalMs',
       options.recoveryIntervalMs,
       Math.min(60_000, (this.leaseSeconds * 1000) / 2),
+      { max: MAX_TIMER_MS },
     );
-    this.gracePeriodMs = positiveNumber(fields, 'gracePeriodMs', options.gracePeriodMs, 30_000, {
-      zeroAllowed: true,
+    this.gracePeriodMs = setting(fields, 'gracePeriodMs', options.gracePeriodMs, 30_000, {
+      min: 0,
+      max: MAX_TIMER_MS,
     });
     if (Object.keys(fields).length > 0) throw new ValidationError(fields);
     this.events = options.events ?? {};
