@@ -104,9 +104,9 @@ function setting(
  * - Wake-up: the worker LISTENs on the jobs channel; a request or a retry sends a NOTIFY in its
  *   own transaction, so a worker wakes the moment the job is visible and never before. A slow
  *   poll catches what a lost notification would have missed. No busy polling.
- * - Heartbeat: each running job is touched every quarter lease, independently of its progress
- *   writes (JobRunner); stale recovery, run periodically, fails running jobs of any worker that
- *   missed their heartbeats for a whole lease (the worker died).
+ * - Heartbeat: each running job is touched every quarter lease (at least every 30 s), apart
+ *   from its progress writes (JobRunner); stale recovery, run periodically, fails running jobs
+ *   of any worker that missed their heartbeats for a whole lease (the worker died).
  * - Shutdown: `stop()` (or the `signal`) stops claiming, waits up to the grace period for the
  *   running jobs, then fails what is left with a message saying why. Nothing stays `running`
  *   with no worker (if even that fails, recovery fails the job after the lease).
