@@ -22,7 +22,7 @@ runBenchmarks(
     liveMigration,
   ],
   process.argv.slice(2),
-  { writeDocs: true },
+  { writeDocs: 'all' },
 ).then(
   (ok) => process.exit(ok ? 0 : 1),
   (error: unknown) => {

@@ -4,10 +4,10 @@ import { assertId, assertUserId, parseInput } from '../dto/parse';
 import { IdPageDto } from '../dto/pagination.dto';
 import type { ExportJob, ExportOptions } from '../entities/export-job.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
-import { ConflictError, IllegalTransitionError } from '../errors';
+import { ConflictError } from '../errors';
 import { ActivityLogRepository } from '../repositories/activity-log.repository';
 import { CrawlJobRepository } from '../repositories/crawl-job.repository';
-import { ExportJobRepository } from '../repositories/export-job.repository';
+import { ExportJobRepository, type ExportResult } from '../repositories/export-job.repository';
 import { ImageRepository } from '../repositories/image.repository';
 import { ValidationJobRepository } from '../repositories/validation-job.repository';
 import type { ExportDestination } from './export/export-destination';
@@ -15,7 +15,8 @@ import { ExportWriter } from './export/export-writer';
 import { LocalDirectoryDestination } from './export/local-directory-destination';
 import { exportFileName } from './export/manifest';
 import type { ImageStorage } from '../storage/image-storage';
-import { inTransaction, translated } from './transaction';
+import { JobRunner, type JobRun } from './jobs/job-runner';
+import { inTransaction } from './transaction';
 
 export interface ExportJobServiceOptions {
   /**
@@ -70,9 +71,6 @@ export type ExportProgressListener = (progress: ExportProgress) => void | Promis
 /** `export-<id>.<format>` and its `.part`: the only names this service writes. */
 const EXPORT_FILE = /^export-(\d+)\.(zip|tar|csv|jsonl)(\.part)?$/;
 
-/** Thrown inside a run when the job stopped running (cancelled, recovered) under the worker. */
-class JobStoppedError extends Error {}
-
 /**
  * Export jobs: request, run (a csv/jsonl manifest, or a zip/tar holding manifest.jsonl plus
  * every image's file), download, purge. The data path is ExportWriter's (COPY out of
@@ -96,6 +94,8 @@ export class ExportJobService {
   private readonly activity: ActivityLogRepository;
   private readonly writer: ExportWriter;
   readonly destination: ExportDestination;
+  /** Claims, heartbeats, stop detection and failure, shared with validations; the worker runs it. */
+  readonly jobs: JobRunner<ExportJob, ExportProgress>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -126,6 +126,9 @@ export class ExportJobService {
       progressEvery: options.batchSize,
       progressIntervalMs: options.progressIntervalMs,
       csvFormulaProtection: options.csvFormulaProtection,
+    });
+    this.jobs = new JobRunner('export', this.exportJobs, (job, run) => this.export(job, run), {
+      afterRecovery: (jobs) => this.removeFilesOf(jobs),
     });
   }
 
@@ -235,25 +238,19 @@ export class ExportJobService {
 
   /** Worker: claims the oldest pending export and runs it; null when none is pending. */
   async runNext(onProgress?: ExportProgressListener): Promise<ExportJob | null> {
-    const job = await this.exportJobs.claimNext();
-    return job ? this.execute(job, onProgress) : null;
+    const job = await this.jobs.claimNext();
+    return job ? this.jobs.run(job, { onProgress }) : null;
   }
 
   /** Worker: starts the given pending export and runs it to the end. */
   async run(id: number, onProgress?: ExportProgressListener): Promise<ExportJob> {
     assertId('export job', id);
-    const job = await translated(() => this.exportJobs.transition(id, 'start'));
-    return this.execute(job, onProgress);
+    return this.jobs.run(await this.jobs.start(id), { onProgress });
   }
 
   /** Fails running exports whose worker went silent, and removes the files they left. */
-  async recoverStale(leaseSeconds: number): Promise<ExportJob[]> {
-    const recovered = await this.exportJobs.recoverStale(leaseSeconds);
-    for (const job of recovered) {
-      await this.destination.remove(`${exportFileName(job)}.part`);
-      await this.destination.remove(exportFileName(job));
-    }
-    return recovered;
+  recoverStale(leaseSeconds: number): Promise<ExportJob[]> {
+    return this.jobs.recoverStale(leaseSeconds);
   }
 
   /**
@@ -305,68 +302,70 @@ export class ExportJobService {
     return removed;
   }
 
-  private async execute(job: ExportJob, onProgress?: ExportProgressListener): Promise<ExportJob> {
-    let completed: ExportJob;
+  /**
+   * The export as the shared skeleton runs it (it heartbeats, stops the export when the job
+   * stops running, fails it when this throws): write the file, then complete the job with it.
+   */
+  private async export(job: ExportJob, run: JobRun<ExportProgress>): Promise<ExportJob> {
+    const file = await this.writeExportFile(job, run);
     try {
-      let rules: ValidationRules | undefined;
-      if (job.exportOptions.onlyValid) {
-        const validation = await this.validationJobs.latestCompleted(job.crawlJobId);
-        if (!validation) {
-          throw new Error(
-            `onlyValid needs a completed validation job of crawl job ${job.crawlJobId}; there is none`,
-          );
-        }
-        rules = validation.validationRules;
-      }
-      const hours = job.exportOptions.expiresInHours ?? this.options.defaultExpiresInHours ?? 24;
-      // Whole seconds: a SAS URL's expiry has no milliseconds, and expires_at must match it.
-      const expiresAt = new Date(Math.floor((Date.now() + hours * 3_600_000) / 1000) * 1000);
-      const written = await this.writer.write(
-        { id: job.id, crawlJobId: job.crawlJobId, format: job.format, rules },
-        this.destination,
-        expiresAt,
-        async ({ exported, total }) => {
-          const progress = {
-            id: job.id,
-            totalImages: total,
-            exportedImages: exported,
-            progress: Math.min(99, Math.floor((exported * 100) / Math.max(total, 1))),
-          };
-          if (!(await this.exportJobs.recordProgress(job.id, progress))) {
-            throw new JobStoppedError();
-          }
-          await onProgress?.(progress);
-        },
-      );
-      try {
-        completed = await this.exportJobs.transition(job.id, 'complete', {
-          extra: {
-            total_images: written.exported,
-            exported_images: written.exported,
-            file_size: written.fileSize,
-            download_url: written.downloadUrl,
-            expires_at: expiresAt,
-          },
-        });
-      } catch (error) {
-        await this.destination.remove(exportFileName(job)).catch(() => undefined);
-        // Cancelled (or recovered) after its last progress report: it stopped, not failed.
-        if (error instanceof IllegalTransitionError) throw new JobStoppedError();
-        throw error;
-      }
+      return await this.exportJobs.complete(job.id, file);
     } catch (error) {
-      if (error instanceof JobStoppedError) {
-        return (await this.exportJobs.findById(job.id)) ?? job;
-      }
-      const message = error instanceof Error ? error.message : String(error);
-      return this.exportJobs
-        .transition(job.id, 'fail', { errorMessage: `export failed: ${message}` })
-        .catch(() => {
-          throw error;
-        });
+      // A refused 'complete' (cancelled or recovered just before it): the file must not stay.
+      await this.destination.remove(exportFileName(job));
+      throw error;
     }
-    // Outside the try: a listener failing after completion does not undo the export.
-    await onProgress?.(completed);
-    return completed;
+  }
+
+  /** After stale recovery: the files a lost worker left of the exports now failed. */
+  private async removeFilesOf(jobs: ExportJob[]): Promise<void> {
+    for (const job of jobs) {
+      await this.destination.remove(`${exportFileName(job)}.part`);
+      await this.destination.remove(exportFileName(job));
+    }
+  }
+
+  /**
+   * The data part: ExportWriter streams the job's images to the destination (nothing visible
+   * there until complete, nothing left on any error) and says what it wrote. Progress goes
+   * through `run.progress`, which throws JobStoppedError once the job no longer runs, and
+   * `run.signal` stops the streams.
+   */
+  private async writeExportFile(
+    job: ExportJob,
+    run: JobRun<ExportProgress>,
+  ): Promise<ExportResult> {
+    let rules: ValidationRules | undefined;
+    if (job.exportOptions.onlyValid) {
+      const validation = await this.validationJobs.latestCompleted(job.crawlJobId);
+      if (!validation) {
+        throw new Error(
+          `onlyValid needs a completed validation job of crawl job ${job.crawlJobId}; there is none`,
+        );
+      }
+      rules = validation.validationRules;
+    }
+    const hours = job.exportOptions.expiresInHours ?? this.options.defaultExpiresInHours ?? 24;
+    // Whole seconds: a SAS URL's expiry has no milliseconds, and expires_at must match it.
+    const expiresAt = new Date(Math.floor((Date.now() + hours * 3_600_000) / 1000) * 1000);
+    const written = await this.writer.write(
+      { id: job.id, crawlJobId: job.crawlJobId, format: job.format, rules },
+      this.destination,
+      expiresAt,
+      ({ exported, total }) =>
+        run.progress({
+          id: job.id,
+          totalImages: total,
+          exportedImages: exported,
+          progress: Math.min(99, Math.floor((exported * 100) / Math.max(total, 1))),
+        }),
+      run.signal,
+    );
+    return {
+      exportedImages: written.exported,
+      fileSize: written.fileSize,
+      downloadUrl: written.downloadUrl,
+      expiresAt,
+    };
   }
 }

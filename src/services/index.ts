@@ -7,3 +7,5 @@ export * from './project.service';
 export * from './transaction';
 export * from './validation-job.service';
 export * from './export';
+export * from './jobs/job-runner';
+export * from './jobs/worker';
