@@ -147,6 +147,7 @@ export class ExportJobService {
         { crawlJobId: crawlJob.id, userId, name: dto.name, format: dto.format, options },
         m,
       );
+      await this.exportJobs.notifyPending(m);
       await this.activity.record(
         {
           userId,
@@ -194,7 +195,9 @@ export class ExportJobService {
     assertId('export job', id);
     return inTransaction(this.dataSource, async (m) => {
       await this.exportJobs.getOwned(userId, id, m);
-      return this.exportJobs.transition(id, transition, {}, m);
+      const job = await this.exportJobs.transition(id, transition, {}, m);
+      if (job.status === 'pending') await this.exportJobs.notifyPending(m);
+      return job;
     });
   }
 
