@@ -1,4 +1,5 @@
 import type { DataSource, EntityMetadata } from 'typeorm';
+import { withoutNotValid } from '../inspect/schema-compare';
 import {
   normalizeDefault,
   type ColumnShape,
@@ -150,7 +151,3 @@ export async function canonicalCheckDefinitions(
   }
   return definitions;
 }
-
-/** `pg_get_constraintdef` appends ` NOT VALID` to unvalidated constraints; validity is compared apart. */
-export const withoutNotValid = (definition: string): string =>
-  definition.replace(/\s+NOT VALID$/, '');

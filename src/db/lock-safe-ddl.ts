@@ -138,6 +138,28 @@ export async function uniqueConstraintsOnColumn(
 }
 
 /**
+ * The other foreign keys on exactly the columns of `constraint` (same table, same columns, in
+ * order), whatever created them: an ORM's `<table>_<column>_<target>_id_fk` beside ours.
+ */
+export async function otherForeignKeysOnSameColumns(
+  queryRunner: QueryRunner,
+  table: string,
+  constraint: string,
+): Promise<string[]> {
+  const rows: { name: string }[] = await queryRunner.query(
+    `SELECT other.conname AS name
+       FROM pg_constraint own
+       JOIN pg_constraint other
+         ON other.conrelid = own.conrelid AND other.contype = 'f'
+        AND other.conkey = own.conkey AND other.oid <> own.oid
+      WHERE own.conrelid = to_regclass($1) AND own.conname = $2
+      ORDER BY other.conname`,
+    [table, constraint],
+  );
+  return rows.map((row) => row.name);
+}
+
+/**
  * TypeORM's `migration:revert` wraps `down()` in a transaction even when the migration says
  * `transaction = false` (only `-t none` stops it), and CONCURRENTLY fails inside one half way.
  * Refuse up front with the two ways that work, before anything changes.

@@ -3,11 +3,14 @@ import { LegacySchema1731542400000 } from '../migrations/1731542400000-LegacySch
 import { JobTablesAndConstraints1731542400001 } from '../migrations/1731542400001-JobTablesAndConstraints';
 import { ValidateConstraints1731542400003 } from '../migrations/1731542400003-ValidateConstraints';
 import {
-  checkLegacySchema,
-  existingLegacyTables,
-  formatLegacyMismatches,
-  LEGACY_TABLE_NAMES,
-} from './legacy-schema';
+  checkAdoption,
+  conversionStatements,
+  type AdoptionOptions,
+  type AdoptionReport,
+  type TimestampConversion,
+} from '../upgrade/adoption';
+import { existingLegacyTables, LEGACY_TABLE_NAMES } from './legacy-schema';
+import { applyMigrationTimeouts } from './lock-safe-ddl';
 import { withMigrationLock } from './migration-lock';
 import { formatPreflightReport, runPreflight, type PreflightReport } from './preflight';
 
@@ -34,16 +37,21 @@ export interface MigratorEvents {
   finished?: (name: string, milliseconds: number) => void;
   /** An existing database was adopted: its first migration recorded as applied, not run. */
   baselined?: (name: string) => void;
+  /** Adopting an existing database: how its tables differ from the legacy shape, classified. */
+  adopting?: (report: AdoptionReport) => void;
+  /** The baseline step converted timestamp columns to timestamptz. */
+  converted?: (conversions: TimestampConversion[]) => void;
   /** Preflight ran before the constraint migrations (the report may be clean). */
   preflight?: (report: PreflightReport) => void;
   /** A statement gave up waiting for a lock (lock_timeout); the run is retried after a pause. */
   retrying?: (attempt: number, maxAttempts: number, delayMs: number, error: Error) => void;
 }
 
-export interface MigrateOptions {
+export interface MigrateOptions extends AdoptionOptions {
   /**
-   * Adopt a database that already holds the five legacy tables: check them against
-   * legacy-schema.ts and record LegacySchema as applied instead of running it.
+   * Adopt a database that already holds the five legacy tables: classify their differences
+   * from legacy-schema.ts (upgrade/adoption.ts), convert what converts in place, and record
+   * LegacySchema as applied instead of running it.
    */
   baseline?: boolean;
   /** Attempts when a migration fails with lock_not_available; default PIXCRAWLER_LOCK_RETRIES or 5. */
@@ -51,6 +59,21 @@ export interface MigrateOptions {
   /** First pause before a retry, doubled each time; default PIXCRAWLER_LOCK_RETRY_DELAY_MS or 1000. */
   retryDelayMs?: number;
 }
+
+/** Why a run did not start, as a code the CLI words (with the data behind it). */
+export type RefusalReason =
+  /** The database records migrations this code does not know: a newer release ran here. */
+  | 'unknown-migrations'
+  /** --baseline, but none of the legacy tables exist. */
+  | 'nothing-to-adopt'
+  /** The legacy tables exist but no migration is recorded, and --baseline was not given. */
+  | 'adoption-needed'
+  /** --baseline, but some differences from the legacy shape have no safe resolution. */
+  | 'not-adoptable'
+  /** Existing rows break constraints still to be added. */
+  | 'broken-rows'
+  /** Reverting LegacySchema would drop tables that hold rows. */
+  | 'legacy-data';
 
 /**
  * Why a migration run did not start. The message is written for the operator: what was found,
@@ -60,6 +83,12 @@ export class MigrationRefusedError extends Error {
   constructor(
     message: string,
     readonly preflight?: PreflightReport,
+    readonly reason?: RefusalReason,
+    readonly details: {
+      adoption?: AdoptionReport;
+      unknownMigrations?: string[];
+      tables?: string[];
+    } = {},
   ) {
     super(message);
     this.name = 'MigrationRefusedError';
@@ -124,25 +153,50 @@ async function retryingLockTimeouts<T>(
 }
 
 const BASELINE_ADVICE =
-  'Check the rows first with `pixcrawler-db preflight`, then adopt the database with ' +
-  '`pixcrawler-db migrate --baseline`: it checks that the five tables match the legacy schema, ' +
-  `records ${LEGACY_MIGRATION} as applied (without running it) and runs the rest.`;
+  'Check the rows first with `pixcrawler-db preflight`, see what the upgrade would do with ' +
+  '`pixcrawler-db plan --baseline`, then adopt the database with ' +
+  '`pixcrawler-db migrate --baseline`: it classifies how the tables differ from the legacy ' +
+  `schema, converts what converts in place, records ${LEGACY_MIGRATION} as applied (without ` +
+  'running it) and runs the rest.';
+
+/** What a migrate run would do, decided under the migration lock before anything changes. */
+export interface RunDecision {
+  /** Known migrations not yet recorded, oldest first (LegacySchema included when adopting). */
+  pending: string[];
+  /** Adopting an existing database: LegacySchema is recorded, not run, after the conversions. */
+  adoption?: AdoptionReport;
+  /** Preflight, when a constraint migration is pending on tables that exist (may be clean). */
+  preflight?: PreflightReport;
+}
 
 /**
- * The guards that run, under the migration lock, before anything changes: an existing database
- * must be adopted explicitly (`baseline`) and match the legacy schema, and no row may break a
- * constraint still to be added. Records the baseline last, so a refusal changes nothing.
+ * The guards that run, under the migration lock, before anything changes: no migration recorded
+ * that this code does not know, an existing database adopted explicitly (`baseline`) and with no
+ * difference from the legacy shape that nothing safe resolves, and no row breaking a constraint
+ * still to be added. Reads only; `plan` calls it too.
  */
-async function prepareRun(
+export async function decideRun(
   dataSource: DataSource,
-  pending: string[],
-  events: MigratorEvents,
-  options: MigrateOptions,
-): Promise<void> {
+  options: MigrateOptions = {},
+): Promise<RunDecision> {
+  const states = await migrationStates(dataSource);
+  const unknown = states.filter((state) => state.unknown).map((state) => state.name);
+  if (unknown.length > 0) {
+    throw new MigrationRefusedError(
+      `This database records migrations this code does not know (${unknown.join(', ')}): a ` +
+        'newer release of @pixcrawler/data migrated it. Nothing was changed.\n' +
+        'Run that release (or a newer one) instead; an older one cannot tell what its schema is.',
+      undefined,
+      'unknown-migrations',
+      { unknownMigrations: unknown },
+    );
+  }
+  const pending = states.filter((state) => !state.applied).map((state) => state.name);
   const query = <T>(sql: string, params?: unknown[]): Promise<T[]> => dataSource.query(sql, params);
   const legacyPending = pending.includes(LEGACY_MIGRATION);
   const existing = legacyPending ? await existingLegacyTables(query) : [];
   const adopting = legacyPending && existing.length > 0;
+  let adoption: AdoptionReport | undefined;
 
   if (legacyPending && options.baseline) {
     if (existing.length === 0) {
@@ -150,16 +204,18 @@ async function prepareRun(
         `--baseline adopts an existing PixCrawler database, but none of its tables ` +
           `(${LEGACY_TABLE_NAMES.join(', ')}) exist here. Nothing was changed.\n` +
           'For a new database run `pixcrawler-db migrate` without --baseline.',
+        undefined,
+        'nothing-to-adopt',
       );
     }
-    const mismatches = await checkLegacySchema(query);
-    if (mismatches.length > 0) {
+    adoption = await checkAdoption(dataSource, options);
+    if (adoption.refusals.length > 0) {
       throw new MigrationRefusedError(
-        'The existing tables do not match the legacy schema this migration upgrades from, ' +
-          'so --baseline will not adopt them. Nothing was changed.\n' +
-          `${formatLegacyMismatches(mismatches)}\n` +
-          'Bring these tables to the shape in SPEC.md ("The database before this change"), ' +
-          'or restore the database this one was copied from, then run `migrate --baseline` again.',
+        'The existing tables differ from the legacy schema this migration upgrades from in ways ' +
+          'nothing safe resolves, so --baseline will not adopt them. Nothing was changed.',
+        undefined,
+        'not-adoptable',
+        { adoption },
       );
     }
   } else if (adopting) {
@@ -167,35 +223,76 @@ async function prepareRun(
       `This database already holds PixCrawler tables (${existing.join(', ')}) but no migration ` +
         'is recorded in it: it was created before this tool managed it, and running the first ' +
         `migration would fail with "relation already exists". Nothing was changed.\n${BASELINE_ADVICE}`,
+      undefined,
+      'adoption-needed',
+      { tables: existing },
     );
   }
 
   const tablesExist = !legacyPending || adopting;
+  let preflight: PreflightReport | undefined;
   if (tablesExist && pending.some((name) => CONSTRAINT_MIGRATIONS.includes(name))) {
-    const report = await runPreflight(dataSource);
-    events.preflight?.(report);
-    if (report.broken.length > 0) {
+    preflight = await runPreflight(dataSource);
+    if (preflight.broken.length > 0) {
       throw new MigrationRefusedError(
         'Existing rows break constraints this migration adds, so it did not start. ' +
           'Nothing was changed.\n' +
-          `${formatPreflightReport(report)}\n` +
+          `${formatPreflightReport(preflight)}\n` +
           'Ways out:\n' +
           '  - `pixcrawler-db preflight --fix` backs up the rows above to a JSON Lines file, then ' +
           'deletes orphans (as CASCADE would), nulls orphaned user_id (as SET NULL would) and ' +
           'clamps out-of-range values and unknown statuses;\n' +
           '  - or repair them by hand (see the ids above), then run `pixcrawler-db migrate` again.',
-        report,
+        preflight,
+        'broken-rows',
       );
     }
   }
+  return { pending, ...(adoption ? { adoption } : {}), ...(preflight ? { preflight } : {}) };
+}
 
-  if (adopting) {
-    const executor = new BaselineExecutor(dataSource);
-    executor.fake = true;
-    executor.transaction = 'each';
-    await executor.executePendingMigrations();
-    events.baselined?.(LEGACY_MIGRATION);
+/**
+ * The baseline step: the conversions the adoption classified (timestamps to timestamptz), in one
+ * transaction under the migration lock timeout, then LegacySchema recorded as applied. The
+ * conversions are idempotent (a converted column is no longer classified), so a run that fails
+ * between the two is simply run again.
+ */
+async function adopt(
+  dataSource: DataSource,
+  adoption: AdoptionReport,
+  events: MigratorEvents,
+  options: MigrateOptions,
+): Promise<void> {
+  const statements = conversionStatements(adoption.conversions);
+  if (statements.length > 0) {
+    await retryingLockTimeouts(
+      async () => {
+        const runner = dataSource.createQueryRunner();
+        await runner.connect();
+        try {
+          await runner.startTransaction();
+          try {
+            await applyMigrationTimeouts(runner, { transactional: true });
+            for (const statement of statements) await runner.query(statement);
+            await runner.commitTransaction();
+          } catch (error) {
+            await runner.rollbackTransaction();
+            throw error;
+          }
+        } finally {
+          await runner.release();
+        }
+      },
+      events,
+      options,
+    );
+    events.converted?.(adoption.conversions);
   }
+  const executor = new BaselineExecutor(dataSource);
+  executor.fake = true;
+  executor.transaction = 'each';
+  await executor.executePendingMigrations();
+  events.baselined?.(LEGACY_MIGRATION);
 }
 
 /** Every migration this code knows, oldest first, plus any applied one it does not know. */
@@ -268,8 +365,10 @@ export async function runPendingMigrations(
   return withMigrationLock(
     url,
     async () => {
-      const pending = await pendingMigrations(dataSource);
-      await prepareRun(dataSource, pending, events, options);
+      const decision = await decideRun(dataSource, options);
+      if (decision.preflight) events.preflight?.(decision.preflight);
+      if (decision.adoption) events.adopting?.(decision.adoption);
+      if (decision.adoption) await adopt(dataSource, decision.adoption, events, options);
       const toRun = await pendingMigrations(dataSource);
       events.pending?.(toRun);
       if (toRun.length === 0) return [];
@@ -302,6 +401,9 @@ async function refuseToDropLegacyData(dataSource: DataSource): Promise<void> {
       `Reverting ${LEGACY_MIGRATION} would drop ${withRows.join(', ')}, which hold data. ` +
         'Nothing was changed.\nThe upgrade is fully rolled back already: the tables are in the ' +
         'shape they had before it. To remove them anyway, drop them by hand (after pg_dump).',
+      undefined,
+      'legacy-data',
+      { tables: withRows },
     );
   }
 }

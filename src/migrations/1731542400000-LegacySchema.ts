@@ -79,10 +79,10 @@ export class LegacySchema1731542400000 implements MigrationInterface {
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query(`DROP TABLE "activity_logs"`);
-    await queryRunner.query(`DROP TABLE "images"`);
-    await queryRunner.query(`DROP TABLE "crawl_jobs"`);
-    await queryRunner.query(`DROP TABLE "projects"`);
-    await queryRunner.query(`DROP TABLE "profiles"`);
+    await queryRunner.query(`DROP TABLE IF EXISTS "activity_logs"`);
+    await queryRunner.query(`DROP TABLE IF EXISTS "images"`);
+    await queryRunner.query(`DROP TABLE IF EXISTS "crawl_jobs"`);
+    await queryRunner.query(`DROP TABLE IF EXISTS "projects"`);
+    await queryRunner.query(`DROP TABLE IF EXISTS "profiles"`);
   }
 }

@@ -205,10 +205,11 @@ export class JobTablesAndConstraints1731542400001 implements MigrationInterface 
 
   public async down(queryRunner: QueryRunner): Promise<void> {
     await applyMigrationTimeouts(queryRunner, { transactional: true });
-    await queryRunner.query(`DROP TABLE "export_jobs"`);
-    await queryRunner.query(`DROP TABLE "validation_jobs"`);
+    // IF EXISTS: every step can be run again after a failure part way (see down() of the others).
+    await queryRunner.query(`DROP TABLE IF EXISTS "export_jobs"`);
+    await queryRunner.query(`DROP TABLE IF EXISTS "validation_jobs"`);
     for (const { table, name } of [...EXISTING_TABLE_CONSTRAINTS].reverse()) {
-      await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT "${name}"`);
+      await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT IF EXISTS "${name}"`);
     }
     const migrationsTable = migrationsTableName(queryRunner);
     if (await queryRunner.hasTable(migrationsTable)) {

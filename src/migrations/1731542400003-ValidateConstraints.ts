@@ -1,11 +1,22 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { applyMigrationTimeouts, resetMigrationTimeouts } from '../db/lock-safe-ddl';
+import {
+  applyMigrationTimeouts,
+  otherForeignKeysOnSameColumns,
+  resetMigrationTimeouts,
+} from '../db/lock-safe-ddl';
 import { EXISTING_TABLE_CONSTRAINTS } from './1731542400001-JobTablesAndConstraints';
 
 /**
  * Validates the foreign keys and checks that JobTablesAndConstraints added NOT VALID.
  * VALIDATE CONSTRAINT scans the table under SHARE UPDATE EXCLUSIVE, which blocks no reader or
- * writer. Each constraint is validated in its own statement outside a transaction, so a run
+ * writer.
+ *
+ * Once a foreign key is validated, any other foreign key on the same column is dropped: a
+ * database the web app's ORM created has its own (`projects_user_id_profiles_id_fk`, ON DELETE
+ * NO ACTION), which would make a delete fail instead of cascading. Dropping it only after ours
+ * is valid keeps the column guarded at every moment; the drop takes a brief ACCESS EXCLUSIVE
+ * lock on the table and the one it references. down() does not bring such keys back: the
+ * reverted schema is the legacy one, which has no foreign keys. Each constraint is validated in its own statement outside a transaction, so a run
  * that fails on one (a row that breaks it: run `pixcrawler-db preflight`) keeps the ones already
  * validated, and the next run carries on.
  *
@@ -22,6 +33,9 @@ export class ValidateConstraints1731542400003 implements MigrationInterface {
     try {
       for (const { table, name } of EXISTING_TABLE_CONSTRAINTS) {
         await queryRunner.query(`ALTER TABLE "${table}" VALIDATE CONSTRAINT "${name}"`);
+        for (const other of await otherForeignKeysOnSameColumns(queryRunner, table, name)) {
+          await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT "${other}"`);
+        }
       }
     } finally {
       await resetMigrationTimeouts(queryRunner);
@@ -34,7 +48,7 @@ export class ValidateConstraints1731542400003 implements MigrationInterface {
     try {
       await applyMigrationTimeouts(queryRunner, { transactional: true });
       for (const { table, name, definition } of EXISTING_TABLE_CONSTRAINTS) {
-        await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT "${name}"`);
+        await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT IF EXISTS "${name}"`);
         await queryRunner.query(
           `ALTER TABLE "${table}" ADD CONSTRAINT "${name}" ${definition} NOT VALID`,
         );

@@ -1,5 +1,6 @@
 import { normalizeDefault, type TableShape } from '../../src/db/schema-shape';
-import { compareSchemas } from '../../src/db/schema-verifier';
+import { compareSchemas } from '../../src/inspect/schema-compare';
+import { verifyFindings } from '../../src/db/schema-verifier';
 import { textTable } from '../../src/cli/text-table';
 
 describe('normalizeDefault', () => {
@@ -49,10 +50,10 @@ const table = (overrides: Partial<TableShape> = {}): TableShape => ({
   ...overrides,
 });
 
-describe('compareSchemas', () => {
+describe('verify findings from the comparer', () => {
   it('finds nothing when the two schemas are the same', () => {
     expect(
-      compareSchemas(new Map([['projects', table()]]), new Map([['projects', table()]])),
+      verifyFindings(new Map([['projects', table()]]), new Map([['projects', table()]])),
     ).toEqual([]);
   });
 
@@ -80,7 +81,7 @@ describe('compareSchemas', () => {
       ],
     });
     expect(
-      compareSchemas(new Map([['projects', expected]]), new Map([['projects', actual]])),
+      verifyFindings(new Map([['projects', expected]]), new Map([['projects', actual]])),
     ).toEqual([
       {
         severity: 'error',
@@ -104,7 +105,7 @@ describe('compareSchemas', () => {
         },
       ],
     });
-    const findings = compareSchemas(
+    const findings = verifyFindings(
       new Map([['projects', table()]]),
       new Map([['projects', actual]]),
     );
@@ -120,7 +121,7 @@ describe('compareSchemas', () => {
       ['migrations', table({ name: 'migrations' })],
       ['legacy', table({ name: 'legacy' })],
     ]);
-    const findings = compareSchemas(new Map([['projects', table()]]), actual, {
+    const findings = verifyFindings(new Map([['projects', table()]]), actual, {
       ignoredTables: ['migrations'],
     });
     expect(findings.map((f) => `${f.severity} ${f.kind} ${f.name}`)).toEqual([
