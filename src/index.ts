@@ -3,21 +3,19 @@
  */
 export * from './entities';
 export { migrations } from './migrations';
-export { dataSourceOptions } from './db/data-source-options';
-export { maskDatabaseUrl } from './db/database-url';
-export { startEmbeddedPostgres } from './db/embedded-postgres';
-export type { EmbeddedServer, EmbeddedServerOptions } from './db/embedded-postgres';
-export {
-  migrationStates,
-  pendingMigrations,
-  revertLastMigration,
-  runPendingMigrations,
-} from './db/migrator';
-export type { MigrationState, MigratorEvents } from './db/migrator';
-export { schemaDrift } from './db/schema-drift';
-export { openDatabaseTarget } from './db/database-target';
-export type { DatabaseTarget } from './db/database-target';
+export { dataSourceOptions } from './connection/data-source-options';
+export { maskDatabaseUrl } from './connection/database-url';
+export { startEmbeddedPostgres } from './local/embedded-postgres';
+export type { EmbeddedServer, EmbeddedServerOptions } from './local/embedded-postgres';
+export { migrationStates, pendingMigrations } from './inspect/migration-states';
+export type { MigrationState } from './inspect/migration-states';
+export { revertLastMigration, runPendingMigrations } from './migrator/migrator';
+export type { MigratorEvents } from './migrator/migrator';
+export { schemaDrift } from './inspect/schema-drift';
+export { openDatabaseTarget } from './local/database-target';
+export type { DatabaseTarget } from './local/database-target';
 export * from './errors';
 export * from './dto';
 export * from './repositories';
 export * from './services';
+export * from './storage';

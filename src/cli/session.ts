@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { openDatabaseTarget, type DatabaseTarget } from '../db/database-target';
-import { InvalidDatabaseUrlError } from '../db/database-url';
-import { dataSourceOptions } from '../db/data-source-options';
+import { openDatabaseTarget, type DatabaseTarget } from '../local/database-target';
+import { InvalidDatabaseUrlError } from '../connection/database-url';
+import { dataSourceOptions } from '../connection/data-source-options';
 
 /**
  * An error whose message is written for the operator: the CLI prints it without a stack trace.

@@ -1,5 +1,5 @@
 import { IsInt, IsNotEmpty, IsString, MaxLength, Min } from 'class-validator';
-import { composeDecorators } from '../compose-decorators';
+import { composeDecorators } from '../entities/compose-decorators';
 import { NAME_MAX_LENGTH } from '../entities/columns';
 
 /**

@@ -14,7 +14,7 @@ import {
   ValidationOptions,
 } from 'class-validator';
 import { Column, CreateDateColumn, UpdateDateColumn, ValueTransformer } from 'typeorm';
-import { composeDecorators } from '../compose-decorators';
+import { composeDecorators } from './compose-decorators';
 
 /**
  * `created_at` / `updated_at` for the tables that have them (images and activity_logs do not).

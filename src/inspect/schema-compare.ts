@@ -6,7 +6,7 @@ import type {
   PrimaryKeyShape,
   TableShape,
   UniqueShape,
-} from '../db/schema-shape';
+} from './schema-shape';
 
 /**
  * The one schema comparer: an expected shape against a live one, one comparer per kind of

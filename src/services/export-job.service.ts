@@ -19,7 +19,7 @@ import { CrawlJobRepository } from '../repositories/crawl-job.repository';
 import { ExportJobRepository } from '../repositories/export-job.repository';
 import { ImageRepository } from '../repositories/image.repository';
 import { ValidationJobRepository } from '../repositories/validation-job.repository';
-import type { ImageStorage } from './image-storage';
+import type { ImageStorage } from '../storage/image-storage';
 import { inTransaction, translated } from './transaction';
 
 export interface ExportJobServiceOptions {

@@ -1,7 +1,6 @@
 export * from './activity.service';
 export * from './crawl-job.service';
 export * from './export-job.service';
-export * from './image-storage';
 export * from './profile.service';
 export * from './project.service';
 export * from './transaction';

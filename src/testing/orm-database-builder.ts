@@ -1,6 +1,6 @@
 import { Client } from 'pg';
-import { legacySizes, type LegacySizes } from '../db/legacy-builder';
-import { LEGACY_TABLES, type LegacyColumn } from '../db/legacy-schema';
+import { legacySizes, type LegacySizes } from './legacy-builder';
+import { LEGACY_TABLES, type LegacyColumn } from '../upgrade/legacy-schema';
 
 /**
  * Builds a database the way PixCrawler's production one really is ("Databases in the wild" in

@@ -1,8 +1,8 @@
 import type { DataSource } from 'typeorm';
-import { expectedSchema } from '../db/expected-schema';
-import { legacyShape, LEGACY_TABLE_NAMES, TABLES_THE_CHANGE_CREATES } from '../db/legacy-schema';
-import { currentSchema, readSchemaCatalog } from '../db/schema-catalog';
-import type { TableShape } from '../db/schema-shape';
+import { expectedSchema } from '../inspect/expected-schema';
+import { legacyShape, LEGACY_TABLE_NAMES, TABLES_THE_CHANGE_CREATES } from './legacy-schema';
+import { currentSchema, readSchemaCatalog } from '../inspect/schema-catalog';
+import type { TableShape } from '../inspect/schema-shape';
 import {
   compareSchemas,
   sameList,

@@ -1,4 +1,4 @@
-import { maskDatabaseUrl } from '../../src/db/database-url';
+import { maskDatabaseUrl } from '../../src/connection/database-url';
 import { startTestServer, type TestServer } from '../../src/testing/test-server';
 
 declare global {

@@ -1,16 +1,16 @@
 import { DataSource } from 'typeorm';
-import { buildLegacyDatabase } from '../../src/db/legacy-builder';
-import { LEGACY_TABLE_NAMES } from '../../src/db/legacy-schema';
+import { buildLegacyDatabase } from '../../src/testing/legacy-builder';
+import { LEGACY_TABLE_NAMES } from '../../src/upgrade/legacy-schema';
 import { checkAdoption } from '../../src/upgrade/adoption';
 import { runCli } from '../helpers/cli';
 import {
   MigrationRefusedError,
   revertLastMigration,
   runPendingMigrations,
-} from '../../src/db/migrator';
-import { preflightRules, runPreflight } from '../../src/db/preflight';
-import { schemaDrift } from '../../src/db/schema-drift';
-import { dataSourceOptions } from '../../src/db/data-source-options';
+} from '../../src/migrator/migrator';
+import { preflightRules, runPreflight } from '../../src/upgrade/preflight';
+import { schemaDrift } from '../../src/inspect/schema-drift';
+import { dataSourceOptions } from '../../src/connection/data-source-options';
 import { migrations } from '../../src/migrations';
 import { EXISTING_TABLE_CONSTRAINTS } from '../../src/migrations/1731542400001-JobTablesAndConstraints';
 import {

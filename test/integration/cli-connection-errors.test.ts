@@ -1,4 +1,4 @@
-import { withDatabase } from '../../src/db/database-url';
+import { withDatabase } from '../../src/connection/database-url';
 import { runCli } from '../helpers/cli';
 
 /** A wrong DATABASE_URL is the operator's to fix: say what is wrong, no stack trace, no secret. */

@@ -1,9 +1,9 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../../src/db/data-source-options';
-import { buildLegacyDatabase } from '../../src/db/legacy-builder';
-import { runPendingMigrations } from '../../src/db/migrator';
-import { schemaDrift } from '../../src/db/schema-drift';
+import { dataSourceOptions } from '../../src/connection/data-source-options';
+import { buildLegacyDatabase } from '../../src/testing/legacy-builder';
+import { runPendingMigrations } from '../../src/migrator/migrator';
+import { schemaDrift } from '../../src/inspect/schema-drift';
 import { migrations } from '../../src/migrations';
 import { runCli, spawnCli } from '../helpers/cli';
 import {

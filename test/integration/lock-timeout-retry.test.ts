@@ -1,8 +1,8 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { buildLegacyDatabase } from '../../src/db/legacy-builder';
-import { isLockTimeout, runPendingMigrations } from '../../src/db/migrator';
-import { schemaDrift } from '../../src/db/schema-drift';
+import { buildLegacyDatabase } from '../../src/testing/legacy-builder';
+import { isLockTimeout, runPendingMigrations } from '../../src/migrator/migrator';
+import { schemaDrift } from '../../src/inspect/schema-drift';
 import { migrations } from '../../src/migrations';
 import { recordedMigrations, schemaSnapshot } from '../helpers/schema-state';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';

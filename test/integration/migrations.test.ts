@@ -1,6 +1,10 @@
 import { DataSource } from 'typeorm';
-import { migrationStates, revertLastMigration, runPendingMigrations } from '../../src/db/migrator';
-import { schemaDrift } from '../../src/db/schema-drift';
+import {
+  migrationStates,
+  revertLastMigration,
+  runPendingMigrations,
+} from '../../src/migrator/migrator';
+import { schemaDrift } from '../../src/inspect/schema-drift';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
 /** Everything in the public schema that a migration could create, as comparable text. */

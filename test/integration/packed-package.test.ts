@@ -2,7 +2,7 @@ import { execFileSync, execSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { maskDatabaseUrl } from '../../src/db/database-url';
+import { maskDatabaseUrl } from '../../src/connection/database-url';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
 /** What an application builds on; each must be exported by the package's main entry. */

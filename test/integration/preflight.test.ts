@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DataSource } from 'typeorm';
-import { buildLegacyDatabase, type LegacyBuildResult } from '../../src/db/legacy-builder';
-import { LEGACY_TABLE_NAMES } from '../../src/db/legacy-schema';
-import { MigrationRefusedError, runPendingMigrations } from '../../src/db/migrator';
-import { fixPreflightViolations, runPreflight, SAFE_VALUES } from '../../src/db/preflight';
-import { schemaDrift } from '../../src/db/schema-drift';
+import { buildLegacyDatabase, type LegacyBuildResult } from '../../src/testing/legacy-builder';
+import { LEGACY_TABLE_NAMES } from '../../src/upgrade/legacy-schema';
+import { MigrationRefusedError, runPendingMigrations } from '../../src/migrator/migrator';
+import { fixPreflightViolations, runPreflight, SAFE_VALUES } from '../../src/upgrade/preflight';
+import { schemaDrift } from '../../src/inspect/schema-drift';
 import { JOB_STATUSES, PROFILE_ROLES, PROJECT_STATUSES } from '../../src/entities/value-sets';
 import { runCli } from '../helpers/cli';
 import {

@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
-import { readDatabaseStats } from '../../src/db/database-stats';
-import { runPendingMigrations } from '../../src/db/migrator';
+import { readDatabaseStats } from '../../src/inspect/database-stats';
+import { runPendingMigrations } from '../../src/migrator/migrator';
 import { runCli } from '../helpers/cli';
 import { createProfileTree } from '../helpers/sql-rows';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';

@@ -1,6 +1,10 @@
 import { DataSource } from 'typeorm';
-import { revertLastMigration, runPendingMigrations } from '../../src/db/migrator';
-import { verifySchema, type Finding, type VerificationReport } from '../../src/db/schema-verifier';
+import { revertLastMigration, runPendingMigrations } from '../../src/migrator/migrator';
+import {
+  verifySchema,
+  type Finding,
+  type VerificationReport,
+} from '../../src/inspect/schema-verifier';
 import { runCli as runCliOn } from '../helpers/cli';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 

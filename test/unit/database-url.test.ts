@@ -3,8 +3,8 @@ import {
   configuredDatabaseUrl,
   maskDatabaseUrl,
   withDatabase,
-} from '../../src/db/database-url';
-import { openDatabaseTarget } from '../../src/db/database-target';
+} from '../../src/connection/database-url';
+import { openDatabaseTarget } from '../../src/local/database-target';
 
 describe('database URLs', () => {
   it('masks the password and keeps everything else', () => {

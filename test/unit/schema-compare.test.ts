@@ -1,6 +1,6 @@
-import { normalizeDefault, type TableShape } from '../../src/db/schema-shape';
+import { normalizeDefault, type TableShape } from '../../src/inspect/schema-shape';
 import { compareSchemas } from '../../src/inspect/schema-compare';
-import { verifyFindings } from '../../src/db/schema-verifier';
+import { verifyFindings } from '../../src/inspect/schema-verifier';
 import { textTable } from '../../src/cli/text-table';
 
 describe('normalizeDefault', () => {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { MigrationRefusedError, runPendingMigrations } from '../../db/migrator';
+import { MigrationRefusedError, runPendingMigrations } from '../../migrator/migrator';
 import { ADOPTION_REFUSAL_ADVICE, formatAdoptionReport } from '../reports/adoption';
 import { action, OperatorError, withSession } from '../session';
 import { verifyAndReport } from './verify';

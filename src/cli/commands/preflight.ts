@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
-import { fixPreflightViolations, formatPreflightReport, runPreflight } from '../../db/preflight';
+import {
+  fixPreflightViolations,
+  formatPreflightReport,
+  runPreflight,
+} from '../../upgrade/preflight';
 import { action, withSession } from '../session';
 
 export function registerPreflight(program: Command): void {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { MigrationRefusedError, revertLastMigration } from '../../db/migrator';
+import { MigrationRefusedError, revertLastMigration } from '../../migrator/migrator';
 import { action, OperatorError, withSession } from '../session';
 import { printRetry } from './migrate';
 

@@ -1,7 +1,11 @@
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { buildLegacyDatabase, LegacyBuildRefusedError, legacySizes } from '../../db/legacy-builder';
+import {
+  buildLegacyDatabase,
+  LegacyBuildRefusedError,
+  legacySizes,
+} from '../../testing/legacy-builder';
 import { action, OperatorError, withSession } from '../session';
 
 function count(value: string): number {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readDatabaseStats } from '../../db/database-stats';
+import { readDatabaseStats } from '../../inspect/database-stats';
 import { action, withSession } from '../session';
 import { textTable } from '../text-table';
 

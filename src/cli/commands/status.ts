@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { migrationStates } from '../../db/migrator';
+import { migrationStates } from '../../migrator/migrator';
 import { action, withSession } from '../session';
 
 export function registerStatus(program: Command): void {

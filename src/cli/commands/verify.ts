@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { DataSource } from 'typeorm';
-import { formatVerificationReport, verifySchema } from '../../db/schema-verifier';
+import { formatVerificationReport, verifySchema } from '../../inspect/schema-verifier';
 import { action, withSession } from '../session';
 
 export interface VerifyFlags {

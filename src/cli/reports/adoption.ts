@@ -1,4 +1,4 @@
-import type { ForeignKeyShape } from '../../db/schema-shape';
+import type { ForeignKeyShape } from '../../inspect/schema-shape';
 import type { AdoptionEntry, AdoptionReport } from '../../upgrade/adoption';
 
 /** The adoption classification (`migrate --baseline`, `plan --baseline`) as an operator reads it. */

@@ -1,4 +1,4 @@
-import { normalizeDefault, type TableShape } from './schema-shape';
+import { normalizeDefault, type TableShape } from '../inspect/schema-shape';
 
 /**
  * The five tables as an existing PixCrawler database holds them ("The database before this

@@ -1,7 +1,7 @@
 import { DataSource, MigrationExecutor, type Logger, type Migration } from 'typeorm';
-import { LegacySchema1731542400000 } from '../migrations/1731542400000-LegacySchema';
-import { JobTablesAndConstraints1731542400001 } from '../migrations/1731542400001-JobTablesAndConstraints';
-import { ValidateConstraints1731542400003 } from '../migrations/1731542400003-ValidateConstraints';
+import { withMigrationLock } from '../connection/migration-lock';
+import { migrationStates, pendingMigrations } from '../inspect/migration-states';
+import { migrationName, type PixCrawlerMigration } from '../migrations/migration-traits';
 import {
   checkAdoption,
   conversionStatements,
@@ -9,10 +9,15 @@ import {
   type AdoptionReport,
   type TimestampConversion,
 } from '../upgrade/adoption';
-import { existingLegacyTables, LEGACY_TABLE_NAMES } from './legacy-schema';
-import { applyMigrationTimeouts } from './lock-safe-ddl';
-import { withMigrationLock } from './migration-lock';
-import { formatPreflightReport, runPreflight, type PreflightReport } from './preflight';
+import { existingLegacyTables, LEGACY_TABLE_NAMES } from '../upgrade/legacy-schema';
+import { applyMigrationTimeouts } from '../migrations/lock-safe-ddl';
+import { formatPreflightReport, runPreflight, type PreflightReport } from '../upgrade/preflight';
+
+export {
+  migrationStates,
+  pendingMigrations,
+  type MigrationState,
+} from '../inspect/migration-states';
 
 /**
  * What the CLI adds around TypeORM's migration runner: one migrator at a time (an advisory
@@ -21,13 +26,6 @@ import { formatPreflightReport, runPreflight, type PreflightReport } from './pre
  * gives up on a lock (lock_timeout), each migration reported as it completes, and reverts that
  * respect `transaction = false`.
  */
-
-export interface MigrationState {
-  name: string;
-  applied: boolean;
-  /** Recorded as applied in the database but unknown to this code (a newer release ran it?). */
-  unknown?: boolean;
-}
 
 export interface MigratorEvents {
   /** Another process holds the migration lock; this one waits for it. */
@@ -95,17 +93,29 @@ export class MigrationRefusedError extends Error {
   }
 }
 
-const LEGACY_MIGRATION = new LegacySchema1731542400000().name;
+/** The migrations the runner was given, with what each declares about itself. */
+function declaredMigrations(dataSource: DataSource): PixCrawlerMigration[] {
+  return dataSource.migrations as PixCrawlerMigration[];
+}
+
+/** The migration an existing database adopts instead of running (LegacySchema), if any. */
+function adoptingMigration(dataSource: DataSource): string | undefined {
+  const migration = declaredMigrations(dataSource).find((m) => m.adoptsExistingTables);
+  return migration && migrationName(migration);
+}
+
 /** The migrations whose constraints existing rows may break: preflight runs while one is pending. */
-const CONSTRAINT_MIGRATIONS = [
-  new JobTablesAndConstraints1731542400001().name,
-  new ValidateConstraints1731542400003().name,
-];
+function constrainingMigrations(dataSource: DataSource): string[] {
+  return declaredMigrations(dataSource)
+    .filter((m) => m.constrainsExistingRows)
+    .map(migrationName);
+}
 
 /** Records LegacySchema as applied, the way TypeORM records a migration (`--fake`), and nothing more. */
 class BaselineExecutor extends MigrationExecutor {
   protected override getMigrations(): Migration[] {
-    return super.getMigrations().filter((migration) => migration.name === LEGACY_MIGRATION);
+    const adopted = adoptingMigration(this.dataSource);
+    return super.getMigrations().filter((migration) => migration.name === adopted);
   }
 }
 
@@ -152,11 +162,11 @@ async function retryingLockTimeouts<T>(
   }
 }
 
-const BASELINE_ADVICE =
+const baselineAdvice = (adopted: string) =>
   'Check the rows first with `pixcrawler-db preflight`, see what the upgrade would do with ' +
   '`pixcrawler-db plan --baseline`, then adopt the database with ' +
   '`pixcrawler-db migrate --baseline`: it classifies how the tables differ from the legacy ' +
-  `schema, converts what converts in place, records ${LEGACY_MIGRATION} as applied (without ` +
+  `schema, converts what converts in place, records ${adopted} as applied (without ` +
   'running it) and runs the rest.';
 
 /** What a migrate run would do, decided under the migration lock before anything changes. */
@@ -193,7 +203,8 @@ export async function decideRun(
   }
   const pending = states.filter((state) => !state.applied).map((state) => state.name);
   const query = <T>(sql: string, params?: unknown[]): Promise<T[]> => dataSource.query(sql, params);
-  const legacyPending = pending.includes(LEGACY_MIGRATION);
+  const adopted = adoptingMigration(dataSource);
+  const legacyPending = adopted !== undefined && pending.includes(adopted);
   const existing = legacyPending ? await existingLegacyTables(query) : [];
   const adopting = legacyPending && existing.length > 0;
   let adoption: AdoptionReport | undefined;
@@ -222,7 +233,8 @@ export async function decideRun(
     throw new MigrationRefusedError(
       `This database already holds PixCrawler tables (${existing.join(', ')}) but no migration ` +
         'is recorded in it: it was created before this tool managed it, and running the first ' +
-        `migration would fail with "relation already exists". Nothing was changed.\n${BASELINE_ADVICE}`,
+        `migration would fail with "relation already exists". Nothing was changed.\n` +
+        baselineAdvice(adopted ?? ''),
       undefined,
       'adoption-needed',
       { tables: existing },
@@ -231,7 +243,7 @@ export async function decideRun(
 
   const tablesExist = !legacyPending || adopting;
   let preflight: PreflightReport | undefined;
-  if (tablesExist && pending.some((name) => CONSTRAINT_MIGRATIONS.includes(name))) {
+  if (tablesExist && pending.some((name) => constrainingMigrations(dataSource).includes(name))) {
     preflight = await runPreflight(dataSource);
     if (preflight.broken.length > 0) {
       throw new MigrationRefusedError(
@@ -292,25 +304,7 @@ async function adopt(
   executor.fake = true;
   executor.transaction = 'each';
   await executor.executePendingMigrations();
-  events.baselined?.(LEGACY_MIGRATION);
-}
-
-/** Every migration this code knows, oldest first, plus any applied one it does not know. */
-export async function migrationStates(dataSource: DataSource): Promise<MigrationState[]> {
-  const executed = await new MigrationExecutor(dataSource).getExecutedMigrations();
-  const executedNames = new Set(executed.map((m) => m.name));
-  const known = dataSource.migrations.map((m) => m.name ?? m.constructor.name);
-  const knownNames = new Set(known);
-  return [
-    ...known.map((name) => ({ name, applied: executedNames.has(name) })),
-    ...executed
-      .filter((m) => !knownNames.has(m.name))
-      .map((m) => ({ name: m.name, applied: true, unknown: true })),
-  ];
-}
-
-export async function pendingMigrations(dataSource: DataSource): Promise<string[]> {
-  return (await migrationStates(dataSource)).filter((m) => !m.applied).map((m) => m.name);
+  events.baselined?.(adoptingMigration(dataSource) ?? '');
 }
 
 /**
@@ -389,7 +383,7 @@ export async function runPendingMigrations(
  * application ever stored, and "roll back the upgrade" ends one step earlier: refuse while any of
  * them has a row.
  */
-async function refuseToDropLegacyData(dataSource: DataSource): Promise<void> {
+async function refuseToDropLegacyData(dataSource: DataSource, migration: string): Promise<void> {
   const query = <T>(sql: string, params?: unknown[]): Promise<T[]> => dataSource.query(sql, params);
   const withRows: string[] = [];
   for (const table of await existingLegacyTables(query)) {
@@ -398,7 +392,7 @@ async function refuseToDropLegacyData(dataSource: DataSource): Promise<void> {
   }
   if (withRows.length > 0) {
     throw new MigrationRefusedError(
-      `Reverting ${LEGACY_MIGRATION} would drop ${withRows.join(', ')}, which hold data. ` +
+      `Reverting ${migration} would drop ${withRows.join(', ')}, which hold data. ` +
         'Nothing was changed.\nThe upgrade is fully rolled back already: the tables are in the ' +
         'shape they had before it. To remove them anyway, drop them by hand (after pg_dump).',
       undefined,
@@ -421,7 +415,9 @@ export async function revertLastMigration(
       const applied = (await migrationStates(dataSource)).filter((m) => m.applied);
       const last = applied[applied.length - 1];
       if (!last) return undefined;
-      if (last.name === LEGACY_MIGRATION) await refuseToDropLegacyData(dataSource);
+      if (last.name === adoptingMigration(dataSource)) {
+        await refuseToDropLegacyData(dataSource, last.name);
+      }
       const executor = new MigrationExecutor(dataSource);
       const instance = dataSource.migrations.find((m) => m.name === last.name);
       // TypeORM's revert wraps down() in a transaction whatever the migration says; a migration

@@ -4,9 +4,9 @@ import {
   withoutNotValid,
   type CompareOptions,
   type SchemaDifference,
-} from '../inspect/schema-compare';
+} from './schema-compare';
 import { canonicalCheckDefinitions, expectedSchema } from './expected-schema';
-import { migrationStates } from './migrator';
+import { migrationStates } from './migration-states';
 import { currentSchema, readSchemaCatalog } from './schema-catalog';
 import { schemaDrift } from './schema-drift';
 import type { ForeignKeyShape, IndexShape, TableShape } from './schema-shape';

@@ -5,7 +5,7 @@ import {
   InvalidDatabaseUrlError,
   maskDatabaseUrl,
   withDatabase,
-} from './database-url';
+} from '../connection/database-url';
 import { startEmbeddedPostgres, type EmbeddedServerOptions } from './embedded-postgres';
 
 /** The database a command works on: `DATABASE_URL`, or the embedded default. */

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { LEGACY_TABLES, legacyTableDdl, type LegacyTable } from './legacy-schema';
+import { LEGACY_TABLES, legacyTableDdl, type LegacyTable } from '../upgrade/legacy-schema';
 
 /**
  * Builds a database in the state before this change ("The database before this change" in
