@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { handleInterrupts } from './session';
 import { registerDemo } from './commands/demo';
 import { registerMigrate } from './commands/migrate';
+import { registerPlan } from './commands/plan';
 import { registerPreflight } from './commands/preflight';
 import { registerRevert } from './commands/revert';
 import { registerSeedLegacy } from './commands/seed-legacy';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: false });
   registerMigrate(program);
+  registerPlan(program);
   registerRevert(program);
   registerStatus(program);
   registerVerify(program);

@@ -28,11 +28,15 @@ export interface Session {
  * (password masked), and always closes it again, stopping the embedded server if this process
  * started it.
  */
-export async function withSession<T>(work: (session: Session) => Promise<T>): Promise<T> {
+export async function withSession<T>(
+  work: (session: Session) => Promise<T>,
+  { json = false }: { json?: boolean } = {},
+): Promise<T> {
   const target = await openDatabaseTarget().catch((error: unknown) => {
     throw error instanceof InvalidDatabaseUrlError ? new OperatorError(error.message) : error;
   });
-  console.log(`Database: ${target.label}`);
+  // With --json, stdout carries the JSON document alone.
+  (json ? console.error : console.log)(`Database: ${target.label}`);
   const dataSource = new DataSource(dataSourceOptions({ url: target.url }));
   try {
     await dataSource.initialize().catch((error: unknown) => {

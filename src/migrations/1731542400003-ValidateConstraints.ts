@@ -2,10 +2,17 @@ import type { QueryRunner } from 'typeorm';
 import type { PixCrawlerMigration } from './migration-traits';
 import {
   applyMigrationTimeouts,
-  otherForeignKeysOnSameColumns,
+  otherForeignKeysOn,
   resetMigrationTimeouts,
 } from './lock-safe-ddl';
 import { EXISTING_TABLE_CONSTRAINTS } from './1731542400001-JobTablesAndConstraints';
+
+/** The columns of a `FOREIGN KEY ("a", "b") REFERENCES …` definition; none for a check. */
+const foreignKeyColumns = (definition: string): string[] =>
+  /^FOREIGN KEY \(([^)]*)\)/
+    .exec(definition)?.[1]
+    .split(',')
+    .map((column) => column.trim().replace(/^"|"$/g, '')) ?? [];
 
 /**
  * Validates the foreign keys and checks that JobTablesAndConstraints added NOT VALID.
@@ -33,9 +40,11 @@ export class ValidateConstraints1731542400003 implements PixCrawlerMigration {
   public async up(queryRunner: QueryRunner): Promise<void> {
     await applyMigrationTimeouts(queryRunner, { transactional: false });
     try {
-      for (const { table, name } of EXISTING_TABLE_CONSTRAINTS) {
+      for (const { table, name, definition } of EXISTING_TABLE_CONSTRAINTS) {
         await queryRunner.query(`ALTER TABLE "${table}" VALIDATE CONSTRAINT "${name}"`);
-        for (const other of await otherForeignKeysOnSameColumns(queryRunner, table, name)) {
+        const columns = foreignKeyColumns(definition);
+        if (columns.length === 0) continue;
+        for (const other of await otherForeignKeysOn(queryRunner, table, columns, name)) {
           await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT "${other}"`);
         }
       }

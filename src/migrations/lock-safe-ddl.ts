@@ -138,23 +138,26 @@ export async function uniqueConstraintsOnColumn(
 }
 
 /**
- * The other foreign keys on exactly the columns of `constraint` (same table, same columns, in
- * order), whatever created them: an ORM's `<table>_<column>_<target>_id_fk` beside ours.
+ * The foreign keys on exactly these columns of a table (in this order) other than `keep`,
+ * whatever created them: an ORM's `<table>_<column>_<target>_id_fk` beside ours. Found by
+ * columns, not through `keep`, so the answer does not depend on `keep` existing yet.
  */
-export async function otherForeignKeysOnSameColumns(
+export async function otherForeignKeysOn(
   queryRunner: QueryRunner,
   table: string,
-  constraint: string,
+  columns: readonly string[],
+  keep: string,
 ): Promise<string[]> {
   const rows: { name: string }[] = await queryRunner.query(
-    `SELECT other.conname AS name
-       FROM pg_constraint own
-       JOIN pg_constraint other
-         ON other.conrelid = own.conrelid AND other.contype = 'f'
-        AND other.conkey = own.conkey AND other.oid <> own.oid
-      WHERE own.conrelid = to_regclass($1) AND own.conname = $2
-      ORDER BY other.conname`,
-    [table, constraint],
+    `SELECT con.conname AS name
+       FROM pg_constraint con
+      WHERE con.conrelid = to_regclass($1) AND con.contype = 'f' AND con.conname <> $3
+        AND ARRAY(SELECT a.attname::text
+                    FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, position)
+                    JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+                   ORDER BY k.position) = $2::text[]
+      ORDER BY con.conname`,
+    [table, columns, keep],
   );
   return rows.map((row) => row.name);
 }

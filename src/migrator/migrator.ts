@@ -99,7 +99,7 @@ function declaredMigrations(dataSource: DataSource): PixCrawlerMigration[] {
 }
 
 /** The migration an existing database adopts instead of running (LegacySchema), if any. */
-function adoptingMigration(dataSource: DataSource): string | undefined {
+export function adoptingMigration(dataSource: DataSource): string | undefined {
   const migration = declaredMigrations(dataSource).find((m) => m.adoptsExistingTables);
   return migration && migrationName(migration);
 }
@@ -188,6 +188,7 @@ export interface RunDecision {
 export async function decideRun(
   dataSource: DataSource,
   options: MigrateOptions = {},
+  { brokenRows = 'refuse' }: { brokenRows?: 'refuse' | 'report' } = {},
 ): Promise<RunDecision> {
   const states = await migrationStates(dataSource);
   const unknown = states.filter((state) => state.unknown).map((state) => state.name);
@@ -245,7 +246,7 @@ export async function decideRun(
   let preflight: PreflightReport | undefined;
   if (tablesExist && pending.some((name) => constrainingMigrations(dataSource).includes(name))) {
     preflight = await runPreflight(dataSource);
-    if (preflight.broken.length > 0) {
+    if (preflight.broken.length > 0 && brokenRows === 'refuse') {
       throw new MigrationRefusedError(
         'Existing rows break constraints this migration adds, so it did not start. ' +
           'Nothing was changed.\n' +

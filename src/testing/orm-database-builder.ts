@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { legacySizes, type LegacySizes } from './legacy-builder';
+import { LegacyBuildRefusedError, legacySizes, type LegacySizes } from './legacy-builder';
 import { LEGACY_TABLES, type LegacyColumn } from '../upgrade/legacy-schema';
 
 /**
@@ -19,7 +19,7 @@ import { LEGACY_TABLES, type LegacyColumn } from '../upgrade/legacy-schema';
 export interface OrmBuildOptions extends Partial<LegacySizes> {
   /** Rows breaking each rule in `OrmBuildResult.planted`. */
   broken?: number;
-  /** Drop every table of the schema first (the builder refuses a non-empty schema otherwise). */
+  /** Drop PixCrawler's, the ORM's extra and the migrations tables first (else: refuse any table). */
   dropExisting?: boolean;
 }
 
@@ -147,7 +147,7 @@ const profileIdSql = (n: string) =>
 const missingProfileIdSql = (n: string) =>
   `('ffffffff-0000-4000-8000-' || lpad(to_hex(${n}), 12, '0'))::uuid`;
 /** Row n's time: UTC wall-clock, one minute apart from 2024-01-01. */
-const at = (n: string) => `(timestamp '2024-01-01 00:00:00' + ${n} * interval '1 minute')`;
+const at = (n: string) => `(timestamp '2024-01-01 00:00:00' + (${n}) * interval '1 minute')`;
 
 export async function buildOrmDatabase(
   url: string,
@@ -167,14 +167,19 @@ export async function buildOrmDatabase(
         ORDER BY relname`,
     );
     if (existing.length > 0 && !options.dropExisting) {
-      throw new Error(
-        `The database already has tables (${existing.map((r) => r.name).join(', ')}); the ORM ` +
-          'database builder only builds into an empty schema. Pass dropExisting ' +
-          '(`--drop-existing`) to drop every table of the schema first.',
-      );
+      throw new LegacyBuildRefusedError(existing.map((row) => row.name));
     }
     await client.query('BEGIN');
-    for (const { name } of existing) await client.query(`DROP TABLE IF EXISTS "${name}" CASCADE`);
+    for (const name of [
+      ...ORM_EXTRA_TABLES,
+      'export_jobs',
+      'validation_jobs',
+      ...LEGACY_TABLES.map((t) => t.name),
+      'migrations',
+      'typeorm_metadata',
+    ]) {
+      await client.query(`DROP TABLE IF EXISTS "${name}" CASCADE`);
+    }
 
     for (const table of LEGACY_TABLES) await client.query(ormTableDdl(table.name));
     await client.query(EXTRA_TABLES_DDL[0]);

@@ -99,6 +99,15 @@ export const DEFAULT_LEGACY_TIMEZONE = 'UTC';
 /** Zones PostgreSQL treats as UTC when deciding whether timestamp → timestamptz rewrites. */
 const UTC_ZONES = new Set(['utc', 'etc/utc', 'etc/uct', 'uct', 'zulu', 'etc/zulu', 'universal']);
 
+/**
+ * Whether timestamp → timestamptz rewrites the table: PostgreSQL 12 and newer change only the
+ * catalog when the session's zone is UTC (the stored values mean the same instants); in any
+ * other zone every value shifts, so every row is written anew.
+ */
+export function timestampConversionRewrites(timezone: string, serverVersion: number): boolean {
+  return !(UTC_ZONES.has(timezone.toLowerCase()) && serverVersion >= 120000);
+}
+
 const TIMESTAMP_WITHOUT_ZONE = 'timestamp without time zone';
 const TIMESTAMP_WITH_ZONE = 'timestamp with time zone';
 
@@ -256,7 +265,7 @@ export function classifyAdoption(input: ClassifyInput): Omit<AdoptionReport, 'ex
     }
   }
 
-  const rewrites = !(UTC_ZONES.has(input.timezone.toLowerCase()) && input.serverVersion >= 120000);
+  const rewrites = timestampConversionRewrites(input.timezone, input.serverVersion);
   const conversions = [...converting].map(([table, columns]) => ({
     table,
     columns,

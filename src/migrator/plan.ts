@@ -1,0 +1,330 @@
+import type { DataSource, QueryRunner } from 'typeorm';
+import { currentSchema, readSchemaCatalog } from '../inspect/schema-catalog';
+import type { TableShape } from '../inspect/schema-shape';
+import { migrationLockTimeout } from '../migrations/lock-safe-ddl';
+import { migrationName, type PixCrawlerMigration } from '../migrations/migration-traits';
+import type { AdoptionReport } from '../upgrade/adoption';
+import { conversionStatements } from '../upgrade/adoption';
+import type { PreflightReport } from '../upgrade/preflight';
+import {
+  adoptingMigration,
+  decideRun,
+  MigrationRefusedError,
+  type MigrateOptions,
+  type RefusalReason,
+} from './migrator';
+import { statementImpact, type ImpactContext, type LockMode } from './statement-impact';
+
+/**
+ * `plan`: what `migrate` (with the same options) would do, statement by statement, without
+ * doing any of it. The migrations are not described twice: each pending migration's own up()
+ * runs against a query runner that answers its catalog reads from the database, inside a READ
+ * ONLY transaction, and records every other statement instead of executing it. So the plan
+ * holds exactly what the migrations' code decides, including what a non-transactional migration
+ * decides from the catalog (an index already built is skipped, an INVALID one rebuilt), and a
+ * migration added later is planned with no change here.
+ *
+ * Limits, from running each up() against today's catalog: a migration that reads what an
+ * earlier pending one creates sees it missing. The migrations here read only objects that exist
+ * before the upgrade (primary keys, unique constraints, indexes, foreign keys by column).
+ */
+
+export interface PlannedLock {
+  table: string;
+  mode: LockMode;
+  /** pg_class.reltuples; null for a table the plan creates, or one never analysed. */
+  rowEstimate: number | null;
+  /** pg_table_size; null for a table the plan creates. */
+  bytes: number | null;
+}
+
+export interface PlanStep {
+  statement: string;
+  locks: PlannedLock[];
+  /** Reads every row of the first locked table. */
+  scans: boolean;
+  /** Writes the first locked table anew. */
+  rewrites: boolean;
+  /** A table the statement creates. */
+  creates?: string;
+  /** The lock_timeout the statement runs under ('0': it waits as long as it takes). */
+  lockTimeout: string;
+  /** False when statement-impact.ts does not know the statement: the locks are a guess. */
+  recognised: boolean;
+}
+
+export interface PlannedMigration {
+  /** The migration's name, or `baseline` for the adoption's conversions. */
+  name: string;
+  /** One transaction for all its steps (false: each statement commits alone). */
+  transactional: boolean;
+  /** Recorded as applied without running (the adopted LegacySchema). */
+  recordedOnly: boolean;
+  steps: PlanStep[];
+}
+
+export interface MigrationPlan {
+  schema: string;
+  serverVersion: string;
+  /** The lock_timeout migration statements run under (PIXCRAWLER_LOCK_TIMEOUT). */
+  lockTimeout: string;
+  /** Set when migrate would refuse; the steps are then empty (but for broken rows). */
+  refusal?: {
+    reason: RefusalReason;
+    message: string;
+    adoption?: AdoptionReport;
+    unknownMigrations?: string[];
+    tables?: string[];
+  };
+  adoption?: AdoptionReport;
+  preflight?: PreflightReport;
+  migrations: PlannedMigration[];
+}
+
+/** Builds the plan. Reads only: the catalog is the same before and after (plan.test.ts). */
+export async function planMigrations(
+  dataSource: DataSource,
+  options: MigrateOptions = {},
+): Promise<MigrationPlan> {
+  const schema = await currentSchema(dataSource);
+  const [{ version }]: { version: string }[] = await dataSource.query(
+    `SELECT current_setting('server_version') AS version`,
+  );
+  const plan: MigrationPlan = {
+    schema,
+    serverVersion: version,
+    lockTimeout: migrationLockTimeout(),
+    migrations: [],
+  };
+  let decision;
+  try {
+    decision = await decideRun(dataSource, options, { brokenRows: 'report' });
+  } catch (error) {
+    if (!(error instanceof MigrationRefusedError) || !error.reason) throw error;
+    plan.refusal = { reason: error.reason, message: error.message, ...error.details };
+    return plan;
+  }
+  if (decision.adoption) plan.adoption = decision.adoption;
+  if (decision.preflight) {
+    plan.preflight = decision.preflight;
+    if (decision.preflight.broken.length > 0) {
+      plan.refusal = {
+        reason: 'broken-rows',
+        message: 'Existing rows break constraints the migrations add: migrate refuses to start.',
+      };
+    }
+  }
+
+  const live = await readSchemaCatalog(dataSource, schema);
+  const sizes = await tableSizes(dataSource, schema);
+  const serverVersion = Number(
+    (
+      (await dataSource.query(`SELECT current_setting('server_version_num') AS v`)) as {
+        v: string;
+      }[]
+    )[0].v,
+  );
+  const context = impactContext(live, serverVersion);
+  const created = new Set<string>();
+  const lockOf = (table: string, mode: LockMode): PlannedLock => ({
+    table,
+    mode,
+    rowEstimate: created.has(table) ? null : (sizes.get(table)?.rows ?? null),
+    bytes: created.has(table) ? null : (sizes.get(table)?.bytes ?? null),
+  });
+  const toSteps = (recorded: RecordedStatement[]): PlanStep[] =>
+    recorded.map(({ statement, timezone, lockTimeout }) => {
+      const impact = statementImpact(statement, { ...context, timezone });
+      learn(context, statement);
+      const step: PlanStep = {
+        statement,
+        locks: impact.locks.map(({ table, mode }) => lockOf(table, mode)),
+        scans: impact.scans,
+        rewrites: impact.rewrites,
+        ...(impact.creates ? { creates: impact.creates } : {}),
+        lockTimeout,
+        recognised: impact.recognised,
+      };
+      if (impact.creates) created.add(impact.creates);
+      return step;
+    });
+
+  const adopted = adoptingMigration(dataSource);
+  if (decision.adoption) {
+    const statements = conversionStatements(decision.adoption.conversions);
+    const recorded = await recordStatements(dataSource, true, async (runner) => {
+      await runner.query(`SET LOCAL lock_timeout = '${plan.lockTimeout}'`);
+      for (const statement of statements) await runner.query(statement);
+    });
+    plan.migrations.push({
+      name: 'baseline',
+      transactional: true,
+      recordedOnly: false,
+      steps: toSteps(recorded),
+    });
+  }
+  const migrations = dataSource.migrations as PixCrawlerMigration[];
+  for (const name of decision.pending) {
+    const migration = migrations.find((m) => migrationName(m) === name)!;
+    if (decision.adoption && name === adopted) {
+      plan.migrations.push({ name, transactional: true, recordedOnly: true, steps: [] });
+      continue;
+    }
+    const transactional = migration.transaction !== false;
+    const recorded = await recordStatements(dataSource, transactional, (runner) =>
+      migration.up(runner),
+    );
+    plan.migrations.push({ name, transactional, recordedOnly: false, steps: toSteps(recorded) });
+  }
+  return plan;
+}
+
+interface RecordedStatement {
+  statement: string;
+  /** The session TimeZone in force (SET [LOCAL] TimeZone before it). */
+  timezone: string;
+  lockTimeout: string;
+}
+
+const READS = /^\s*(SELECT|WITH|SHOW|VALUES)\b/i;
+const SETTING = /^\s*(SET|RESET)\b(?:\s+LOCAL)?\s+(\w+)\s*(?:=|TO)?\s*'?([^']*)'?\s*$/i;
+
+/**
+ * Runs `work` against a query runner that executes reads (in a READ ONLY transaction, rolled
+ * back) and records everything else. SET and RESET are followed, not recorded: the time zone
+ * and lock_timeout they set are kept with each statement.
+ */
+async function recordStatements(
+  dataSource: DataSource,
+  transactional: boolean,
+  work: (runner: QueryRunner) => Promise<void>,
+): Promise<RecordedStatement[]> {
+  const real = dataSource.createQueryRunner();
+  await real.connect();
+  const recorded: RecordedStatement[] = [];
+  const settings = { timezone: 'UTC', lockTimeout: migrationLockTimeout() };
+  const [{ zone }]: { zone: string }[] = await real.query(
+    `SELECT current_setting('TimeZone') AS zone`,
+  );
+  settings.timezone = zone;
+  const defaults = { ...settings };
+  let inTransaction = transactional;
+  const recording = new Proxy(real, {
+    get(target, property, receiver) {
+      if (property === 'query') {
+        return async (sql: string, parameters?: unknown[], structured?: boolean) => {
+          if (READS.test(sql)) {
+            return structured ? target.query(sql, parameters, true) : target.query(sql, parameters);
+          }
+          const setting = SETTING.exec(sql);
+          if (setting) {
+            const [, verb, name, value] = setting;
+            const key = name.toLowerCase();
+            if (key === 'timezone') {
+              settings.timezone = verb.toUpperCase() === 'RESET' ? defaults.timezone : value;
+            }
+            if (key === 'lock_timeout') {
+              settings.lockTimeout = verb.toUpperCase() === 'RESET' ? defaults.lockTimeout : value;
+            }
+          } else {
+            recorded.push({ statement: sql.trim(), ...settings });
+          }
+          return structured ? { records: [], raw: [], affected: 0 } : [];
+        };
+      }
+      if (property === 'isTransactionActive') return inTransaction;
+      if (property === 'startTransaction') {
+        return async () => {
+          inTransaction = true;
+        };
+      }
+      if (property === 'commitTransaction' || property === 'rollbackTransaction') {
+        return async () => {
+          inTransaction = false;
+        };
+      }
+      if (property === 'release') return async () => undefined;
+      return Reflect.get(target, property, receiver) as unknown;
+    },
+  });
+  try {
+    await real.query('BEGIN READ ONLY');
+    try {
+      await work(recording);
+    } finally {
+      await real.query('ROLLBACK');
+    }
+  } finally {
+    await real.release();
+  }
+  return recorded;
+}
+
+async function tableSizes(
+  dataSource: DataSource,
+  schema: string,
+): Promise<Map<string, { rows: number | null; bytes: number }>> {
+  const rows: { name: string; rows: string; bytes: string }[] = await dataSource.query(
+    `SELECT c.relname AS name, c.reltuples::bigint AS rows, pg_table_size(c.oid) AS bytes
+       FROM pg_class c
+      WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p')`,
+    [schema],
+  );
+  return new Map(
+    rows.map((row) => [
+      row.name,
+      { rows: Number(row.rows) < 0 ? null : Number(row.rows), bytes: Number(row.bytes) },
+    ]),
+  );
+}
+
+function impactContext(live: Map<string, TableShape>, serverVersion: number): ImpactContext {
+  const context: ImpactContext = {
+    foreignKeys: new Map(),
+    indexes: new Map(),
+    references: new Map(),
+    timezone: 'UTC',
+    serverVersion,
+  };
+  for (const table of live.values()) {
+    for (const fk of table.foreignKeys) {
+      context.foreignKeys.set(fk.name, { table: table.name, referencedTable: fk.referencedTable });
+    }
+    for (const index of table.indexes) context.indexes.set(index.name, table.name);
+    // Unique constraints and primary keys have indexes of their own name too.
+    for (const unique of table.uniques) context.indexes.set(unique.name, table.name);
+    context.references.set(
+      table.name,
+      table.foreignKeys.map((fk) => fk.referencedTable),
+    );
+  }
+  return context;
+}
+
+const NAME = String.raw`"((?:[^"]|"")+)"`;
+
+/** What a planned statement creates that later statements name: foreign keys and indexes. */
+function learn(context: ImpactContext, statement: string): void {
+  const sql = statement.replace(/\s+/g, ' ');
+  const table = new RegExp(`^(?:CREATE TABLE|ALTER TABLE) (?:IF NOT EXISTS )?${NAME}`, 'i').exec(
+    sql,
+  )?.[1];
+  if (table) {
+    for (const match of sql.matchAll(
+      new RegExp(`CONSTRAINT ${NAME} FOREIGN KEY \\([^)]*\\) REFERENCES ${NAME}`, 'gi'),
+    )) {
+      context.foreignKeys.set(match[1], { table, referencedTable: match[2] });
+      context.references.set(table, [...(context.references.get(table) ?? []), match[2]]);
+    }
+  }
+  const index = new RegExp(
+    `^CREATE (?:UNIQUE )?INDEX (?:CONCURRENTLY )?(?:IF NOT EXISTS )?${NAME} ON ${NAME}`,
+    'i',
+  ).exec(sql);
+  if (index) context.indexes.set(index[1], index[2]);
+  const usingIndex = new RegExp(
+    `^ALTER TABLE ${NAME} ADD CONSTRAINT ${NAME} UNIQUE USING INDEX`,
+    'i',
+  ).exec(sql);
+  if (usingIndex) context.indexes.set(usingIndex[2], usingIndex[1]);
+}
