@@ -19,14 +19,15 @@ import { statementImpact, type ImpactContext, type LockMode } from './statement-
  * `plan`: what `migrate` (with the same options) would do, statement by statement, without
  * doing any of it. The migrations are not described twice: each pending migration's own up()
  * runs against a query runner that answers its catalog reads from the database, inside a READ
- * ONLY transaction, and records every other statement instead of executing it. So the plan
+ * transaction that is rolled back, and records every other statement instead of executing it. So the plan
  * holds exactly what the migrations' code decides, including what a non-transactional migration
  * decides from the catalog (an index already built is skipped, an INVALID one rebuilt), and a
  * migration added later is planned with no change here.
  *
- * Limits, from running each up() against today's catalog: a migration that reads what an
- * earlier pending one creates sees it missing. The migrations here read only objects that exist
- * before the upgrade (primary keys, unique constraints, indexes, foreign keys by column).
+ * On a new database the migrations read what earlier ones create (LegacySchema's tables): the
+ * statements that touch only tables the plan itself created are executed too, inside the plan's
+ * transaction, which is rolled back (see PlanningSession). Nothing that exists is ever written
+ * or locked beyond what reading the catalog takes.
  */
 
 export interface PlannedLock {
@@ -116,7 +117,6 @@ export async function planMigrations(
   }
 
   const live = await readSchemaCatalog(dataSource, schema);
-  const sizes = await tableSizes(dataSource, schema);
   const serverVersion = Number(
     (
       (await dataSource.query(`SELECT current_setting('server_version_num') AS v`)) as {
@@ -124,140 +124,171 @@ export async function planMigrations(
       }[]
     )[0].v,
   );
-  const context = impactContext(live, serverVersion);
-  const created = new Set<string>();
-  const lockOf = (table: string, mode: LockMode): PlannedLock => ({
-    table,
-    mode,
-    rowEstimate: created.has(table) ? null : (sizes.get(table)?.rows ?? null),
-    bytes: created.has(table) ? null : (sizes.get(table)?.bytes ?? null),
-  });
-  const toSteps = (recorded: RecordedStatement[]): PlanStep[] =>
-    recorded.map(({ statement, timezone, lockTimeout }) => {
-      const impact = statementImpact(statement, { ...context, timezone });
-      learn(context, statement);
-      const step: PlanStep = {
-        statement,
-        locks: impact.locks.map(({ table, mode }) => lockOf(table, mode)),
-        scans: impact.scans,
-        rewrites: impact.rewrites,
-        ...(impact.creates ? { creates: impact.creates } : {}),
-        lockTimeout,
-        recognised: impact.recognised,
-      };
-      if (impact.creates) created.add(impact.creates);
-      return step;
-    });
-
-  const adopted = adoptingMigration(dataSource);
-  if (decision.adoption) {
-    const statements = conversionStatements(decision.adoption.conversions);
-    const recorded = await recordStatements(dataSource, true, async (runner) => {
-      await runner.query(`SET LOCAL lock_timeout = '${plan.lockTimeout}'`);
-      for (const statement of statements) await runner.query(statement);
-    });
-    plan.migrations.push({
-      name: 'baseline',
-      transactional: true,
-      recordedOnly: false,
-      steps: toSteps(recorded),
-    });
-  }
-  const migrations = dataSource.migrations as PixCrawlerMigration[];
-  for (const name of decision.pending) {
-    const migration = migrations.find((m) => migrationName(m) === name)!;
-    if (decision.adoption && name === adopted) {
-      plan.migrations.push({ name, transactional: true, recordedOnly: true, steps: [] });
-      continue;
+  const session = new PlanningSession(
+    dataSource,
+    impactContext(live, serverVersion),
+    await tableSizes(dataSource, schema),
+  );
+  await session.open();
+  try {
+    const adopted = adoptingMigration(dataSource);
+    if (decision.adoption) {
+      const statements = conversionStatements(decision.adoption.conversions);
+      const steps = await session.record(true, async (runner) => {
+        await runner.query(`SET LOCAL lock_timeout = '${plan.lockTimeout}'`);
+        for (const statement of statements) await runner.query(statement);
+      });
+      plan.migrations.push({ name: 'baseline', transactional: true, recordedOnly: false, steps });
     }
-    const transactional = migration.transaction !== false;
-    const recorded = await recordStatements(dataSource, transactional, (runner) =>
-      migration.up(runner),
-    );
-    plan.migrations.push({ name, transactional, recordedOnly: false, steps: toSteps(recorded) });
+    const migrations = dataSource.migrations as PixCrawlerMigration[];
+    for (const name of decision.pending) {
+      const migration = migrations.find((m) => migrationName(m) === name)!;
+      if (decision.adoption && name === adopted) {
+        plan.migrations.push({ name, transactional: true, recordedOnly: true, steps: [] });
+        continue;
+      }
+      const transactional = migration.transaction !== false;
+      const steps = await session.record(transactional, (runner) => migration.up(runner));
+      plan.migrations.push({ name, transactional, recordedOnly: false, steps });
+    }
+  } finally {
+    await session.close();
   }
   return plan;
-}
-
-interface RecordedStatement {
-  statement: string;
-  /** The session TimeZone in force (SET [LOCAL] TimeZone before it). */
-  timezone: string;
-  lockTimeout: string;
 }
 
 const READS = /^\s*(SELECT|WITH|SHOW|VALUES)\b/i;
 const SETTING = /^\s*(SET|RESET)\b(?:\s+LOCAL)?\s+(\w+)\s*(?:=|TO)?\s*'?([^']*)'?\s*$/i;
 
 /**
- * Runs `work` against a query runner that executes reads (in a READ ONLY transaction, rolled
- * back) and records everything else. SET and RESET are followed, not recorded: the time zone
- * and lock_timeout they set are kept with each statement.
+ * One connection and one transaction for the whole plan, rolled back at the end. The
+ * migrations' own up() runs against a query runner that:
+ * - executes reads, so their catalog lookups decide as they would in migrate;
+ * - follows SET and RESET (time zone, lock_timeout) without executing them;
+ * - records every other statement as a plan step, and executes it too only when it touches
+ *   nothing but tables this plan created (a new database: LegacySchema's tables, which the
+ *   next migrations then find; CONCURRENTLY dropped, as it cannot run in a transaction). A
+ *   statement that names an existing table is never executed, so it takes no lock.
  */
-async function recordStatements(
-  dataSource: DataSource,
-  transactional: boolean,
-  work: (runner: QueryRunner) => Promise<void>,
-): Promise<RecordedStatement[]> {
-  const real = dataSource.createQueryRunner();
-  await real.connect();
-  const recorded: RecordedStatement[] = [];
-  const settings = { timezone: 'UTC', lockTimeout: migrationLockTimeout() };
-  const [{ zone }]: { zone: string }[] = await real.query(
-    `SELECT current_setting('TimeZone') AS zone`,
-  );
-  settings.timezone = zone;
-  const defaults = { ...settings };
-  let inTransaction = transactional;
-  const recording = new Proxy(real, {
-    get(target, property, receiver) {
-      if (property === 'query') {
-        return async (sql: string, parameters?: unknown[], structured?: boolean) => {
-          if (READS.test(sql)) {
-            return structured ? target.query(sql, parameters, true) : target.query(sql, parameters);
-          }
-          const setting = SETTING.exec(sql);
-          if (setting) {
-            const [, verb, name, value] = setting;
-            const key = name.toLowerCase();
-            if (key === 'timezone') {
-              settings.timezone = verb.toUpperCase() === 'RESET' ? defaults.timezone : value;
-            }
-            if (key === 'lock_timeout') {
-              settings.lockTimeout = verb.toUpperCase() === 'RESET' ? defaults.lockTimeout : value;
-            }
-          } else {
-            recorded.push({ statement: sql.trim(), ...settings });
-          }
-          return structured ? { records: [], raw: [], affected: 0 } : [];
-        };
-      }
-      if (property === 'isTransactionActive') return inTransaction;
-      if (property === 'startTransaction') {
-        return async () => {
-          inTransaction = true;
-        };
-      }
-      if (property === 'commitTransaction' || property === 'rollbackTransaction') {
-        return async () => {
-          inTransaction = false;
-        };
-      }
-      if (property === 'release') return async () => undefined;
-      return Reflect.get(target, property, receiver) as unknown;
-    },
-  });
-  try {
-    await real.query('BEGIN READ ONLY');
-    try {
-      await work(recording);
-    } finally {
-      await real.query('ROLLBACK');
-    }
-  } finally {
-    await real.release();
+class PlanningSession {
+  private readonly runner: QueryRunner;
+  /** Tables created (in this rolled-back transaction) by executed statements. */
+  private readonly materialised = new Set<string>();
+  /** Tables the plan creates, executed or not: they have no rows to report. */
+  private readonly created = new Set<string>();
+  private timezone = 'UTC';
+  private lockTimeout = migrationLockTimeout();
+
+  constructor(
+    dataSource: DataSource,
+    private readonly context: ImpactContext,
+    private readonly sizes: Map<string, { rows: number | null; bytes: number }>,
+  ) {
+    this.runner = dataSource.createQueryRunner();
   }
-  return recorded;
+
+  async open(): Promise<void> {
+    await this.runner.connect();
+    const [{ zone }]: { zone: string }[] = await this.runner.query(
+      `SELECT current_setting('TimeZone') AS zone`,
+    );
+    this.timezone = zone;
+    await this.runner.query('BEGIN');
+    // Nothing here waits on another session: a statement that would is a bug, not a wait.
+    await this.runner.query(`SET LOCAL lock_timeout = '1s'`);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.runner.query('ROLLBACK');
+    } finally {
+      await this.runner.release();
+    }
+  }
+
+  /** Runs one migration's work against the recording runner; returns its steps. */
+  async record(
+    transactional: boolean,
+    work: (runner: QueryRunner) => Promise<void>,
+  ): Promise<PlanStep[]> {
+    const steps: PlanStep[] = [];
+    const defaults = { timezone: this.timezone, lockTimeout: migrationLockTimeout() };
+    this.lockTimeout = defaults.lockTimeout;
+    let inTransaction = transactional;
+    const recording = new Proxy(this.runner, {
+      get: (target, property, receiver) => {
+        if (property === 'query') {
+          return async (sql: string, parameters?: unknown[], structured?: boolean) => {
+            if (READS.test(sql)) {
+              return structured
+                ? target.query(sql, parameters, true)
+                : target.query(sql, parameters);
+            }
+            const setting = SETTING.exec(sql);
+            if (setting) {
+              const [, verb, name, value] = setting;
+              const reset = verb.toUpperCase() === 'RESET';
+              if (name.toLowerCase() === 'timezone') {
+                this.timezone = reset ? defaults.timezone : value;
+              }
+              if (name.toLowerCase() === 'lock_timeout') {
+                this.lockTimeout = reset ? defaults.lockTimeout : value;
+              }
+            } else {
+              steps.push(await this.step(sql.trim()));
+            }
+            return structured ? { records: [], raw: [], affected: 0 } : [];
+          };
+        }
+        if (property === 'isTransactionActive') return inTransaction;
+        if (property === 'startTransaction') {
+          return async () => {
+            inTransaction = true;
+          };
+        }
+        if (property === 'commitTransaction' || property === 'rollbackTransaction') {
+          return async () => {
+            inTransaction = false;
+          };
+        }
+        if (property === 'release') return async () => undefined;
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+    await work(recording);
+    return steps;
+  }
+
+  private async step(statement: string): Promise<PlanStep> {
+    const impact = statementImpact(statement, { ...this.context, timezone: this.timezone });
+    learn(this.context, statement);
+    const touched = [...impact.locks.map((lock) => lock.table)];
+    const executable =
+      impact.recognised &&
+      (impact.creates !== undefined || touched.length > 0) &&
+      touched.every((table) => this.materialised.has(table)) &&
+      (impact.creates === undefined || !this.sizes.has(impact.creates));
+    if (executable) {
+      await this.runner.query(statement.replace(/\bINDEX CONCURRENTLY\b/i, 'INDEX'));
+      if (impact.creates) this.materialised.add(impact.creates);
+    }
+    const lockOf = (table: string, mode: LockMode): PlannedLock => ({
+      table,
+      mode,
+      rowEstimate: this.created.has(table) ? null : (this.sizes.get(table)?.rows ?? null),
+      bytes: this.created.has(table) ? null : (this.sizes.get(table)?.bytes ?? null),
+    });
+    if (impact.creates) this.created.add(impact.creates);
+    return {
+      statement,
+      locks: impact.locks.map(({ table, mode }) => lockOf(table, mode)),
+      scans: impact.scans,
+      rewrites: impact.rewrites,
+      ...(impact.creates ? { creates: impact.creates } : {}),
+      lockTimeout: this.lockTimeout,
+      recognised: impact.recognised,
+    };
+  }
 }
 
 async function tableSizes(

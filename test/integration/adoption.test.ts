@@ -1,7 +1,7 @@
 import { DataSource } from 'typeorm';
 import { verifySchema } from '../../src/inspect/schema-verifier';
 import { migrations } from '../../src/migrations';
-import { planMigrations } from '../../src/migrator/plan';
+import { planMigrations, type MigrationPlan } from '../../src/migrator/plan';
 import {
   MigrationRefusedError,
   revertLastMigration,
@@ -36,33 +36,49 @@ async function catalogState(db: TestDatabase) {
 }
 
 describe('plan changes nothing', () => {
-  const cases: Array<[string, (db: TestDatabase) => Promise<unknown>, string[]]> = [
-    ['an empty database', async () => undefined, []],
+  const cases: Array<[string, (db: TestDatabase) => Promise<unknown>, string[], number, string[]]> =
     [
-      'a legacy database',
-      (db) => buildLegacyDatabase(db.url, { images: 500, broken: 1 }),
-      ['--baseline'],
-    ],
-    [
-      'an ORM-made database',
-      (db) => buildOrmDatabase(db.url, { images: 500, broken: 1 }),
-      ['--baseline'],
-    ],
-  ];
-  it.each(cases)('on %s: the catalog is identical before and after', async (_, build, flags) => {
-    const db = await createTestDatabase('plan_nothing');
-    try {
-      await build(db);
-      const before = await catalogState(db);
-      const text = await runCli(['plan', ...flags], db.url);
-      const json = await runCli(['plan', '--json', ...flags], db.url);
-      expect(text.output).toContain('Nothing has been changed.');
-      expect(JSON.parse(json.output.slice(json.output.indexOf('{')))).toHaveProperty('migrations');
-      expect(await catalogState(db)).toEqual(before);
-    } finally {
-      await db.drop();
-    }
-  });
+      // A new database: the whole chain, each migration reading what the ones before it create.
+      ['an empty database', async () => undefined, [], 0, ALL],
+      // Broken rows: migrate would refuse (exit 1), and the plan still shows what it would run.
+      [
+        'a legacy database',
+        (db) => buildLegacyDatabase(db.url, { images: 500, broken: 1 }),
+        ['--baseline'],
+        1,
+        ['baseline', ...ALL],
+      ],
+      [
+        'an ORM-made database',
+        (db) => buildOrmDatabase(db.url, { images: 500, broken: 1 }),
+        ['--baseline'],
+        1,
+        ['baseline', ...ALL],
+      ],
+    ];
+  it.each(cases)(
+    'on %s: the catalog is identical before and after',
+    async (_, build, flags, code, names) => {
+      const db = await createTestDatabase('plan_nothing');
+      try {
+        await build(db);
+        const before = await catalogState(db);
+        const text = await runCli(['plan', ...flags], db.url);
+        const json = await runCli(['plan', '--json', ...flags], db.url);
+        expect(text.output).toContain('Nothing has been changed.');
+        expect([text.code, json.code]).toEqual([code, code]);
+        const plan = JSON.parse(json.output.slice(json.output.indexOf('\n{') + 1)) as MigrationPlan;
+        expect(plan.migrations.map((m) => m.name)).toEqual(names);
+        const renames = plan.migrations
+          .flatMap((m) => m.steps)
+          .filter((s) => s.statement.includes('RENAME CONSTRAINT "profiles_pkey"'));
+        expect(renames).toHaveLength(1);
+        expect(await catalogState(db)).toEqual(before);
+      } finally {
+        await db.drop();
+      }
+    },
+  );
 });
 
 describe('adopting an ORM-made database', () => {
