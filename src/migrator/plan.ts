@@ -132,8 +132,8 @@ export async function planMigrations(
   await session.open();
   try {
     const adopted = adoptingMigration(dataSource);
-    if (decision.adoption) {
-      const statements = conversionStatements(decision.adoption.conversions);
+    const statements = conversionStatements(decision.adoption?.conversions ?? []);
+    if (statements.length > 0) {
       const steps = await session.record(true, async (runner) => {
         await runner.query(`SET LOCAL lock_timeout = '${plan.lockTimeout}'`);
         for (const statement of statements) await runner.query(statement);

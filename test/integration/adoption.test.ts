@@ -46,7 +46,7 @@ describe('plan changes nothing', () => {
         (db) => buildLegacyDatabase(db.url, { images: 500, broken: 1 }),
         ['--baseline'],
         1,
-        ['baseline', ...ALL],
+        ALL, // nothing to convert: no baseline step
       ],
       [
         'an ORM-made database',
@@ -299,5 +299,43 @@ describe('verify and migrate tell the truth', () => {
     expect(cli.code).toBe(1);
     expect(cli.output).toContain('FromTheFuture1999999999999');
     expect(cli.output).not.toContain('up to date');
+  });
+});
+
+describe('adopting the legacy database through the CLI', () => {
+  it('walks the same path: preflight --fix, plan, migrate --baseline --verify, cascading deletes, revert', async () => {
+    const db = await createTestDatabase('legacy_path');
+    try {
+      await buildLegacyDatabase(db.url, { images: 2_000, broken: 2 });
+      expect((await runCli(['migrate', '--baseline'], db.url)).code).toBe(1);
+      expect(
+        (await runCli(['preflight', '--fix', '--backup-dir', `/tmp/${db.name}`], db.url)).code,
+      ).toBe(0);
+      const plan = await runCli(['plan', '--baseline'], db.url);
+      expect(plan.code).toBe(0);
+      // The legacy shape exactly: only the renames every adoption makes, nothing left or refused.
+      expect(plan.output).toContain('profiles.profiles_pkey: primary key renamed pk_profiles');
+      expect(plan.output).not.toMatch(/Left alone|Refused|Baseline conversions/);
+      const migrated = await runCli(['migrate', '--baseline', '--verify'], db.url);
+      expect(migrated.output).toContain('Verification passed');
+      expect(migrated.code).toBe(0);
+
+      const [job] = await db.query<{ id: number }>(
+        'SELECT crawl_job_id AS id FROM images ORDER BY id LIMIT 1',
+      );
+      await db.query('DELETE FROM crawl_jobs WHERE id = $1', [job.id]);
+      const [left] = await db.query<{ n: string }>(
+        'SELECT count(*) AS n FROM images WHERE crawl_job_id = $1',
+        [job.id],
+      );
+      expect(left.n).toBe('0');
+
+      for (let i = 0; i < ALL.length - 1; i++) {
+        expect((await runCli(['revert'], db.url)).code).toBe(0);
+      }
+      expect(await recordedMigrations(db)).toEqual([ALL[0]]);
+    } finally {
+      await db.drop();
+    }
   });
 });
