@@ -6,7 +6,7 @@ import {
   type SchemaDifference,
 } from './schema-compare';
 import { canonicalCheckDefinitions, expectedSchema } from './expected-schema';
-import { migrationStates } from './migration-states';
+import { incompleteMigrations, migrationStates } from './migration-states';
 import { currentSchema, readSchemaCatalog } from './schema-catalog';
 import { schemaDrift } from './schema-drift';
 import type { ForeignKeyShape, IndexShape, TableShape } from './schema-shape';
@@ -308,6 +308,21 @@ async function migrationFindings(dataSource: DataSource): Promise<Finding[]> {
       kind: 'migrations',
       name: pending.map((state) => state.name).join(', '),
       message: `${pending.length} pending: run \`pixcrawler-db migrate\``,
+    });
+  }
+  for (const incomplete of await incompleteMigrations(dataSource)) {
+    const missing = incomplete.missing.map((object) => object.name).join(', ');
+    findings.push({
+      severity: 'error',
+      table: null,
+      kind: 'migrations',
+      name: incomplete.name,
+      message:
+        `recorded as applied, but its objects are missing (${missing}): an interrupted revert? ` +
+        (incomplete.rerunnable
+          ? 'Run `pixcrawler-db migrate`: it runs this migration again, which makes only what is missing.'
+          : 'Run `pixcrawler-db revert` until this migration is reverted (each step of a revert ' +
+            'can run again), then `pixcrawler-db migrate`.'),
     });
   }
   for (const state of states.filter((s) => s.unknown)) {

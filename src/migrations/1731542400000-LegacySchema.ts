@@ -16,6 +16,9 @@ import type { PixCrawlerMigration } from './migration-traits';
 export class LegacySchema1731542400000 implements PixCrawlerMigration {
   name = 'LegacySchema1731542400000';
   readonly adoptsExistingTables = true;
+  readonly creates = ['profiles', 'projects', 'crawl_jobs', 'images', 'activity_logs'].map(
+    (table) => ({ kind: 'table' as const, table, name: table }),
+  );
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`CREATE TABLE "profiles" (

@@ -118,6 +118,15 @@ const migrationsTableName = (queryRunner: QueryRunner) =>
 export class JobTablesAndConstraints1731542400001 implements PixCrawlerMigration {
   name = 'JobTablesAndConstraints1731542400001';
   readonly constrainsExistingRows = true;
+  readonly creates = [
+    { kind: 'table' as const, table: 'validation_jobs', name: 'validation_jobs' },
+    { kind: 'table' as const, table: 'export_jobs', name: 'export_jobs' },
+    ...EXISTING_TABLE_CONSTRAINTS.map(({ table, name }) => ({
+      kind: 'constraint' as const,
+      table,
+      name,
+    })),
+  ];
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await applyMigrationTimeouts(queryRunner, { transactional: true });

@@ -1,6 +1,11 @@
 import { DataSource, MigrationExecutor, type Logger, type Migration } from 'typeorm';
 import { withMigrationLock } from '../connection/migration-lock';
-import { migrationStates, pendingMigrations } from '../inspect/migration-states';
+import {
+  incompleteMigrations,
+  migrationStates,
+  pendingMigrations,
+  type IncompleteMigration,
+} from '../inspect/migration-states';
 import { migrationName, type PixCrawlerMigration } from '../migrations/migration-traits';
 import {
   checkAdoption,
@@ -35,6 +40,10 @@ export interface MigratorEvents {
   finished?: (name: string, milliseconds: number) => void;
   /** An existing database was adopted: its first migration recorded as applied, not run. */
   baselined?: (name: string) => void;
+  /** A recorded migration's missing objects were made again by running its up() again. */
+  repaired?: (migration: IncompleteMigration) => void;
+  /** A recorded migration's objects are missing and running it again is not safe: say so. */
+  incomplete?: (migration: IncompleteMigration) => void;
   /** Adopting an existing database: how its tables differ from the legacy shape, classified. */
   adopting?: (report: AdoptionReport) => void;
   /** The baseline step converted timestamp columns to timestamptz. */
@@ -309,6 +318,39 @@ async function adopt(
 }
 
 /**
+ * Recorded migrations whose objects are missing (an interrupted revert removes the record last):
+ * a rerunnable one runs its up() again, which makes only what is missing; any other is reported.
+ */
+async function repairIncomplete(
+  dataSource: DataSource,
+  events: MigratorEvents,
+  options: MigrateOptions,
+): Promise<void> {
+  const migrations = dataSource.migrations as PixCrawlerMigration[];
+  for (const incomplete of await incompleteMigrations(dataSource)) {
+    const migration = migrations.find((m) => migrationName(m) === incomplete.name);
+    if (!migration || !incomplete.rerunnable) {
+      events.incomplete?.(incomplete);
+      continue;
+    }
+    await retryingLockTimeouts(
+      async () => {
+        const runner = dataSource.createQueryRunner();
+        await runner.connect();
+        try {
+          await migration.up(runner);
+        } finally {
+          await runner.release();
+        }
+      },
+      events,
+      options,
+    );
+    events.repaired?.(incomplete);
+  }
+}
+
+/**
  * TypeORM reports a finished migration only through its logger; this one turns those messages
  * into events and stays silent otherwise.
  */
@@ -361,6 +403,7 @@ export async function runPendingMigrations(
     url,
     async () => {
       const decision = await decideRun(dataSource, options);
+      await repairIncomplete(dataSource, events, options);
       if (decision.preflight) events.preflight?.(decision.preflight);
       if (decision.adoption) events.adopting?.(decision.adoption);
       if (decision.adoption) await adopt(dataSource, decision.adoption, events, options);

@@ -11,7 +11,8 @@ import { buildLegacyDatabase } from '../../src/testing/legacy-builder';
 import { buildOrmDatabase, ORM_FOREIGN_KEYS } from '../../src/testing/orm-database-builder';
 import { checkAdoption } from '../../src/upgrade/adoption';
 import { runPreflight } from '../../src/upgrade/preflight';
-import { runCli } from '../helpers/cli';
+import { Client } from 'pg';
+import { runCli, spawnCli } from '../helpers/cli';
 import { recordedMigrations, schemaSnapshot } from '../helpers/schema-state';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
@@ -287,6 +288,44 @@ describe('verify and migrate tell the truth', () => {
         .filter((f) => f.kind === 'foreign key')
         .map((f) => `${f.severity} ${f.table} ${f.name}`),
     ).toEqual(['error projects projects_user_id_profiles_id_fk']);
+  });
+
+  it('an interrupted revert: verify says how to repair, and migrate repairs it', async () => {
+    await revertLastMigration(dataSource, db.url); // ValidateConstraints: IndexExistingTables is last
+    // A transaction on images: the revert's DROP INDEX CONCURRENTLY waits for it there, after
+    // dropping the activity_logs indexes (it drops them in reverse order).
+    const blocker = new Client({ connectionString: db.url });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM images LIMIT 1');
+      const revert = spawnCli(['revert'], db.url);
+      let pid = 0;
+      while (pid === 0) {
+        const rows = await db.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+              AND query LIKE 'DROP INDEX CONCURRENTLY IF EXISTS "ix_image_crawl_job_id"%'`,
+        );
+        pid = rows[0]?.pid ?? 0;
+        if (pid === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      revert.child.kill('SIGKILL');
+      await revert.exited;
+      await db.query('SELECT pg_terminate_backend($1)', [pid]);
+    } finally {
+      await blocker.end();
+    }
+    expect(await recordedMigrations(db)).toEqual(ALL.slice(0, 3));
+
+    const report = await verifySchema(dataSource);
+    const finding = report.findings.find((f) => f.kind === 'migrations' && f.name === ALL[2]);
+    expect(finding?.severity).toBe('error');
+    expect(finding?.message).toMatch(/ix_activity_log_timestamp.*Run `pixcrawler-db migrate`/);
+
+    const migrated = await runCli(['migrate', '--verify'], db.url);
+    expect(migrated.output).toContain(`Repaired ${ALL[2]}`);
+    expect(migrated.output).toContain('Verification passed');
+    expect(migrated.code).toBe(0);
   });
 
   it('migrate refuses a database that records a migration this code does not know', async () => {

@@ -66,6 +66,17 @@ export function registerMigrate(program: Command): void {
               waiting: () =>
                 console.log('Another migrator holds the lock; waiting for it to finish…'),
               adopting: (report) => console.log(formatAdoptionReport(report)),
+              repaired: ({ name, missing }) =>
+                console.log(
+                  `Repaired ${name}: it is recorded as applied but ${missing.map((o) => o.name).join(', ')} ` +
+                    'were missing (an interrupted revert?); ran it again to make them.',
+                ),
+              incomplete: ({ name, missing }) =>
+                console.log(
+                  `WARNING: ${name} is recorded as applied but ${missing.map((o) => o.name).join(', ')} ` +
+                    'are missing (an interrupted revert?). Run `pixcrawler-db revert` until it is ' +
+                    'reverted (each step of a revert can run again), then `pixcrawler-db migrate`.',
+                ),
               converted: (conversions) =>
                 console.log(
                   `Converted the timestamps of ${conversions.map((c) => c.table).join(', ')} ` +
