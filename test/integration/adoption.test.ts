@@ -346,6 +346,10 @@ describe('adopting the legacy database through the CLI', () => {
     const db = await createTestDatabase('legacy_path');
     try {
       await buildLegacyDatabase(db.url, { images: 2_000, broken: 2 });
+      const status = await runCli(['status'], db.url);
+      expect(status.output).toContain('but no migration is recorded');
+      expect(status.output).toContain('`pixcrawler-db migrate --baseline`');
+      expect(status.output).not.toContain('empty database');
       expect((await runCli(['migrate', '--baseline'], db.url)).code).toBe(1);
       expect(
         (await runCli(['preflight', '--fix', '--backup-dir', `/tmp/${db.name}`], db.url)).code,
