@@ -148,3 +148,57 @@ describe('textTable', () => {
     ]);
   });
 });
+
+describe('the comparer (typed differences)', () => {
+  const fk = (name: string, onDelete: 'CASCADE' | 'NO ACTION') => ({
+    name,
+    columns: ['user_id'],
+    referencedTable: 'profiles',
+    referencedColumns: ['id'],
+    onDelete,
+    onUpdate: 'NO ACTION' as const,
+  });
+
+  it('calls a foreign key beside the expected one on the same columns "other", and one elsewhere "extra"', () => {
+    const expected = table({ foreignKeys: [fk('fk_projects_user_id', 'CASCADE')] });
+    const live = table({
+      foreignKeys: [
+        fk('fk_projects_user_id', 'CASCADE'),
+        fk('projects_user_id_profiles_id_fk', 'NO ACTION'),
+        { ...fk('projects_team_id_teams_id_fk', 'NO ACTION'), columns: ['team_id'] },
+      ],
+    });
+    const differences = compareSchemas(
+      new Map([['projects', expected]]),
+      new Map([['projects', live]]),
+    );
+    expect(differences.map((d) => `${d.kind} ${d.name} ${d.problem}`)).toEqual([
+      'foreign key projects_user_id_profiles_id_fk other',
+      'foreign key projects_team_id_teams_id_fk extra',
+    ]);
+    expect(
+      verifyFindings(new Map([['projects', expected]]), new Map([['projects', live]])).map(
+        (f) => `${f.severity} ${f.name}`,
+      ),
+    ).toEqual(['error projects_user_id_profiles_id_fk', 'warning projects_team_id_teams_id_fk']);
+  });
+
+  it('leaves defaults and primary key names out when told to (the legacy shape does not fix them)', () => {
+    const expected = table();
+    const live = table({
+      columns: [{ name: 'id', type: 'integer', nullable: false, default: null }],
+      primaryKey: { name: 'projects_pkey', columns: ['id'] },
+    });
+    const all = compareSchemas(new Map([['projects', expected]]), new Map([['projects', live]]));
+    expect(all.map((d) => `${d.kind} ${d.problem}`)).toEqual([
+      'column default',
+      'primary key name',
+    ]);
+    expect(
+      compareSchemas(new Map([['projects', expected]]), new Map([['projects', live]]), {
+        defaults: false,
+        primaryKeyName: false,
+      }),
+    ).toEqual([]);
+  });
+});
