@@ -170,7 +170,7 @@ export class BenchContext {
   async migrate(url: string, options: { baseline?: boolean } = {}): Promise<void> {
     const dataSource = await this.connect(url, 2);
     try {
-      await runPendingMigrations(dataSource, url, {}, { baseline: options.baseline });
+      await runPendingMigrations(dataSource, {}, { baseline: options.baseline });
     } finally {
       await dataSource.destroy();
     }

@@ -1,8 +1,12 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { openDatabaseTarget, type DatabaseTarget } from '../local/database-target';
+import { EmbeddedPostgresMissingError } from '../local/embedded-postgres';
 import { InvalidDatabaseUrlError } from '../connection/database-url';
 import { dataSourceOptions } from '../connection/data-source-options';
+import { MigrationRefusedError } from '../migrator/migration-refused-error';
+import { emitJson, ExitCode, say, setJsonMode, type CommandOutcome } from './output';
+import { refusalMessage } from './reports/refusals';
 
 /**
  * An error whose message is written for the operator: the CLI prints it without a stack trace.
@@ -11,7 +15,7 @@ import { dataSourceOptions } from '../connection/data-source-options';
 export class OperatorError extends Error {
   constructor(
     message: string,
-    readonly exitCode = 1,
+    readonly exitCode: number = ExitCode.differences,
   ) {
     super(message);
     this.name = 'OperatorError';
@@ -28,15 +32,15 @@ export interface Session {
  * (password masked), and always closes it again, stopping the embedded server if this process
  * started it.
  */
-export async function withSession<T>(
-  work: (session: Session) => Promise<T>,
-  { json = false }: { json?: boolean } = {},
-): Promise<T> {
+export async function withSession<T>(work: (session: Session) => Promise<T>): Promise<T> {
   const target = await openDatabaseTarget().catch((error: unknown) => {
-    throw error instanceof InvalidDatabaseUrlError ? new OperatorError(error.message) : error;
+    const operators = error instanceof InvalidDatabaseUrlError;
+    const missingServer = error instanceof EmbeddedPostgresMissingError;
+    throw operators || missingServer
+      ? new OperatorError(error.message, ExitCode.cannotConnect)
+      : error;
   });
-  // With --json, stdout carries the JSON document alone.
-  (json ? console.error : console.log)(`Database: ${target.label}`);
+  say(`Database: ${target.label}`);
   const dataSource = new DataSource(dataSourceOptions({ url: target.url }));
   try {
     await dataSource.initialize().catch((error: unknown) => {
@@ -64,7 +68,9 @@ export function connectionFailure(error: unknown, label: string): OperatorError 
     '28000': 'the server refused this user. Check the user in DATABASE_URL and pg_hba.conf.',
   };
   const reason = code ? reasons[code] : undefined;
-  return reason ? new OperatorError(`Cannot connect to ${label}: ${reason}`) : undefined;
+  return reason
+    ? new OperatorError(`Cannot connect to ${label}: ${reason}`, ExitCode.cannotConnect)
+    : undefined;
 }
 
 let interrupted = false;
@@ -89,23 +95,40 @@ export function handleInterrupts(): void {
   });
 }
 
-/** Runs a command's action and turns its outcome into an exit code. */
+/** Turns what a command failed with into what the operator reads and the exit code. */
+function reportFailure(error: unknown): number {
+  if (error instanceof MigrationRefusedError) {
+    console.error(`\n${refusalMessage(error.refusal)}`);
+    emitJson({ ok: false, refusal: error.refusal });
+    return ExitCode.differences;
+  }
+  if (error instanceof OperatorError) {
+    console.error(`\n${error.message}`);
+    emitJson({ ok: false, error: error.message });
+    return error.exitCode;
+  }
+  console.error('\nFailed:', error instanceof Error ? (error.stack ?? error.message) : error);
+  emitJson({ ok: false, error: error instanceof Error ? error.message : String(error) });
+  return ExitCode.differences;
+}
+
+/**
+ * Runs a command's action and turns its outcome into an exit code; under `--json` (a global
+ * option) it prints the command's typed result as the only output on stdout.
+ */
 export function action<A extends unknown[]>(
-  run: (...args: A) => Promise<number | void>,
+  run: (...args: A) => Promise<CommandOutcome | number | void>,
 ): (...args: A) => Promise<void> {
   return async (...args: A) => {
+    const command = args.at(-1) as { optsWithGlobals?: () => { json?: boolean } } | undefined;
+    setJsonMode(Boolean(command?.optsWithGlobals?.().json));
     try {
-      process.exitCode = (await run(...args)) ?? 0;
+      const done = (await run(...args)) ?? ExitCode.ok;
+      const { exitCode, result } = typeof done === 'number' ? { exitCode: done, result: {} } : done;
+      emitJson({ ok: exitCode === ExitCode.ok, ...(result as object) });
+      process.exitCode = exitCode;
     } catch (error) {
-      if (interrupted) {
-        process.exitCode = 130;
-      } else if (error instanceof OperatorError) {
-        console.error(`\n${error.message}`);
-        process.exitCode = error.exitCode;
-      } else {
-        console.error('\nFailed:', error instanceof Error ? (error.stack ?? error.message) : error);
-        process.exitCode = 1;
-      }
+      process.exitCode = interrupted ? ExitCode.interrupted : reportFailure(error);
     }
   };
 }

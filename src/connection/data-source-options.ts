@@ -8,10 +8,24 @@ type PostgresOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
  * The recommended TypeORM options for this schema, for an application to spread into its own
  * configuration. Migrations are classes (not file globs), so the same options work from
  * TypeScript sources and from the compiled package.
+ *
+ * "The schema" has one meaning everywhere: the `schema` option when given, else the connection's
+ * current_schema(). A `schema` option also becomes each connection's search_path, so the
+ * migrations' and repositories' SQL, TypeORM's own queries and the catalog readers all work in
+ * the same schema.
  */
 export function dataSourceOptions(
   overrides: Partial<PostgresOptions> & { url?: string } = {},
 ): PostgresOptions {
+  const { schema } = overrides;
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) {
+    throw new Error(
+      `schema must be a lower-case PostgreSQL identifier (letters, digits, _), got "${schema}"`,
+    );
+  }
+  const extra = schema
+    ? { ...overrides.extra, options: `-c search_path=${schema}` }
+    : overrides.extra;
   return {
     type: 'postgres',
     entities,
@@ -23,5 +37,6 @@ export function dataSourceOptions(
     synchronize: false,
     migrationsRun: false,
     ...overrides,
+    ...(extra && { extra }),
   } as PostgresOptions;
 }

@@ -1,3 +1,5 @@
+import { quoteIdentifier, quoteLiteral } from '../sql/quote';
+
 /**
  * Builders for the SQL of the `@Check` constraints, so that every check reads the same and the
  * value lists come from `value-sets.ts` instead of being typed twice.
@@ -6,19 +8,17 @@
  * columns such as `images.width` need.
  */
 
-const quoteLiteral = (value: string): string => `'${value.replaceAll("'", "''")}'`;
-
 /** `"column" IN ('a', 'b', …)` */
 export function oneOf(column: string, values: readonly string[]): string {
-  return `"${column}" IN (${values.map(quoteLiteral).join(', ')})`;
+  return `${quoteIdentifier(column)} IN (${values.map(quoteLiteral).join(', ')})`;
 }
 
 /** `"column" >= 0` */
 export function nonNegative(column: string): string {
-  return `"${column}" >= 0`;
+  return `${quoteIdentifier(column)} >= 0`;
 }
 
 /** `"column" BETWEEN 0 AND 100` */
 export function percentage(column: string): string {
-  return `"${column}" BETWEEN 0 AND 100`;
+  return `${quoteIdentifier(column)} BETWEEN 0 AND 100`;
 }

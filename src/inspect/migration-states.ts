@@ -30,6 +30,33 @@ export async function pendingMigrations(dataSource: DataSource): Promise<string[
   return (await migrationStates(dataSource)).filter((m) => !m.applied).map((m) => m.name);
 }
 
+/** Where a database stands in the migration chain: what `status` reports. */
+export interface MigrationStatus {
+  /** Every known migration oldest first, then any applied one this code does not know. */
+  migrations: MigrationState[];
+  /** The last applied migration, if any. */
+  current: string | null;
+  /** The newest migration this code knows. */
+  head: string | null;
+  pending: string[];
+  /** Applied here but unknown to this code (a newer release ran them). */
+  unknown: string[];
+  upToDate: boolean;
+}
+
+export async function migrationStatus(dataSource: DataSource): Promise<MigrationStatus> {
+  const migrations = await migrationStates(dataSource);
+  const pending = migrations.filter((m) => !m.applied).map((m) => m.name);
+  return {
+    migrations,
+    current: migrations.filter((m) => m.applied).at(-1)?.name ?? null,
+    head: migrations.filter((m) => !m.unknown).at(-1)?.name ?? null,
+    pending,
+    unknown: migrations.filter((m) => m.unknown).map((m) => m.name),
+    upToDate: pending.length === 0,
+  };
+}
+
 /** A migration recorded as applied whose objects are not all there. */
 export interface IncompleteMigration {
   name: string;

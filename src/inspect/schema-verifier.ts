@@ -40,6 +40,8 @@ export interface Finding {
   /** The object's name (table, column, constraint, index) or the drift statement. */
   name: string;
   message: string;
+  /** Set when running the pending migrations (which repair what they own) fixes this. */
+  repairedByMigrate?: boolean;
 }
 
 export interface TableSummary {
@@ -94,18 +96,20 @@ export function verifyFindings(
  */
 export function findingOf(difference: SchemaDifference): Finding {
   const { table, name } = difference;
-  const finding = (severity: Severity, message: string): Finding => ({
+  const finding = (severity: Severity, message: string, repairedByMigrate = false): Finding => ({
     severity,
     table,
     kind: difference.kind,
     name,
     message,
+    ...(repairedByMigrate && { repairedByMigrate }),
   });
   const notValid = (what: string) =>
     finding(
       'error',
-      'is NOT VALID: existing rows were never checked against it. Run `pixcrawler-db migrate` ' +
-        `(or ALTER TABLE "${table}" VALIDATE CONSTRAINT "${what}")`,
+      'is NOT VALID: existing rows were never checked against it ' +
+        `(ALTER TABLE "${table}" VALIDATE CONSTRAINT "${what}" checks them)`,
+      true,
     );
   switch (difference.kind) {
     case 'table':
@@ -212,8 +216,9 @@ export function findingOf(difference: SchemaDifference): Finding {
         case 'invalid':
           return finding(
             'error',
-            'is INVALID (an interrupted CREATE INDEX CONCURRENTLY): queries do not use it. ' +
-              `Run \`pixcrawler-db migrate\` or REINDEX INDEX CONCURRENTLY "${name}"`,
+            'is INVALID (an interrupted CREATE INDEX CONCURRENTLY): queries do not use it ' +
+              `(REINDEX INDEX CONCURRENTLY "${name}" rebuilds it)`,
+            true,
           );
       }
       break;
@@ -307,7 +312,8 @@ async function migrationFindings(dataSource: DataSource): Promise<Finding[]> {
       table: null,
       kind: 'migrations',
       name: pending.map((state) => state.name).join(', '),
-      message: `${pending.length} pending: run \`pixcrawler-db migrate\``,
+      message: `${pending.length} pending`,
+      repairedByMigrate: true,
     });
   }
   for (const incomplete of await incompleteMigrations(dataSource)) {
@@ -320,9 +326,10 @@ async function migrationFindings(dataSource: DataSource): Promise<Finding[]> {
       message:
         `recorded as applied, but its objects are missing (${missing}): an interrupted revert? ` +
         (incomplete.rerunnable
-          ? 'Run `pixcrawler-db migrate`: it runs this migration again, which makes only what is missing.'
-          : 'Run `pixcrawler-db revert` until this migration is reverted (each step of a revert ' +
-            'can run again), then `pixcrawler-db migrate`.'),
+          ? 'Running the migration again makes only what is missing.'
+          : 'Revert down to and including it (every step of a revert can run again), then ' +
+            'migrate again.'),
+      ...(incomplete.rerunnable && { repairedByMigrate: true }),
     });
   }
   for (const state of states.filter((s) => s.unknown)) {
@@ -419,65 +426,4 @@ export async function verifySchema(
   const errors = findings.filter((f) => f.severity === 'error').length;
   const warnings = findings.length - errors;
   return { schema, tables, findings, drift, errors, warnings, ok: errors === 0 };
-}
-
-const plural = (count: number, word: string, many = `${word}s`) =>
-  `${count} ${count === 1 ? word : many}`;
-
-/** The report as an operator reads it: per table, then drift and migrations, then the verdict. */
-export function formatVerificationReport(report: VerificationReport): string {
-  const lines: string[] = [`Schema "${report.schema}":`];
-  const width = Math.max(...report.tables.map((t) => t.name.length), 5);
-  const line = (f: Finding, indent = '    ') =>
-    `${indent}${f.severity === 'error' ? 'ERROR' : 'WARN '}  ${f.kind} ${f.name}: ${f.message}`;
-
-  for (const table of report.tables) {
-    const own = report.findings.filter((f) => f.table === table.name);
-    const errors = own.filter((f) => f.severity === 'error').length;
-    const warnings = own.length - errors;
-    let verdict: string;
-    if (!table.present) verdict = 'MISSING';
-    else if (!table.expected) verdict = 'WARN: not described by any entity (left alone)';
-    else if (errors > 0)
-      verdict = `${plural(errors, 'error')}${warnings ? `, ${plural(warnings, 'warning')}` : ''}`;
-    else if (warnings > 0) verdict = `ok, ${plural(warnings, 'warning')}`;
-    else verdict = 'ok';
-    const counts = table.present
-      ? `  (${plural(table.columns, 'column')}, ${plural(table.foreignKeys, 'foreign key')}, ` +
-        `${plural(table.indexes, 'index', 'indexes')}, ${plural(table.checks, 'check')})`
-      : '';
-    lines.push(`  ${table.name.padEnd(width)}  ${verdict}${counts}`);
-    for (const finding of own.filter((f) => f.kind !== 'table' || table.present)) {
-      if (finding.kind === 'table' && !table.expected) continue;
-      lines.push(line(finding));
-    }
-  }
-
-  const general = report.findings.filter(
-    (f) => f.table === null && f.kind !== 'drift' && f.kind !== 'migrations',
-  );
-  for (const finding of general) lines.push(line(finding, '  '));
-
-  const drift = report.findings.filter((f) => f.kind === 'drift');
-  lines.push('', 'TypeORM drift check (what `typeorm migration:generate` would write):');
-  if (drift.length === 0) lines.push('  none');
-  for (const finding of drift) {
-    // A CREATE TABLE runs to thousands of characters; its start says what it is.
-    const sql = finding.name.length > 160 ? `${finding.name.slice(0, 157)}...` : `${finding.name};`;
-    lines.push(`  ${finding.severity === 'error' ? 'ERROR' : 'WARN '}  ${sql}`);
-    if (finding.severity === 'warning') lines.push(`         (${finding.message})`);
-  }
-
-  const migrations = report.findings.filter((f) => f.kind === 'migrations');
-  lines.push('', 'Migrations:');
-  if (migrations.length === 0) lines.push('  all applied');
-  for (const finding of migrations) lines.push(line(finding, '  '));
-
-  lines.push(
-    '',
-    report.ok
-      ? `Verification passed${report.warnings ? ` with ${plural(report.warnings, 'warning')}` : ''}.`
-      : `Verification FAILED: ${plural(report.errors, 'error')}, ${plural(report.warnings, 'warning')}.`,
-  );
-  return lines.join('\n');
 }

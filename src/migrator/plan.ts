@@ -11,7 +11,7 @@ import {
   decideRun,
   MigrationRefusedError,
   type MigrateOptions,
-  type RefusalReason,
+  type MigrationRefusal,
 } from './migrator';
 import { statementImpact, type ImpactContext, type LockMode } from './statement-impact';
 
@@ -70,13 +70,7 @@ export interface MigrationPlan {
   /** The lock_timeout migration statements run under (PIXCRAWLER_LOCK_TIMEOUT). */
   lockTimeout: string;
   /** Set when migrate would refuse; the steps are then empty (but for broken rows). */
-  refusal?: {
-    reason: RefusalReason;
-    message: string;
-    adoption?: AdoptionReport;
-    unknownMigrations?: string[];
-    tables?: string[];
-  };
+  refusal?: MigrationRefusal;
   adoption?: AdoptionReport;
   preflight?: PreflightReport;
   migrations: PlannedMigration[];
@@ -101,17 +95,21 @@ export async function planMigrations(
   try {
     decision = await decideRun(dataSource, options, { brokenRows: 'report' });
   } catch (error) {
-    if (!(error instanceof MigrationRefusedError) || !error.reason) throw error;
-    plan.refusal = { reason: error.reason, message: error.message, ...error.details };
+    if (!(error instanceof MigrationRefusedError)) throw error;
+    plan.refusal = error.refusal;
     return plan;
   }
   if (decision.adoption) plan.adoption = decision.adoption;
   if (decision.preflight) {
     plan.preflight = decision.preflight;
     if (decision.preflight.broken.length > 0) {
+      const constraining = (dataSource.migrations as PixCrawlerMigration[])
+        .filter((m) => m.constrainsExistingRows && decision.pending.includes(migrationName(m)))
+        .map(migrationName);
       plan.refusal = {
-        reason: 'broken-rows',
-        message: 'Existing rows break constraints the migrations add: migrate refuses to start.',
+        reason: 'rows-break-constraints',
+        migrations: constraining,
+        preflight: decision.preflight,
       };
     }
   }

@@ -142,17 +142,6 @@ export async function runPreflight(dataSource: DataSource): Promise<PreflightRep
   return { results, broken: results.filter((result) => result.count > 0) };
 }
 
-function describeRule(rule: PreflightRule): string {
-  switch (rule.kind) {
-    case 'foreign-key':
-      return `${rule.table}.${rule.column} without a ${rule.referencedTable} row (ON DELETE ${rule.onDelete})`;
-    case 'check':
-      return `${rule.table}: ${rule.expression} is false`;
-    case 'unique':
-      return `${rule.table}: duplicate (${rule.columns.join(', ')})`;
-  }
-}
-
 /** What --fix does about a rule, or undefined when it needs a person. */
 export function plannedRepair(rule: PreflightRule): string | undefined {
   if (rule.kind === 'foreign-key') {
@@ -165,20 +154,6 @@ export function plannedRepair(rule: PreflightRule): string | undefined {
     return repair?.describe;
   }
   return undefined;
-}
-
-export function formatPreflightReport(report: PreflightReport): string {
-  const lines: string[] = [];
-  for (const { rule, count, sampleIds } of report.results) {
-    const mark = count === 0 ? 'ok  ' : 'FAIL';
-    lines.push(`  ${mark} ${rule.name}: ${describeRule(rule)}`);
-    if (count > 0) {
-      const more = count > sampleIds.length ? ', …' : '';
-      lines.push(`         ${count} row(s), ids ${sampleIds.join(', ')}${more}`);
-      lines.push(`         --fix: ${plannedRepair(rule) ?? 'no automatic repair; fix by hand'}`);
-    }
-  }
-  return lines.join('\n');
 }
 
 /** How a check is repaired: the SET expression, from the shape of the check's SQL. */

@@ -2,17 +2,14 @@ import { DataSource } from 'typeorm';
 import { verifySchema } from '../../src/inspect/schema-verifier';
 import { migrations } from '../../src/migrations';
 import { planMigrations, type MigrationPlan } from '../../src/migrator/plan';
-import {
-  MigrationRefusedError,
-  revertLastMigration,
-  runPendingMigrations,
-} from '../../src/migrator/migrator';
+import { revertLastMigration, runPendingMigrations } from '../../src/migrator/migrator';
 import { buildLegacyDatabase } from '../../src/testing/legacy-builder';
 import { buildOrmDatabase, ORM_FOREIGN_KEYS } from '../../src/testing/orm-database-builder';
 import { checkAdoption } from '../../src/upgrade/adoption';
 import { runPreflight } from '../../src/upgrade/preflight';
 import { Client } from 'pg';
 import { runCli, spawnCli } from '../helpers/cli';
+import { refusalOf } from '../helpers/refusal';
 import { recordedMigrations, schemaSnapshot } from '../helpers/schema-state';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
@@ -222,13 +219,13 @@ describe('adopting an ORM-made database', () => {
   });
 
   it('reverts to the legacy shape step by step, and adopts again', async () => {
-    for (let i = 0; i < ALL.length - 1; i++) await revertLastMigration(dataSource, db.url);
+    for (let i = 0; i < ALL.length - 1; i++) await revertLastMigration(dataSource);
     expect(await recordedMigrations(db)).toEqual([ALL[0]]);
     const snapshot = await schemaSnapshot(db);
     expect(snapshot.some((item) => item.includes('fk_projects_user_id'))).toBe(false);
     expect(snapshot.some((item) => item.startsWith('table validation_jobs'))).toBe(false);
-    await expect(revertLastMigration(dataSource, db.url)).rejects.toThrow(/hold data/);
-    expect(await runPendingMigrations(dataSource, db.url)).toEqual(ALL.slice(1));
+    await expect(revertLastMigration(dataSource)).rejects.toThrow(/hold data/);
+    expect(await runPendingMigrations(dataSource)).toEqual(ALL.slice(1));
     expect((await verifySchema(dataSource)).errors).toBe(0);
   });
 });
@@ -240,12 +237,10 @@ describe('timestamps in another zone', () => {
       await buildOrmDatabase(db.url, { images: 200 });
       const dataSource = await db.connect();
       const options = { baseline: true, legacyTimezone: 'Europe/Berlin' };
-      const refusal = runPendingMigrations(dataSource, db.url, {}, options);
-      await expect(refusal).rejects.toBeInstanceOf(MigrationRefusedError);
-      const error = (await refusal.catch((e: unknown) => e)) as MigrationRefusedError;
-      expect(error.details.adoption?.refusals.map((r) => r.reason)).toContain(
-        'rewrite-not-allowed',
-      );
+      const { error, message } = await refusalOf(runPendingMigrations(dataSource, {}, options));
+      const refusal = error.refusal.reason === 'legacy-shape-mismatch' ? error.refusal : undefined;
+      expect(refusal?.adoption.refusals.map((r) => r.reason)).toContain('rewrite-not-allowed');
+      expect(message).toContain('--allow-rewrite');
       expect(await recordedMigrations(db)).toEqual([]);
 
       const plan = await planMigrations(dataSource, { ...options, allowRewrite: true });
@@ -254,7 +249,7 @@ describe('timestamps in another zone', () => {
       const [before] = await db.query<{ at: string }>(
         `SELECT "timestamp"::text AS at FROM activity_logs WHERE id = 1`,
       );
-      await runPendingMigrations(dataSource, db.url, {}, { ...options, allowRewrite: true });
+      await runPendingMigrations(dataSource, {}, { ...options, allowRewrite: true });
       const [after] = await db.query<{ at: string }>(
         `SELECT to_char("timestamp" AT TIME ZONE 'Europe/Berlin', 'YYYY-MM-DD HH24:MI:SS') AS at
            FROM activity_logs WHERE id = 1`,
@@ -272,7 +267,7 @@ describe('verify and migrate tell the truth', () => {
   beforeEach(async () => {
     db = await createTestDatabase('truth');
     dataSource = await db.connect();
-    await runPendingMigrations(dataSource, db.url);
+    await runPendingMigrations(dataSource);
   });
   afterEach(() => db.drop());
 
@@ -291,7 +286,7 @@ describe('verify and migrate tell the truth', () => {
   });
 
   it('an interrupted revert: verify says how to repair, and migrate repairs it', async () => {
-    await revertLastMigration(dataSource, db.url); // ValidateConstraints: IndexExistingTables is last
+    await revertLastMigration(dataSource); // ValidateConstraints: IndexExistingTables is last
     // A transaction on images: the revert's DROP INDEX CONCURRENTLY waits for it there, after
     // dropping the activity_logs indexes (it drops them in reverse order).
     const blocker = new Client({ connectionString: db.url });
@@ -319,8 +314,10 @@ describe('verify and migrate tell the truth', () => {
 
     const report = await verifySchema(dataSource);
     const finding = report.findings.find((f) => f.kind === 'migrations' && f.name === ALL[2]);
-    expect(finding?.severity).toBe('error');
-    expect(finding?.message).toMatch(/ix_activity_log_timestamp.*Run `pixcrawler-db migrate`/);
+    expect(finding).toMatchObject({ severity: 'error', repairedByMigrate: true });
+    expect(finding?.message).toMatch(/ix_activity_log_timestamp.*an interrupted revert/);
+    const verified = await runCli(['verify'], db.url);
+    expect(verified.output).toMatch(/ix_activity_log_timestamp.*run `pixcrawler-db migrate`/);
 
     const migrated = await runCli(['migrate', '--verify'], db.url);
     expect(migrated.output).toContain(`Repaired ${ALL[2]}`);
@@ -332,7 +329,7 @@ describe('verify and migrate tell the truth', () => {
     await db.query(
       `INSERT INTO migrations ("timestamp", name) VALUES (1999999999999, 'FromTheFuture1999999999999')`,
     );
-    const refusal = runPendingMigrations(dataSource, db.url);
+    const refusal = runPendingMigrations(dataSource);
     await expect(refusal).rejects.toMatchObject({ reason: 'unknown-migrations' });
     const cli = await runCli(['migrate'], db.url);
     expect(cli.code).toBe(1);

@@ -48,7 +48,7 @@ describe('writers during the upgrade of a live legacy database', () => {
     })();
 
     try {
-      await runPendingMigrations(dataSource, db.url, {}, { baseline: true });
+      await runPendingMigrations(dataSource, {}, { baseline: true });
     } finally {
       migrating = false;
       await writes;

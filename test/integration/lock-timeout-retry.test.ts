@@ -42,7 +42,6 @@ describe('a migration behind a long transaction', () => {
     const retries: number[] = [];
     const error = await runPendingMigrations(
       dataSource,
-      db.url,
       { retrying: (attempt) => retries.push(attempt) },
       { baseline: true, lockAttempts: 2, retryDelayMs: 1 },
     ).catch((e: unknown) => e);
@@ -59,7 +58,6 @@ describe('a migration behind a long transaction', () => {
     const retries: number[] = [];
     const applied = await runPendingMigrations(
       dataSource,
-      db.url,
       {
         retrying: (attempt) => {
           retries.push(attempt);

@@ -199,7 +199,7 @@ let dataSource: DataSource;
 beforeAll(async () => {
   db = await createTestDatabase('schema');
   dataSource = await db.connect();
-  await runPendingMigrations(dataSource, db.url);
+  await runPendingMigrations(dataSource);
 });
 afterAll(() => db.drop());
 

@@ -11,7 +11,7 @@ let dataSource: DataSource;
 beforeAll(async () => {
   db = await createTestDatabase('stats');
   dataSource = await db.connect();
-  await runPendingMigrations(dataSource, db.url);
+  await runPendingMigrations(dataSource);
   await createProfileTree(dataSource);
   // A real failed concurrent build leaves an INVALID index behind: two images share a filename.
   await db.query(`INSERT INTO images (crawl_job_id, original_url, filename)

@@ -19,7 +19,7 @@ let dataSource: DataSource;
 beforeEach(async () => {
   db = await createTestDatabase('verify');
   dataSource = await db.connect();
-  await runPendingMigrations(dataSource, db.url);
+  await runPendingMigrations(dataSource);
 });
 afterEach(() => db.drop());
 
@@ -231,7 +231,7 @@ describe('verify, on a tampered database', () => {
   });
 
   it('reports pending migrations by name', async () => {
-    await revertLastMigration(dataSource, db.url);
+    await revertLastMigration(dataSource);
 
     const report = await verifySchema(dataSource);
 

@@ -21,6 +21,11 @@ function room(file: string): string {
   return path.relative(SRC, file).split(path.sep)[0].replace(/\.ts$/, '');
 }
 
+/** The code without its comments: a comment may name a command, advice in a string may not. */
+function withoutComments(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+}
+
 function folderGraph(): Map<string, Set<string>> {
   const graph = new Map<string, Set<string>>();
   for (const file of sourceFiles(SRC)) {
@@ -81,5 +86,15 @@ describe('layout of src/', () => {
       .map((file) => readFileSync(file, 'utf8'))
       .join('\n');
     expect(runner).not.toMatch(/from '\.\.\/migrations\/\d+-/);
+  });
+
+  it('keeps operator advice out of the library: command names live in src/cli/', () => {
+    // Migrations are the exception: plain `typeorm migration:revert` runs them without this CLI,
+    // so their own refusals must name the command that works.
+    const library = sourceFiles(SRC).filter((file) => !['cli', 'migrations'].includes(room(file)));
+    const offenders = library.filter((file) =>
+      /`(npx )?pixcrawler-db \w/.test(withoutComments(readFileSync(file, 'utf8'))),
+    );
+    expect(offenders.map((file) => path.relative(SRC, file))).toEqual([]);
   });
 });

@@ -1,24 +1,50 @@
 import type { Command } from 'commander';
-import { MigrationRefusedError, runPendingMigrations } from '../../migrator/migrator';
-import { ADOPTION_REFUSAL_ADVICE, formatAdoptionReport } from '../reports/adoption';
-import { action, OperatorError, withSession } from '../session';
+import { runPendingMigrations, type MigratorEvents } from '../../migrator/migrator';
+import { ExitCode, outcome, say } from '../output';
+import { formatAdoptionReport } from '../reports/adoption';
+import { action, withSession } from '../session';
 import { verifyAndReport } from './verify';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
-export const printRetry = (attempt: number, max: number, delayMs: number, error: Error) =>
-  console.log(
-    `  A statement gave up waiting for a lock (${error.message}); ` +
-      `retrying in ${seconds(delayMs)} (attempt ${attempt + 1} of ${max})…`,
-  );
-
-/** A refused run as the operator reads it: the message, and the classification behind it. */
-export function refusalMessage(error: MigrationRefusedError): string {
-  const adoption = error.details.adoption;
-  if (error.reason === 'not-adoptable' && adoption) {
-    return `${error.message}\n${formatAdoptionReport(adoption)}\n${ADOPTION_REFUSAL_ADVICE}`;
-  }
-  return error.message;
+/** What `migrate` and `revert` say while the migrator works. */
+export function migratorEvents(): MigratorEvents {
+  return {
+    waiting: () => say('Another migrator holds the lock; waiting for it to finish…'),
+    adopting: (report) => say(formatAdoptionReport(report)),
+    converted: (conversions) =>
+      say(
+        `Converted the timestamps of ${conversions.map((c) => c.table).join(', ')} to ` +
+          `timestamptz (read as ${conversions[0].timezone}).`,
+      ),
+    baselined: (name) => say(`Recorded ${name} as applied (not run).`),
+    repaired: ({ name, missing }) =>
+      say(
+        `Repaired ${name}: it is recorded as applied but ` +
+          `${missing.map((o) => o.name).join(', ')} were missing (an interrupted revert?); ` +
+          'ran it again to make them.',
+      ),
+    incomplete: ({ name, missing }) =>
+      say(
+        `WARNING: ${name} is recorded as applied but ${missing.map((o) => o.name).join(', ')} ` +
+          'are missing (an interrupted revert?). Run `pixcrawler-db revert` until it is ' +
+          'reverted (each step of a revert can run again), then `pixcrawler-db migrate`.',
+      ),
+    preflight: (report) =>
+      report.broken.length === 0 && say('Preflight: no existing row breaks the new constraints.'),
+    retrying: (attempt, max, delayMs, error) =>
+      say(
+        `  A statement gave up waiting for a lock (${error.message}); ` +
+          `retrying in ${seconds(delayMs)} (attempt ${attempt + 1} of ${max})…`,
+      ),
+    pending: (names) =>
+      say(
+        names.length === 0
+          ? 'Nothing to migrate: the database is up to date.'
+          : `Applying ${names.length} migration(s):`,
+      ),
+    finished: (name, ms) => say(`  ✓ ${name} (${seconds(ms)})`),
+  };
 }
 
 export interface AdoptionFlags {
@@ -46,6 +72,13 @@ export function adoptionOptions(command: Command): Command {
     );
 }
 
+/** The adoption flags as migrator options. */
+export const adoptionFlags = (flags: AdoptionFlags) => ({
+  baseline: flags.baseline,
+  legacyTimezone: flags.legacyTimezone,
+  allowRewrite: flags.allowRewrite,
+});
+
 export function registerMigrate(program: Command): void {
   adoptionOptions(
     program
@@ -58,56 +91,24 @@ export function registerMigrate(program: Command): void {
     )
     .action(
       action(async (options: AdoptionFlags & { verify?: boolean }) =>
-        withSession(async ({ dataSource, target }) => {
+        withSession(async ({ dataSource }) => {
+          let baselined: string | null = null;
+          const events = migratorEvents();
           const applied = await runPendingMigrations(
             dataSource,
-            target.url,
             {
-              waiting: () =>
-                console.log('Another migrator holds the lock; waiting for it to finish…'),
-              adopting: (report) => console.log(formatAdoptionReport(report)),
-              repaired: ({ name, missing }) =>
-                console.log(
-                  `Repaired ${name}: it is recorded as applied but ${missing.map((o) => o.name).join(', ')} ` +
-                    'were missing (an interrupted revert?); ran it again to make them.',
-                ),
-              incomplete: ({ name, missing }) =>
-                console.log(
-                  `WARNING: ${name} is recorded as applied but ${missing.map((o) => o.name).join(', ')} ` +
-                    'are missing (an interrupted revert?). Run `pixcrawler-db revert` until it is ' +
-                    'reverted (each step of a revert can run again), then `pixcrawler-db migrate`.',
-                ),
-              converted: (conversions) =>
-                console.log(
-                  `Converted the timestamps of ${conversions.map((c) => c.table).join(', ')} ` +
-                    `to timestamptz (read as ${conversions[0].timezone}).`,
-                ),
-              baselined: (name) => console.log(`Recorded ${name} as applied (not run).`),
-              preflight: (report) =>
-                report.broken.length === 0 &&
-                console.log('Preflight: no existing row breaks the new constraints.'),
-              retrying: printRetry,
-              pending: (names) =>
-                console.log(
-                  names.length === 0
-                    ? 'Nothing to migrate: the database is up to date.'
-                    : `Applying ${names.length} migration(s):`,
-                ),
-              finished: (name, ms) => console.log(`  ✓ ${name} (${seconds(ms)})`),
+              ...events,
+              baselined: (name) => {
+                baselined = name;
+                events.baselined?.(name);
+              },
             },
-            {
-              baseline: options.baseline,
-              legacyTimezone: options.legacyTimezone,
-              allowRewrite: options.allowRewrite,
-            },
-          ).catch((error: unknown) => {
-            if (error instanceof MigrationRefusedError) {
-              throw new OperatorError(refusalMessage(error));
-            }
-            throw error;
-          });
-          if (applied.length > 0) console.log(`Applied ${applied.length} migration(s).`);
-          return options.verify ? verifyAndReport(dataSource) : 0;
+            adoptionFlags(options),
+          );
+          if (applied.length > 0) say(`Applied ${applied.length} migration(s).`);
+          if (!options.verify) return outcome(ExitCode.ok, { applied, baselined });
+          const verified = await verifyAndReport(dataSource);
+          return outcome(verified.exitCode, { applied, baselined, verify: verified.result });
         }),
       ),
     );

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { planMigrations } from '../../migrator/plan';
 import { formatPlan } from '../reports/plan';
+import { ExitCode, isJsonMode, outcome, say } from '../output';
 import { action, withSession } from '../session';
-import { adoptionOptions, type AdoptionFlags } from './migrate';
+import { adoptionFlags, adoptionOptions, type AdoptionFlags } from './migrate';
 
 export function registerPlan(program: Command): void {
   adoptionOptions(
@@ -17,31 +18,23 @@ export function registerPlan(program: Command): void {
           'would run (or has nothing to do), 1 when it would refuse, 2 on a usage error, 3 when ' +
           'the database cannot be reached',
       ),
-  )
-    .option('--json', 'print the plan as JSON on stdout (the same data)')
-    .action(
-      action(async (flags: AdoptionFlags & { json?: boolean }) =>
-        withSession(async ({ dataSource }) => {
-          const plan = await planMigrations(dataSource, {
-            baseline: flags.baseline,
-            legacyTimezone: flags.legacyTimezone,
-            allowRewrite: flags.allowRewrite,
-          });
-          if (flags.json) {
-            process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
-          } else {
-            const command = [
-              'migrate',
-              flags.baseline ? '--baseline' : '',
-              flags.legacyTimezone ? `--legacy-timezone ${flags.legacyTimezone}` : '',
-              flags.allowRewrite ? '--allow-rewrite' : '',
-            ]
-              .filter(Boolean)
-              .join(' ');
-            console.log(`\n${formatPlan(plan, command)}`);
-          }
-          return plan.refusal ? 1 : 0;
-        }, flags),
-      ),
-    );
+  ).action(
+    action(async (flags: AdoptionFlags) =>
+      withSession(async ({ dataSource }) => {
+        const plan = await planMigrations(dataSource, adoptionFlags(flags));
+        if (!isJsonMode()) {
+          const command = [
+            'migrate',
+            flags.baseline ? '--baseline' : '',
+            flags.legacyTimezone ? `--legacy-timezone ${flags.legacyTimezone}` : '',
+            flags.allowRewrite ? '--allow-rewrite' : '',
+          ]
+            .filter(Boolean)
+            .join(' ');
+          say(`\n${formatPlan(plan, command)}`);
+        }
+        return outcome(plan.refusal ? ExitCode.differences : ExitCode.ok, { plan });
+      }),
+    ),
+  );
 }

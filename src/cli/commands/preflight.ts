@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
-import {
-  fixPreflightViolations,
-  formatPreflightReport,
-  runPreflight,
-} from '../../upgrade/preflight';
+import { fixPreflightViolations, runPreflight } from '../../upgrade/preflight';
+import { formatPreflightReport } from '../reports/preflight';
+import { ExitCode, outcome, say } from '../output';
 import { action, withSession } from '../session';
 
 export function registerPreflight(program: Command): void {
@@ -26,40 +24,40 @@ export function registerPreflight(program: Command): void {
         withSession(async ({ dataSource, target }) => {
           const report = await runPreflight(dataSource);
           if (report.results.length === 0) {
-            console.log('\nNone of the five existing tables is here: nothing to check.');
-            return 0;
+            say('\nNone of the five existing tables is here: nothing to check.');
+            return outcome(ExitCode.ok, { report });
           }
-          console.log(`\nPreflight (${report.results.length} rules on the existing tables):`);
-          console.log(formatPreflightReport(report));
+          say(`\nPreflight (${report.results.length} rules on the existing tables):`);
+          say(formatPreflightReport(report));
           if (report.broken.length === 0) {
-            console.log('\nNo row breaks the new constraints: `pixcrawler-db migrate` may start.');
-            return 0;
+            say('\nNo row breaks the new constraints: `pixcrawler-db migrate` may start.');
+            return outcome(ExitCode.ok, { report });
           }
           if (!options.fix) {
-            console.log(
+            say(
               '\nRows above would make the upgrade fail. Repair them by hand, or run ' +
                 '`pixcrawler-db preflight --fix` (it backs them up first).',
             );
-            return 1;
+            return outcome(ExitCode.differences, { report });
           }
           const fixed = await fixPreflightViolations(dataSource, target.url, {
             backupDir: options.backupDir,
           });
-          console.log(`\nBackup of every row deleted or changed: ${fixed.backupFile}`);
+          say(`\nBackup of every row deleted or changed: ${fixed.backupFile}`);
           for (const [table, count] of Object.entries(fixed.deleted)) {
-            console.log(`  deleted ${count} row(s) from ${table}`);
+            say(`  deleted ${count} row(s) from ${table}`);
           }
           for (const [rule, count] of Object.entries(fixed.updated)) {
-            console.log(`  repaired ${count} row(s) breaking ${rule}`);
+            say(`  repaired ${count} row(s) breaking ${rule}`);
           }
           const after = await runPreflight(dataSource);
           if (after.broken.length > 0) {
-            console.log('\nStill broken (no automatic repair; fix these by hand):');
-            console.log(formatPreflightReport({ results: after.broken, broken: after.broken }));
-            return 1;
+            say('\nStill broken (no automatic repair; fix these by hand):');
+            say(formatPreflightReport({ results: after.broken, broken: after.broken }));
+            return outcome(ExitCode.differences, { report, fixed, after });
           }
-          console.log('\nPreflight is clean now: `pixcrawler-db migrate` may start.');
-          return 0;
+          say('\nPreflight is clean now: `pixcrawler-db migrate` may start.');
+          return outcome(ExitCode.ok, { report, fixed, after });
         }),
       ),
     );

@@ -7,6 +7,7 @@ import {
   legacySizes,
 } from '../../testing/legacy-builder';
 import { buildOrmDatabase } from '../../testing/orm-database-builder';
+import { ExitCode, outcome, say } from '../output';
 import { action, OperatorError, withSession } from '../session';
 
 function count(value: string): number {
@@ -62,7 +63,7 @@ export function registerSeedLegacy(program: Command): void {
         withSession(async ({ target }) => {
           const sizes = legacySizes(options);
           if (options.flavour === 'orm') {
-            console.log(
+            say(
               `Building an ORM-made database: ${Object.entries(sizes)
                 .map(([table, n]) => `${n} ${table}`)
                 .join(', ')}${options.broken ? `, ${options.broken} broken row(s) per rule` : ''}`,
@@ -77,15 +78,15 @@ export function registerSeedLegacy(program: Command): void {
               throw error;
             });
             const rows = Object.values(result.rows).reduce((a, b) => a + b, 0);
-            console.log(
+            say(
               `Loaded ${rows} rows in ${((Date.now() - started) / 1000).toFixed(1)}s. Next: ` +
                 '`pixcrawler-db preflight`, `pixcrawler-db plan --baseline`, then ' +
                 '`pixcrawler-db migrate --baseline`.',
             );
-            return;
+            return outcome(ExitCode.ok, result);
           }
           const total = Object.values(sizes).reduce((a, b) => a + b, 0);
-          console.log(
+          say(
             `Building a legacy database: ${Object.entries(sizes)
               .map(([table, n]) => `${n} ${table}`)
               .join(', ')}${options.broken ? `, ${options.broken} broken row(s) per rule` : ''}`,
@@ -112,10 +113,11 @@ export function registerSeedLegacy(program: Command): void {
             });
             bar.stop();
             const rows = Object.values(result.rows).reduce((a, b) => a + b, 0);
-            console.log(
+            say(
               `Loaded ${rows} rows in ${((Date.now() - started) / 1000).toFixed(1)}s. ` +
                 'Next: `pixcrawler-db preflight`, then `pixcrawler-db migrate --baseline`.',
             );
+            return outcome(ExitCode.ok, result);
           } catch (error) {
             bar.stop();
             if (error instanceof LegacyBuildRefusedError) throw new OperatorError(error.message);

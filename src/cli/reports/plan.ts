@@ -1,6 +1,7 @@
 import type { MigrationPlan, PlanStep, PlannedLock } from '../../migrator/plan';
-import { formatPreflightReport } from '../../upgrade/preflight';
 import { formatAdoptionReport } from './adoption';
+import { formatPreflightReport } from './preflight';
+import { refusalMessage } from './refusals';
 
 /** `plan` as an operator reads it: every statement, its locks, scans and rewrites, in order. */
 
@@ -68,8 +69,8 @@ export function formatPlan(plan: MigrationPlan, command: string): string {
         : `Preflight: rows break the new constraints, so migrate would refuse to start:\n${formatPreflightReport(plan.preflight)}\nRun \`pixcrawler-db preflight --fix\` first (or repair them by hand).`,
     );
   }
-  if (plan.refusal && plan.refusal.reason !== 'broken-rows') {
-    lines.push('', `migrate would refuse: ${plan.refusal.message}`);
+  if (plan.refusal && plan.refusal.reason !== 'rows-break-constraints') {
+    lines.push('', `migrate would refuse: ${refusalMessage(plan.refusal)}`);
     return lines.join('\n');
   }
   const steps = plan.migrations.reduce((n, m) => n + m.steps.length, 0);
