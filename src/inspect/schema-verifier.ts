@@ -42,6 +42,12 @@ export interface Finding {
   message: string;
   /** Set when running the pending migrations (which repair what they own) fixes this. */
   repairedByMigrate?: boolean;
+  /**
+   * The migration that makes this missing object, when it is recorded as applied: what an
+   * interrupted revert leaves. With repairedByMigrate, migrate runs it again; without, it must
+   * be reverted (every step of a revert can run again) and migrated again.
+   */
+  recordedBy?: string;
 }
 
 export interface TableSummary {
@@ -316,22 +322,6 @@ async function migrationFindings(dataSource: DataSource): Promise<Finding[]> {
       repairedByMigrate: true,
     });
   }
-  for (const incomplete of await incompleteMigrations(dataSource)) {
-    const missing = incomplete.missing.map((object) => object.name).join(', ');
-    findings.push({
-      severity: 'error',
-      table: null,
-      kind: 'migrations',
-      name: incomplete.name,
-      message:
-        `recorded as applied, but its objects are missing (${missing}): an interrupted revert? ` +
-        (incomplete.rerunnable
-          ? 'Running the migration again makes only what is missing.'
-          : 'Revert down to and including it (every step of a revert can run again), then ' +
-            'migrate again.'),
-      ...(incomplete.rerunnable && { repairedByMigrate: true }),
-    });
-  }
   for (const state of states.filter((s) => s.unknown)) {
     findings.push({
       severity: 'warning',
@@ -403,6 +393,18 @@ export async function verifySchema(
     ignoredTables: [migrationsTable, dataSource.options.metadataTableName ?? 'typeorm_metadata'],
   });
   findings.push(...differences.map(findingOf));
+  // A missing object whose migration is recorded as applied: say which, and whether migrate
+  // repairs it (the finding stays one finding, so the counts mean what they did).
+  for (const incomplete of await incompleteMigrations(dataSource)) {
+    for (const object of incomplete.missing) {
+      const finding = findings.find(
+        (f) => f.severity === 'error' && f.table === object.table && f.name === object.name,
+      );
+      if (!finding) continue;
+      finding.recordedBy = incomplete.name;
+      if (incomplete.rerunnable) finding.repairedByMigrate = true;
+    }
+  }
   findings.push(...(await migrationFindings(dataSource)));
   const drift = options.drift === false ? [] : await schemaDrift(dataSource);
   findings.push(...driftFindings(drift, differences));
