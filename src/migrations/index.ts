@@ -4,7 +4,12 @@ import { IndexExistingTables1731542400002 } from './1731542400002-IndexExistingT
 import { ValidateConstraints1731542400003 } from './1731542400003-ValidateConstraints';
 import type { PixCrawlerMigration } from './migration-traits';
 
-export { migrationName, type MigrationTraits, type PixCrawlerMigration } from './migration-traits';
+export {
+  migrationName,
+  type MigrationObject,
+  type MigrationTraits,
+  type PixCrawlerMigration,
+} from './migration-traits';
 
 /** Every migration, oldest first. A new migration is added here as well as in this folder. */
 export const migrations: Array<new () => PixCrawlerMigration> = [

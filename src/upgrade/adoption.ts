@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { quoteIdentifier, quoteLiteral } from '../sql/quote';
 import { expectedSchema } from '../inspect/expected-schema';
 import { legacyShape, LEGACY_TABLE_NAMES, TABLES_THE_CHANGE_CREATES } from './legacy-schema';
 import { currentSchema, readSchemaCatalog } from '../inspect/schema-catalog';
@@ -365,8 +366,6 @@ export async function checkAdoption(
   return { existingTables, ...classified };
 }
 
-const q = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
-
 /**
  * The baseline step's statements, in order, for one transaction: the zone the values are read
  * in, then one ALTER TABLE per table (one lock, at most one rewrite, per table).
@@ -374,11 +373,13 @@ const q = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
 export function conversionStatements(conversions: readonly TimestampConversion[]): string[] {
   if (conversions.length === 0) return [];
   return [
-    `SET LOCAL TimeZone = '${conversions[0].timezone.replaceAll("'", "''")}'`,
+    `SET LOCAL TimeZone = ${quoteLiteral(conversions[0].timezone)}`,
     ...conversions.map(
       ({ table, columns }) =>
-        `ALTER TABLE ${q(table)} ` +
-        columns.map((column) => `ALTER COLUMN ${q(column)} TYPE ${TIMESTAMP_WITH_ZONE}`).join(', '),
+        `ALTER TABLE ${quoteIdentifier(table)} ` +
+        columns
+          .map((column) => `ALTER COLUMN ${quoteIdentifier(column)} TYPE ${TIMESTAMP_WITH_ZONE}`)
+          .join(', '),
     ),
   ];
 }
