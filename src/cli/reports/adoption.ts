@@ -98,7 +98,22 @@ export function formatAdoptionReport(report: AdoptionReport): string {
   const section = (title: string, entries: AdoptionEntry[]) => {
     if (entries.length === 0) return;
     lines.push(`  ${title}:`);
-    for (const entry of entries) lines.push(`    - ${describeAdoptionEntry(entry, report)}`);
+    const grouped = new Set<string>();
+    for (const entry of entries) {
+      // One line per table for its timestamp columns: they change in one statement.
+      if (entry.reason === 'timestamp-without-time-zone') {
+        if (grouped.has(entry.table)) continue;
+        grouped.add(entry.table);
+        const columns = entries
+          .filter((e) => e.reason === entry.reason && e.table === entry.table)
+          .map((e) => e.object);
+        lines.push(
+          `    - ${describeAdoptionEntry({ ...entry, object: columns.join(', ') }, report)}`,
+        );
+        continue;
+      }
+      lines.push(`    - ${describeAdoptionEntry(entry, report)}`);
+    }
   };
   const of = (action: AdoptionEntry['action']) =>
     report.entries.filter((entry) => entry.action === action);
