@@ -4,6 +4,8 @@ import { openDatabaseTarget, type DatabaseTarget } from '../local/database-targe
 import { EmbeddedPostgresMissingError } from '../local/embedded-postgres';
 import { InvalidDatabaseUrlError } from '../connection/database-url';
 import { dataSourceOptions } from '../connection/data-source-options';
+import { validateSettings } from '../settings';
+import { operatorFailure } from './messages';
 import { MigrationRefusedError } from '../migrator/migration-refused-error';
 import { emitJson, ExitCode, say, setJsonMode, type CommandOutcome } from './output';
 import { refusalMessage } from './reports/refusals';
@@ -33,6 +35,8 @@ export interface Session {
  * started it.
  */
 export async function withSession<T>(work: (session: Session) => Promise<T>): Promise<T> {
+  // Every PIXCRAWLER_* setting checked before a server starts or anything is written.
+  validateSettings();
   const target = await openDatabaseTarget().catch((error: unknown) => {
     const operators = error instanceof InvalidDatabaseUrlError;
     const missingServer = error instanceof EmbeddedPostgresMissingError;
@@ -90,8 +94,10 @@ export function handleInterrupts(): void {
   }
   process.on('uncaughtException', (error) => {
     if (interrupted) return;
-    console.error(error);
-    process.exit(1);
+    // A connection's 'error' event (the server went away) arrives here, not in the action.
+    const failure = operatorFailure(error);
+    console.error(failure === undefined ? error : `\n${failure.message}`);
+    process.exit(failure?.exitCode ?? ExitCode.differences);
   });
 }
 
@@ -106,6 +112,12 @@ function reportFailure(error: unknown): number {
     console.error(`\n${error.message}`);
     emitJson({ ok: false, error: error.message });
     return error.exitCode;
+  }
+  const failure = operatorFailure(error);
+  if (failure) {
+    console.error(`\n${failure.message}`);
+    emitJson({ ok: false, error: failure.message });
+    return failure.exitCode;
   }
   console.error('\nFailed:', error instanceof Error ? (error.stack ?? error.message) : error);
   emitJson({ ok: false, error: error instanceof Error ? error.message : String(error) });

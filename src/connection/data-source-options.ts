@@ -1,6 +1,7 @@
 import type { DataSourceOptions } from 'typeorm';
 import { entities } from '../entities';
 import { migrations } from '../migrations';
+import { assertPostgresUrl } from './database-url';
 
 type PostgresOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
 
@@ -17,7 +18,10 @@ type PostgresOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
 export function dataSourceOptions(
   overrides: Partial<PostgresOptions> & { url?: string } = {},
 ): PostgresOptions {
-  const { schema } = overrides;
+  const { schema, url } = overrides;
+  // A malformed URL is refused here, before TypeORM hands it to the driver (which would send a
+  // `postgresql:/user:pw@host/db` whole, password included, to the default server).
+  if (url !== undefined) assertPostgresUrl(url);
   if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) {
     throw new Error(
       `schema must be a lower-case PostgreSQL identifier (letters, digits, _), got "${schema}"`,

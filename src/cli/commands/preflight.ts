@@ -1,8 +1,12 @@
 import type { Command } from 'commander';
-import { fixPreflightViolations, runPreflight } from '../../upgrade/preflight';
+import {
+  fixPreflightViolations,
+  restorePreflightBackup,
+  runPreflight,
+} from '../../upgrade/preflight';
 import { formatPreflightReport } from '../reports/preflight';
 import { ExitCode, outcome, say } from '../output';
-import { action, withSession } from '../session';
+import { action, OperatorError, withSession } from '../session';
 
 export function registerPreflight(program: Command): void {
   program
@@ -19,9 +23,28 @@ export function registerPreflight(program: Command): void {
         "'archived', crawl job 'failed')",
     )
     .option('--backup-dir <dir>', 'where --fix writes its backup file', 'pixcrawler-backups')
+    .option(
+      '--restore <file>',
+      'put the rows of a --fix backup file back (deleted rows inserted, changed rows reset), ' +
+        'in one transaction',
+    )
     .action(
-      action(async (options: { fix?: boolean; backupDir: string }) =>
-        withSession(async ({ dataSource, target }) => {
+      action(async (options: { fix?: boolean; backupDir: string; restore?: string }) =>
+        withSession(async ({ dataSource }) => {
+          if (options.restore !== undefined) {
+            if (options.fix) {
+              throw new OperatorError('Give --fix or --restore, not both.', ExitCode.usage);
+            }
+            const restored = await restorePreflightBackup(dataSource, options.restore);
+            say(`\nRestored from ${restored.backupFile}:`);
+            for (const [table, count] of Object.entries(restored.reinserted)) {
+              say(`  inserted ${count} deleted row(s) back into ${table}`);
+            }
+            for (const [table, count] of Object.entries(restored.restored)) {
+              say(`  reset ${count} changed row(s) of ${table} to their backed-up values`);
+            }
+            return outcome(ExitCode.ok, { restored });
+          }
           const report = await runPreflight(dataSource);
           if (report.results.length === 0) {
             say('\nNone of the five existing tables is here: nothing to check.');
@@ -40,10 +63,11 @@ export function registerPreflight(program: Command): void {
             );
             return outcome(ExitCode.differences, { report });
           }
-          const fixed = await fixPreflightViolations(dataSource, target.url, {
+          const fixed = await fixPreflightViolations(dataSource, {
             backupDir: options.backupDir,
           });
           say(`\nBackup of every row deleted or changed: ${fixed.backupFile}`);
+          say(`  (undo with: pixcrawler-db preflight --restore ${fixed.backupFile})`);
           for (const [table, count] of Object.entries(fixed.deleted)) {
             say(`  deleted ${count} row(s) from ${table}`);
           }
