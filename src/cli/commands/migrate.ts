@@ -17,7 +17,7 @@ export function migratorEvents(): MigratorEvents {
         `Converted the timestamps of ${conversions.map((c) => c.table).join(', ')} to ` +
           `timestamptz (read as ${conversions[0].timezone}).`,
       ),
-    baselined: (name) => say(`Recorded ${name} as applied (not run).`),
+    baselined: (name) => say(`Adopted the existing tables: recorded ${name} as applied (not run).`),
     repaired: ({ name, missing }) =>
       say(
         `Repaired ${name}: it is recorded as applied but ` +
