@@ -290,7 +290,11 @@ describe('verify and migrate tell the truth', () => {
   });
 
   it('an interrupted revert: verify says how to repair, and migrate repairs it', async () => {
-    await revertLastMigration(dataSource); // ValidateConstraints: IndexExistingTables is last
+    // Revert down to IndexExistingTables, so that it is the last one applied.
+    const indexing = ALL.findIndex((name) => name.startsWith('IndexExistingTables'));
+    while ((await recordedMigrations(db)).length > indexing + 1) {
+      await revertLastMigration(dataSource);
+    }
     // A transaction on images: the revert's DROP INDEX CONCURRENTLY waits for it there, after
     // dropping the activity_logs indexes (it drops them in reverse order).
     const blocker = new Client({ connectionString: db.url });
@@ -314,10 +318,10 @@ describe('verify and migrate tell the truth', () => {
     } finally {
       await blocker.end();
     }
-    expect(await recordedMigrations(db)).toEqual(ALL.slice(0, 3));
+    expect(await recordedMigrations(db)).toEqual(ALL.slice(0, indexing + 1));
 
     const report = await verifySchema(dataSource);
-    const missing = report.findings.filter((f) => f.recordedBy === ALL[2]);
+    const missing = report.findings.filter((f) => f.recordedBy === ALL[indexing]);
     // The two dropped, and the one whose drop was killed half way (left INVALID).
     expect(missing.map((f) => `${f.severity} ${f.name} ${f.repairedByMigrate}`).sort()).toEqual([
       'error ix_activity_log_timestamp true',
@@ -330,7 +334,7 @@ describe('verify and migrate tell the truth', () => {
     );
 
     const migrated = await runCli(['migrate', '--verify'], db.url);
-    expect(migrated.output).toContain(`Repaired ${ALL[2]}`);
+    expect(migrated.output).toContain(`Repaired ${ALL[indexing]}`);
     expect(migrated.output).toContain('Verification passed');
     expect(migrated.code).toBe(0);
   });
