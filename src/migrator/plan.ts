@@ -1,4 +1,5 @@
 import type { DataSource, QueryRunner } from 'typeorm';
+import { incompleteMigrations } from '../inspect/migration-states';
 import { currentSchema, readSchemaCatalog } from '../inspect/schema-catalog';
 import type { TableShape } from '../inspect/schema-shape';
 import { migrationLockTimeout } from '../migrations/lock-safe-ddl';
@@ -18,9 +19,9 @@ import { statementImpact, type ImpactContext, type LockMode } from './statement-
 /**
  * `plan`: what `migrate` (with the same options) would do, statement by statement, without
  * doing any of it. The migrations are not described twice: each pending migration's own up()
- * runs against a query runner that answers its catalog reads from the database, inside a READ
- * transaction that is rolled back, and records every other statement instead of executing it. So the plan
- * holds exactly what the migrations' code decides, including what a non-transactional migration
+ * runs against a query runner that answers its catalog reads from the database, inside one
+ * transaction that is rolled back, and records every other statement instead of executing it.
+ * So the plan holds exactly what the migrations' code decides, including what a non-transactional migration
  * decides from the catalog (an index already built is skipped, an INVALID one rebuilt), and a
  * migration added later is planned with no change here.
  *
@@ -61,6 +62,8 @@ export interface PlannedMigration {
   transactional: boolean;
   /** Recorded as applied without running (the adopted LegacySchema). */
   recordedOnly: boolean;
+  /** Recorded already, but its objects are missing: migrate runs it again to make them. */
+  repair?: boolean;
   steps: PlanStep[];
 }
 
@@ -130,6 +133,21 @@ export async function planMigrations(
   await session.open();
   try {
     const adopted = adoptingMigration(dataSource);
+    // A recorded migration whose objects are missing: migrate runs it again first.
+    for (const incomplete of await incompleteMigrations(dataSource)) {
+      const migration = (dataSource.migrations as PixCrawlerMigration[]).find(
+        (m) => migrationName(m) === incomplete.name,
+      );
+      if (!migration || !incomplete.rerunnable) continue;
+      const steps = await session.record(false, (runner) => migration.up(runner));
+      plan.migrations.push({
+        name: incomplete.name,
+        transactional: false,
+        recordedOnly: false,
+        repair: true,
+        steps,
+      });
+    }
     const statements = conversionStatements(decision.adoption?.conversions ?? []);
     if (statements.length > 0) {
       const steps = await session.record(true, async (runner) => {

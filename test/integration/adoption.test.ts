@@ -333,6 +333,18 @@ describe('verify and migrate tell the truth', () => {
       /ix_activity_log_timestamp: missing.*IndexExistingTables1731542400002 makes it and is recorded as applied.*run `pixcrawler-db migrate`/,
     );
 
+    // plan shows the repair first: only what is missing is made again.
+    const plan = await planMigrations(dataSource);
+    expect(plan.migrations[0]).toMatchObject({ name: ALL[indexing], repair: true });
+    const repair = plan.migrations[0].steps.map((step) => step.statement);
+    expect(repair).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('INDEX CONCURRENTLY "ix_activity_log_timestamp"'),
+        expect.stringContaining('INDEX CONCURRENTLY "ix_image_crawl_job_id"'),
+      ]),
+    );
+    expect(repair.some((statement) => statement.includes('"ix_profiles_email" ON'))).toBe(false);
+
     const migrated = await runCli(['migrate', '--verify'], db.url);
     expect(migrated.output).toContain(`Repaired ${ALL[indexing]}`);
     expect(migrated.output).toContain('Verification passed');

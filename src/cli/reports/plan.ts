@@ -90,8 +90,9 @@ export function formatPlan(plan: MigrationPlan, command: string): string {
       lines.push(`${migration.name}: recorded as applied, not run (the tables exist).`);
       continue;
     }
-    const title =
-      migration.name === 'baseline'
+    const title = migration.repair
+      ? `${migration.name} again: it is recorded as applied but objects it makes are missing (an interrupted revert?)`
+      : migration.name === 'baseline'
         ? 'Baseline conversions, in one transaction, before anything is recorded'
         : `${migration.name}, ${migration.transactional ? 'in one transaction' : 'no transaction: each statement commits on its own'}`;
     lines.push(`${title}:`);
