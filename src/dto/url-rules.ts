@@ -24,10 +24,7 @@ const MAX_URL_LENGTH = 2084;
 
 function fastPath(schemes: string): RegExp {
   // The lookahead refuses an all-digit last label (isFQDN's numeric top-level domain).
-  return new RegExp(
-    `^(?:${schemes})://(?:${LABEL}\\.)*(?![0-9]+(?:[/?#]|$))${LABEL}${REST}$`,
-    'i',
-  );
+  return new RegExp(`^(?:${schemes})://(?:${LABEL}\\.)*(?![0-9]+(?:[/?#]|$))${LABEL}${REST}$`, 'i');
 }
 const PLAIN_WEB_URL = fastPath('https?');
 const PLAIN_STORAGE_URL = fastPath('https?|s3|gs');
