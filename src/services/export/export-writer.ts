@@ -76,7 +76,7 @@ const MAX_BUSY_MS = 10;
  * job's status belong to the caller, which learns of progress through `onProgress` and stops a
  * run with `signal` (or by throwing from `onProgress`).
  *
- * - csv and jsonl come straight out of PostgreSQL's COPY (jsonl produced in SQL), counted by
+ * - csv and jsonl come straight out of PostgreSQL's COPY (jsonl from binary COPY), counted by
  *   record as they pass; no row becomes a JavaScript object.
  * - zip and tar put manifest.jsonl first, then every image's file, written by this module's own
  *   tar and zip encoders; memory stays flat (tar), or grows by the zip central directory
