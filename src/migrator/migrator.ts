@@ -19,6 +19,7 @@ import {
 import { existingLegacyTables, LEGACY_TABLE_NAMES } from '../upgrade/legacy-schema';
 import { runPreflight, type PreflightReport } from '../upgrade/preflight';
 import { MigrationRefusedError } from './migration-refused-error';
+import { quoteIdentifier } from '../sql/quote';
 
 export {
   MigrationRefusedError,
@@ -395,7 +396,9 @@ async function refuseToDropLegacyData(dataSource: DataSource, migration: string)
   const query = <T>(sql: string, params?: unknown[]): Promise<T[]> => dataSource.query(sql, params);
   const withRows: string[] = [];
   for (const table of await existingLegacyTables(query)) {
-    const [row] = await query<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM "${table}") AS any`);
+    const [row] = await query<{ any: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM ${quoteIdentifier(table)}) AS any`,
+    );
     if (row.any) withRows.push(table);
   }
   if (withRows.length > 0) {
