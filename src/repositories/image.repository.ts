@@ -1,6 +1,7 @@
 import Cursor from 'pg-cursor';
 import type { PoolClient } from 'pg';
-import type { EntityManager } from 'typeorm';
+import type { EntityManager, QueryRunner } from 'typeorm';
+import { connectCaughtUpReader, type CaughtUpReaderOptions } from '../connection/read-routing';
 import { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
 import { BaseRepository } from './base.repository';
@@ -110,7 +111,10 @@ export class ImageRepository extends BaseRepository<Image> {
     };
   }
 
-  /** How many of a crawl job's images there are (that pass the rules, when given). */
+  /**
+   * How many of a crawl job's images there are (that pass the rules, when given). On the
+   * primary: validation and export workers count what they are about to process and record.
+   */
   async countByCrawlJob(
     crawlJobId: number,
     rules?: ValidationRules,
@@ -126,13 +130,16 @@ export class ImageRepository extends BaseRepository<Image> {
     return row.count;
   }
 
-  /** A page of a crawl job's images in id order, keyset on id (ix_image_crawl_job_id). */
+  /**
+   * A page of a crawl job's images in id order, keyset on id (ix_image_crawl_job_id). Read on a
+   * replica.
+   */
   async listByCrawlJob(
     crawlJobId: number,
     options: { limit: number; afterId?: number },
     manager?: EntityManager,
   ): Promise<Image[]> {
-    return this.rows(
+    return this.replicaRows(
       `SELECT * FROM images WHERE crawl_job_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
       [crawlJobId, options.afterId ?? 0, options.limit],
       manager,
@@ -141,7 +148,8 @@ export class ImageRepository extends BaseRepository<Image> {
 
   /**
    * Checks the next `limit` images after `afterId` against the rules, set-wise in SQL: one
-   * statement returns how many were looked at and how many failed.
+   * statement returns how many were looked at and how many failed. On the primary: the
+   * validation worker writes these counts as the job's result.
    */
   async validityBatch(
     crawlJobId: number,
@@ -163,6 +171,16 @@ export class ImageRepository extends BaseRepository<Image> {
     return { checked: row.checked, invalid: row.invalid, lastId: row.last_id };
   }
 
+  /**
+   * The connection an export reads a crawl job's rows on (the cursor of `stream`, or a COPY):
+   * a replica's, once it has replayed everything committed on the primary before this call, so
+   * an export read there is as complete as one read on the primary; the primary's when there is
+   * no replica, or when the replica lags more than `maxWaitMs`. Connected; the caller releases it.
+   */
+  exportReader(options: CaughtUpReaderOptions = {}): Promise<QueryRunner> {
+    return connectCaughtUpReader(this.dataSource, options);
+  }
+
   /** The SQL `stream` runs, for EXPLAIN in tests and for review. */
   streamSql(crawlJobId: number, rules?: ValidationRules): { sql: string; params: unknown[] } {
     const params: unknown[] = [crawlJobId];
@@ -180,6 +198,7 @@ export class ImageRepository extends BaseRepository<Image> {
    *
    * It always uses a connection of its own, never a caller's transaction: an open cursor
    * occupies its connection until closed, so other statements on it would queue behind it.
+   * That connection is `exportReader()`'s: a replica that has caught up with the primary.
    * The read runs in one REPEATABLE READ READ ONLY transaction: one snapshot from first to last
    * row. (A protocol-level portal is planned like a plain query, for the whole result, so the
    * plan is the one EXPLAIN of `streamSql` shows.)
@@ -189,7 +208,7 @@ export class ImageRepository extends BaseRepository<Image> {
     options: { rules?: ValidationRules; batchSize?: number } = {},
   ): AsyncGenerator<Image[]> {
     const { sql, params } = this.streamSql(crawlJobId, options.rules);
-    const runner = this.dataSource.createQueryRunner();
+    const runner = await this.exportReader();
     const client = (await runner.connect()) as PoolClient;
     let open = false;
     try {

@@ -22,7 +22,8 @@ export class ProfileRepository extends BaseRepository<Profile> {
     );
   }
 
+  /** Read on a replica. */
   async findById(id: string, manager?: EntityManager): Promise<Profile | null> {
-    return this.manager(manager).findOne(Profile, { where: { id } });
+    return this.replicaRow(`SELECT * FROM profiles WHERE id = $1`, [id], manager);
   }
 }
