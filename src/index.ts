@@ -14,6 +14,15 @@ export {
   runPendingMigrations,
 } from './db/migrator';
 export type { MigrationState, MigratorEvents } from './db/migrator';
+export { assertPrimary, isStandby, StandbyServerError } from './connection/server-role';
+export type { RunQuery } from './connection/server-role';
+export {
+  connectCaughtUpReader,
+  currentWalLsn,
+  waitForReplay,
+  type CaughtUpReaderOptions,
+  type ReadFrom,
+} from './connection/read-routing';
 export { schemaDrift } from './db/schema-drift';
 export { openDatabaseTarget } from './db/database-target';
 export type { DatabaseTarget } from './db/database-target';

@@ -8,6 +8,7 @@ import {
   formatLegacyMismatches,
   LEGACY_TABLE_NAMES,
 } from './legacy-schema';
+import { assertPrimary } from '../connection/server-role';
 import { withMigrationLock } from './migration-lock';
 import { formatPreflightReport, runPreflight, type PreflightReport } from './preflight';
 
@@ -257,7 +258,7 @@ async function withProgressLogger<T>(
 /**
  * Runs every pending migration, each in its own transaction unless it opts out, holding the
  * migration lock throughout. Returns the names applied: none when another process applied them
- * while this one waited.
+ * while this one waited. StandbyServerError, before anything else, on a standby.
  */
 export async function runPendingMigrations(
   dataSource: DataSource,
@@ -265,6 +266,8 @@ export async function runPendingMigrations(
   events: MigratorEvents = {},
   options: MigrateOptions = {},
 ): Promise<string[]> {
+  // Before the lock: a standby grants advisory locks, then fails on the first DDL.
+  await assertPrimary(dataSource, 'running migrations');
   return withMigrationLock(
     url,
     async () => {
@@ -306,13 +309,17 @@ async function refuseToDropLegacyData(dataSource: DataSource): Promise<void> {
   }
 }
 
-/** Undoes the last applied migration; returns its name, or undefined when none is applied. */
+/**
+ * Undoes the last applied migration; returns its name, or undefined when none is applied.
+ * StandbyServerError, before anything else, on a standby.
+ */
 export async function revertLastMigration(
   dataSource: DataSource,
   url: string,
   events: MigratorEvents = {},
   options: MigrateOptions = {},
 ): Promise<string | undefined> {
+  await assertPrimary(dataSource, 'reverting a migration');
   return withMigrationLock(
     url,
     async () => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { DataSource } from 'typeorm';
+import { assertPrimary } from '../connection/server-role';
 import { existingLegacyTables, LEGACY_TABLE_NAMES } from './legacy-schema';
 
 /**
@@ -246,6 +247,7 @@ export async function fixPreflightViolations(
   url: string,
   { backupDir }: { backupDir: string },
 ): Promise<FixResult> {
+  await assertPrimary(dataSource, 'repairing preflight violations');
   const rules = preflightRules(dataSource);
   const report = await runPreflight(dataSource);
   mkdirSync(backupDir, { recursive: true });

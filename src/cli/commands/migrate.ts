@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { MigrationRefusedError, runPendingMigrations } from '../../db/migrator';
 import { action, OperatorError, withSession } from '../session';
+import { refuseOnStandby } from '../standby-refusal';
 import { verifyAndReport } from './verify';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
@@ -48,10 +49,12 @@ export function registerMigrate(program: Command): void {
               finished: (name, ms) => console.log(`  ✓ ${name} (${seconds(ms)})`),
             },
             { baseline: options.baseline },
-          ).catch((error: unknown) => {
-            if (error instanceof MigrationRefusedError) throw new OperatorError(error.message);
-            throw error;
-          });
+          )
+            .catch(refuseOnStandby('migrate', target.url))
+            .catch((error: unknown) => {
+              if (error instanceof MigrationRefusedError) throw new OperatorError(error.message);
+              throw error;
+            });
           if (applied.length > 0) console.log(`Applied ${applied.length} migration(s).`);
           return options.verify ? verifyAndReport(dataSource) : 0;
         }),

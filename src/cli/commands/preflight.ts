@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { assertPrimary } from '../../connection/server-role';
 import { fixPreflightViolations, formatPreflightReport, runPreflight } from '../../db/preflight';
 import { action, withSession } from '../session';
+import { refuseOnStandby } from '../standby-refusal';
 
 export function registerPreflight(program: Command): void {
   program
@@ -20,6 +22,12 @@ export function registerPreflight(program: Command): void {
     .action(
       action(async (options: { fix?: boolean; backupDir: string }) =>
         withSession(async ({ dataSource, target }) => {
+          // --fix refuses a standby before it reports anything, whether or not rows are broken.
+          if (options.fix) {
+            await assertPrimary(dataSource, 'repairing preflight violations').catch(
+              refuseOnStandby('preflight --fix', target.url),
+            );
+          }
           const report = await runPreflight(dataSource);
           if (report.results.length === 0) {
             console.log('\nNone of the five existing tables is here: nothing to check.');
@@ -40,7 +48,7 @@ export function registerPreflight(program: Command): void {
           }
           const fixed = await fixPreflightViolations(dataSource, target.url, {
             backupDir: options.backupDir,
-          });
+          }).catch(refuseOnStandby('preflight --fix', target.url));
           console.log(`\nBackup of every row deleted or changed: ${fixed.backupFile}`);
           for (const [table, count] of Object.entries(fixed.deleted)) {
             console.log(`  deleted ${count} row(s) from ${table}`);

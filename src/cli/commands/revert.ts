@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { MigrationRefusedError, revertLastMigration } from '../../db/migrator';
 import { action, OperatorError, withSession } from '../session';
+import { refuseOnStandby } from '../standby-refusal';
 import { printRetry } from './migrate';
 
 export function registerRevert(program: Command): void {
@@ -14,10 +15,12 @@ export function registerRevert(program: Command): void {
             waiting: () =>
               console.log('Another migrator holds the lock; waiting for it to finish…'),
             retrying: printRetry,
-          }).catch((error: unknown) => {
-            if (error instanceof MigrationRefusedError) throw new OperatorError(error.message);
-            throw error;
-          });
+          })
+            .catch(refuseOnStandby('revert', target.url))
+            .catch((error: unknown) => {
+              if (error instanceof MigrationRefusedError) throw new OperatorError(error.message);
+              throw error;
+            });
           console.log(
             reverted ? `Reverted ${reverted}.` : 'Nothing to revert: no migration is applied.',
           );

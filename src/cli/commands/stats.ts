@@ -17,6 +17,12 @@ export function registerStats(program: Command): void {
       action(async () =>
         withSession(async ({ dataSource }) => {
           const stats = await readDatabaseStats(dataSource);
+          if (stats.standby) {
+            console.log(
+              '\nThis server is a standby (read replica): sizes and row estimates are the ' +
+                "primary's, but index scans count only the reads this standby answered.",
+            );
+          }
           console.log(`\nTables in schema "${stats.schema}" (largest first):`);
           console.log(
             textTable(
