@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { openDatabaseTarget } from './src/db/database-target';
-import { dataSourceOptions } from './src/db/data-source-options';
+import { openDatabaseTarget } from './src/local/database-target';
+import { dataSourceOptions } from './src/connection/data-source-options';
 
 /**
  * The DataSource the TypeORM CLI loads (`typeorm-ts-node-commonjs migration:run -d ormconfig.ts`).

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { copyRows } from '../src/db/legacy-builder';
+import { copyRows } from '../src/testing/legacy-builder';
 import { Image } from '../src/entities/image.entity';
 import type { BenchContext } from './lib/context';
 import { progressBar } from './lib/context';

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { profileId } from '../src/db/legacy-builder';
+import { profileId } from '../src/testing/legacy-builder';
 import { ActivityLogRepository } from '../src/repositories/activity-log.repository';
 import { CrawlJobRepository } from '../src/repositories/crawl-job.repository';
 import { ExportJobRepository } from '../src/repositories/export-job.repository';

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { profileId } from '../src/db/legacy-builder';
+import { profileId } from '../src/testing/legacy-builder';
 import { EXISTING_TABLE_CONSTRAINTS } from '../src/migrations/1731542400001-JobTablesAndConstraints';
 import { datasetSizes, type BenchContext } from './lib/context';
 import { fmt, fmtInt, fmtMs, ratio, type BenchTable } from './lib/report';

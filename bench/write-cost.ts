@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { profileId } from '../src/db/legacy-builder';
+import { profileId } from '../src/testing/legacy-builder';
 import { ActivityLogRepository } from '../src/repositories/activity-log.repository';
 import { CrawlJobRepository } from '../src/repositories/crawl-job.repository';
 import { ImageRepository } from '../src/repositories/image.repository';

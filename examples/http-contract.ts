@@ -283,6 +283,110 @@ export function httpContract<Extra>(
     });
   });
 
+  describe('sign-up and roles', () => {
+    it('refuses a role in the sign-up body with 400 and creates no profile', async () => {
+      const id = randomUUID();
+      const res = await http
+        .post('/profiles')
+        .send({ id, email: `${id}@example.com`, role: 'admin' });
+      expect(res.status).toBe(400);
+      expect(Object.keys(res.body.fields)).toEqual(['role']);
+      const rows = await db.query('SELECT 1 FROM profiles WHERE id = $1', [id]);
+      expect(rows).toEqual([]);
+    });
+
+    it('stores the email lower-case, so another letter case is the same address (409)', async () => {
+      const id = randomUUID();
+      const created = await http.post('/profiles').send({ id, email: `Mixed.${id}@Example.COM` });
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({ email: `mixed.${id}@example.com`, role: 'user' });
+      const again = await http
+        .post('/profiles')
+        .send({ id: randomUUID(), email: `MIXED.${id}@example.com` });
+      expect(again.status).toBe(409);
+    });
+
+    it('lets only an admin change a role: 403 for anyone else, 200 for an admin', async () => {
+      const admin = await factory.profile({ role: 'admin' });
+      const target = await factory.profile();
+      const refused = await http
+        .put(`/profiles/${target.id}/role`)
+        .set('x-user-id', alice.id)
+        .send({ role: 'admin' });
+      expect(refused.status).toBe(403);
+      expect(refused.body.error).toBe('forbidden');
+      const [unchanged] = await db.query('SELECT role FROM profiles WHERE id = $1', [target.id]);
+      expect(unchanged).toEqual({ role: 'user' });
+
+      const done = await http
+        .put(`/profiles/${target.id}/role`)
+        .set('x-user-id', admin.id)
+        .send({ role: 'moderator' });
+      expect(done.status).toBe(200);
+      expect(done.body).toMatchObject({ id: target.id, role: 'moderator' });
+
+      const bad = await http
+        .put(`/profiles/${target.id}/role`)
+        .set('x-user-id', admin.id)
+        .send({ role: 'root' });
+      expect(bad.status).toBe(400);
+      const missing = await http
+        .put(`/profiles/${randomUUID()}/role`)
+        .set('x-user-id', admin.id)
+        .send({ role: 'user' });
+      expect(missing.status).toBe(404);
+    });
+  });
+
+  describe('hostile input', () => {
+    const INT4_OVER = 2_147_483_648;
+    const hostile = () => {
+      const uuid = randomUUID();
+      return [
+        ['POST', '/profiles', { id: uuid, email: `${uuid}@x.io`, fullName: 'a\u0000b' }],
+        ['POST', '/profiles', { id: uuid, email: `${uuid}@x.io`, fullName: 'x'.repeat(101) }],
+        ['POST', '/profiles', { id: uuid, email: `a\u0000${uuid}@x.io` }],
+        ['POST', '/projects', { name: 'a\u0000b' }],
+        ['POST', '/projects', { name: 'ok', description: '\u0000' }],
+        ['POST', '/projects', { name: 'x'.repeat(101) }],
+        ['POST', '/crawl-jobs', { projectId: 1e300, name: 'n', keywords: ['k'] }],
+        ['POST', '/crawl-jobs', { projectId: INT4_OVER, name: 'n', keywords: ['k'] }],
+        ['POST', '/crawl-jobs', { projectId: 1, name: 'n', keywords: ['\u0000'] }],
+        ['POST', '/crawl-jobs', { projectId: 1, name: 'n', keywords: ['k'], maxImages: INT4_OVER }],
+        ['POST', '/exports', { crawlJobId: INT4_OVER, name: 'n', format: 'zip' }],
+        ['POST', '/exports', { crawlJobId: 1, name: 'n\u0000', format: 'zip' }],
+        [
+          'POST',
+          '/exports',
+          { crawlJobId: 1, name: 'n', format: 'zip', options: { expiresInHours: 1e300 } },
+        ],
+        ['GET', '/projects/1e300', undefined],
+        ['GET', `/projects/${INT4_OVER}`, undefined],
+        ['GET', '/exports?limit=1e300', undefined],
+        ['GET', `/exports?beforeId=${INT4_OVER}`, undefined],
+        ['GET', '/exports/99999999999999999999', undefined],
+        ['POST', `/exports/${INT4_OVER}/cancel`, undefined],
+        ['GET', '/exports/-1/download', undefined],
+      ] as const;
+    };
+
+    it('answers each with 400, 403, 404 or 409, never 500, and writes nothing', async () => {
+      const tables = ['profiles', 'projects', 'crawl_jobs', 'export_jobs', 'activity_logs'];
+      const counts = async () => Promise.all(tables.map(count));
+      const before = await counts();
+      const unexpected: string[] = [];
+      for (const [method, url, body] of hostile()) {
+        const req = method === 'POST' ? http.post(url) : http.get(url);
+        const res = await req.set('x-user-id', alice.id).send(body as object | undefined);
+        if (![400, 403, 404, 409].includes(res.status)) {
+          unexpected.push(`${method} ${url} ${JSON.stringify(body)} -> ${res.status}`);
+        }
+      }
+      expect(unexpected).toEqual([]);
+      expect(await counts()).toEqual(before);
+    });
+  });
+
   return () => {
     if (!context) throw new Error('The example app did not start: see the beforeAll error above.');
     return context;

@@ -50,6 +50,20 @@ export class IllegalTransitionError extends DomainError {
   }
 }
 
+/**
+ * The caller is known but may not do this (a non-admin changing a role). Only for operations
+ * whose target the caller may see anyway: a row the caller may not see is a NotFoundError.
+ */
+export class ForbiddenError extends DomainError {
+  readonly code = 'forbidden';
+  constructor(
+    message: string,
+    readonly actorId?: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The change collides with existing data (a unique value taken, an export not ready). */
 export class ConflictError extends DomainError {
   readonly code = 'conflict';

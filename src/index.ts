@@ -3,17 +3,17 @@
  */
 export * from './entities';
 export { migrations } from './migrations';
-export { dataSourceOptions } from './db/data-source-options';
-export { maskDatabaseUrl } from './db/database-url';
-export { startEmbeddedPostgres } from './db/embedded-postgres';
-export type { EmbeddedServer, EmbeddedServerOptions } from './db/embedded-postgres';
-export {
-  migrationStates,
-  pendingMigrations,
-  revertLastMigration,
-  runPendingMigrations,
-} from './db/migrator';
-export type { MigrationState, MigratorEvents } from './db/migrator';
+export { dataSourceOptions } from './connection/data-source-options';
+export { maskDatabaseUrl } from './connection/database-url';
+export { EmbeddedPostgresMissingError, startEmbeddedPostgres } from './local/embedded-postgres';
+export type { EmbeddedServer, EmbeddedServerOptions } from './local/embedded-postgres';
+export { migrationStates, migrationStatus, pendingMigrations } from './inspect/migration-states';
+export type { MigrationState, MigrationStatus } from './inspect/migration-states';
+export { revertLastMigration, runPendingMigrations } from './migrator/migrator';
+export type { MigrateOptions, MigratorEvents } from './migrator/migrator';
+export { MigrationRefusedError } from './migrator/migration-refused-error';
+export type { MigrationRefusal, RefusalReason } from './migrator/migration-refused-error';
+export type { MigrationTraits, PixCrawlerMigration } from './migrations';
 export { assertPrimary, isStandby, StandbyServerError } from './connection/server-role';
 export type { RunQuery } from './connection/server-role';
 export {
@@ -23,10 +23,11 @@ export {
   type CaughtUpReaderOptions,
   type ReadFrom,
 } from './connection/read-routing';
-export { schemaDrift } from './db/schema-drift';
-export { openDatabaseTarget } from './db/database-target';
-export type { DatabaseTarget } from './db/database-target';
+export { schemaDrift } from './inspect/schema-drift';
+export { openDatabaseTarget } from './local/database-target';
+export type { DatabaseTarget } from './local/database-target';
 export * from './errors';
 export * from './dto';
 export * from './repositories';
 export * from './services';
+export * from './storage';

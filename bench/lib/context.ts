@@ -3,10 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { Presets, SingleBar } from 'cli-progress';
 import { Client } from 'pg';
 import { DataSource, type Logger } from 'typeorm';
-import { dataSourceOptions } from '../../src/db/data-source-options';
-import { maskDatabaseUrl, withDatabase } from '../../src/db/database-url';
-import { buildLegacyDatabase, legacySizes, type LegacySizes } from '../../src/db/legacy-builder';
-import { runPendingMigrations } from '../../src/db/migrator';
+import { dataSourceOptions } from '../../src/connection/data-source-options';
+import { maskDatabaseUrl, withDatabase } from '../../src/connection/database-url';
+import {
+  buildLegacyDatabase,
+  legacySizes,
+  type LegacySizes,
+} from '../../src/testing/legacy-builder';
+import { runPendingMigrations } from '../../src/migrator/migrator';
 import { startTestServer, type TestServer } from '../../src/testing/test-server';
 
 /** Sizes of one run: `--quick` for a smoke run, `--images <n>` to choose the scale. */
@@ -166,7 +170,7 @@ export class BenchContext {
   async migrate(url: string, options: { baseline?: boolean } = {}): Promise<void> {
     const dataSource = await this.connect(url, 2);
     try {
-      await runPendingMigrations(dataSource, url, {}, { baseline: options.baseline });
+      await runPendingMigrations(dataSource, {}, { baseline: options.baseline });
     } finally {
       await dataSource.destroy();
     }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import type { CopyRow } from '../../src/db/legacy-builder';
-import { LEGACY_TABLES } from '../../src/db/legacy-schema';
+import type { CopyRow } from '../../src/testing/legacy-builder';
+import { LEGACY_TABLES } from '../../src/upgrade/legacy-schema';
 import { CrawlJobRepository } from '../../src/repositories/crawl-job.repository';
 import { ImageRepository, type NewImage } from '../../src/repositories/image.repository';
 import { ProfileRepository } from '../../src/repositories/profile.repository';

@@ -63,6 +63,14 @@ export function createApp(services: Services): express.Express {
     res.status(201).json(await services.profiles.create(req.body));
   });
 
+  // The one way to change a role: an admin (the x-user-id caller) sets another profile's role.
+  app.put('/profiles/:id/role', async (req, res) => {
+    const body: unknown = req.body;
+    const role =
+      typeof body === 'object' && body !== null ? (body as { role?: unknown }).role : undefined;
+    res.json(await services.profiles.setRole(userId(req), req.params.id, role));
+  });
+
   app.post('/projects', async (req, res) => {
     res.status(201).json(await services.projects.create(userId(req), req.body));
   });

@@ -2,6 +2,7 @@ import type { ErrorRequestHandler } from 'express';
 import {
   ConflictError,
   DomainError,
+  ForbiddenError,
   IllegalTransitionError,
   NotFoundError,
   ValidationError,
@@ -22,6 +23,7 @@ export interface ErrorBody {
  *
  *   NotFoundError          404  (a missing row and another user's row answer alike)
  *   ValidationError        400  with `fields`: property path → messages
+ *   ForbiddenError         403  (the caller may not do this: a non-admin changing a role)
  *   IllegalTransitionError 409
  *   ConflictError          409  with `field` when the error names one
  */
@@ -30,6 +32,7 @@ export function httpError(error: DomainError): { status: number; body: ErrorBody
   if (error instanceof NotFoundError) return { status: 404, body };
   if (error instanceof ValidationError)
     return { status: 400, body: { ...body, fields: error.fields } };
+  if (error instanceof ForbiddenError) return { status: 403, body };
   if (error instanceof IllegalTransitionError) return { status: 409, body };
   if (error instanceof ConflictError) {
     return { status: 409, body: error.field ? { ...body, field: error.field } : body };

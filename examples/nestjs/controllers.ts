@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
 import {
   CrawlJobService,
   ExportJobService,
@@ -20,6 +20,14 @@ export class ProfilesController {
   @Post()
   create(@Body() body: unknown) {
     return this.profiles.create(body);
+  }
+
+  /** The one way to change a role: an admin (the x-user-id caller) sets another profile's. */
+  @Put(':id/role')
+  setRole(@UserId() adminId: string, @Param('id') id: string, @Body() body: unknown) {
+    const role =
+      typeof body === 'object' && body !== null ? (body as { role?: unknown }).role : undefined;
+    return this.profiles.setRole(adminId, id, role);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Response } from 'express';
 import {
   ConflictError,
   DomainError,
+  ForbiddenError,
   IllegalTransitionError,
   NotFoundError,
   ValidationError,
@@ -14,6 +15,7 @@ import {
  *
  *   NotFoundError          404  (a missing row and another user's row answer alike)
  *   ValidationError        400  with `fields`: property path → messages
+ *   ForbiddenError         403  (the caller may not do this: a non-admin changing a role)
  *   IllegalTransitionError 409
  *   ConflictError          409  with `field` when the error names one
  *
@@ -30,6 +32,8 @@ export class DomainErrorFilter implements ExceptionFilter<DomainError> {
     } else if (error instanceof ValidationError) {
       status = HttpStatus.BAD_REQUEST;
       body.fields = error.fields;
+    } else if (error instanceof ForbiddenError) {
+      status = HttpStatus.FORBIDDEN;
     } else if (error instanceof IllegalTransitionError) {
       status = HttpStatus.CONFLICT;
     } else if (error instanceof ConflictError) {

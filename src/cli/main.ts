@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { ExitCode } from './output';
 import { handleInterrupts } from './session';
 import { registerDemo } from './commands/demo';
 import { registerMigrate } from './commands/migrate';
@@ -17,8 +18,10 @@ export function buildProgram(): Command {
       'Migrate, inspect and verify a PixCrawler PostgreSQL database.\n' +
         'Uses DATABASE_URL when set; otherwise an embedded PostgreSQL whose data lives in ./.pixcrawler.',
     )
+    .option('--json', 'print the typed result as one JSON document on stdout (logs go to stderr)')
     .showHelpAfterError()
-    .configureHelp({ sortSubcommands: false });
+    .exitOverride()
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
   registerMigrate(program);
   registerRevert(program);
   registerStatus(program);
@@ -33,15 +36,22 @@ export function buildProgram(): Command {
 /** The CLI as a process runs it: interrupts handled, exit code set. */
 export function runCli(argv: string[] = process.argv): Promise<void> {
   handleInterrupts();
-  return buildProgram()
-    .parseAsync(argv)
-    .then(
-      () => undefined,
-      (error: unknown) => {
-        console.error(error);
-        process.exitCode = 1;
-      },
-    );
+  const program = buildProgram();
+  // Every subcommand reports its own usage errors the same way.
+  for (const command of program.commands) command.exitOverride();
+  return program.parseAsync(argv).then(
+    () => undefined,
+    (error: unknown) => {
+      if (error instanceof CommanderError) {
+        // Commander has printed the message (and --help its text): only the exit code is left.
+        const helpOrVersion = ['commander.helpDisplayed', 'commander.version', 'commander.help'];
+        process.exitCode = helpOrVersion.includes(error.code) ? ExitCode.ok : ExitCode.usage;
+        return;
+      }
+      console.error(error);
+      process.exitCode = ExitCode.differences;
+    },
+  );
 }
 
 if (require.main === module) void runCli();

@@ -1,8 +1,14 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { openDatabaseTarget, type DatabaseTarget } from '../db/database-target';
-import { InvalidDatabaseUrlError } from '../db/database-url';
-import { dataSourceOptions } from '../db/data-source-options';
+import { openDatabaseTarget, type DatabaseTarget } from '../local/database-target';
+import { EmbeddedPostgresMissingError } from '../local/embedded-postgres';
+import { InvalidDatabaseUrlError } from '../connection/database-url';
+import { dataSourceOptions } from '../connection/data-source-options';
+import { validateSettings } from '../settings';
+import { operatorFailure } from './messages';
+import { MigrationRefusedError } from '../migrator/migration-refused-error';
+import { emitJson, ExitCode, say, setJsonMode, type CommandOutcome } from './output';
+import { refusalMessage } from './reports/refusals';
 
 /**
  * An error whose message is written for the operator: the CLI prints it without a stack trace.
@@ -11,7 +17,7 @@ import { dataSourceOptions } from '../db/data-source-options';
 export class OperatorError extends Error {
   constructor(
     message: string,
-    readonly exitCode = 1,
+    readonly exitCode: number = ExitCode.differences,
   ) {
     super(message);
     this.name = 'OperatorError';
@@ -29,10 +35,16 @@ export interface Session {
  * started it.
  */
 export async function withSession<T>(work: (session: Session) => Promise<T>): Promise<T> {
+  // Every PIXCRAWLER_* setting checked before a server starts or anything is written.
+  validateSettings();
   const target = await openDatabaseTarget().catch((error: unknown) => {
-    throw error instanceof InvalidDatabaseUrlError ? new OperatorError(error.message) : error;
+    const operators = error instanceof InvalidDatabaseUrlError;
+    const missingServer = error instanceof EmbeddedPostgresMissingError;
+    throw operators || missingServer
+      ? new OperatorError(error.message, ExitCode.cannotConnect)
+      : error;
   });
-  console.log(`Database: ${target.label}`);
+  say(`Database: ${target.label}`);
   const dataSource = new DataSource(dataSourceOptions({ url: target.url }));
   try {
     await dataSource.initialize().catch((error: unknown) => {
@@ -60,7 +72,9 @@ export function connectionFailure(error: unknown, label: string): OperatorError 
     '28000': 'the server refused this user. Check the user in DATABASE_URL and pg_hba.conf.',
   };
   const reason = code ? reasons[code] : undefined;
-  return reason ? new OperatorError(`Cannot connect to ${label}: ${reason}`) : undefined;
+  return reason
+    ? new OperatorError(`Cannot connect to ${label}: ${reason}`, ExitCode.cannotConnect)
+    : undefined;
 }
 
 let interrupted = false;
@@ -80,28 +94,53 @@ export function handleInterrupts(): void {
   }
   process.on('uncaughtException', (error) => {
     if (interrupted) return;
-    console.error(error);
-    process.exit(1);
+    // A connection's 'error' event (the server went away) arrives here, not in the action.
+    const failure = operatorFailure(error);
+    console.error(failure === undefined ? error : `\n${failure.message}`);
+    process.exit(failure?.exitCode ?? ExitCode.differences);
   });
 }
 
-/** Runs a command's action and turns its outcome into an exit code. */
+/** Turns what a command failed with into what the operator reads and the exit code. */
+function reportFailure(error: unknown): number {
+  if (error instanceof MigrationRefusedError) {
+    console.error(`\n${refusalMessage(error.refusal)}`);
+    emitJson({ ok: false, refusal: error.refusal });
+    return ExitCode.differences;
+  }
+  if (error instanceof OperatorError) {
+    console.error(`\n${error.message}`);
+    emitJson({ ok: false, error: error.message });
+    return error.exitCode;
+  }
+  const failure = operatorFailure(error);
+  if (failure) {
+    console.error(`\n${failure.message}`);
+    emitJson({ ok: false, error: failure.message });
+    return failure.exitCode;
+  }
+  console.error('\nFailed:', error instanceof Error ? (error.stack ?? error.message) : error);
+  emitJson({ ok: false, error: error instanceof Error ? error.message : String(error) });
+  return ExitCode.differences;
+}
+
+/**
+ * Runs a command's action and turns its outcome into an exit code; under `--json` (a global
+ * option) it prints the command's typed result as the only output on stdout.
+ */
 export function action<A extends unknown[]>(
-  run: (...args: A) => Promise<number | void>,
+  run: (...args: A) => Promise<CommandOutcome | number | void>,
 ): (...args: A) => Promise<void> {
   return async (...args: A) => {
+    const command = args.at(-1) as { optsWithGlobals?: () => { json?: boolean } } | undefined;
+    setJsonMode(Boolean(command?.optsWithGlobals?.().json));
     try {
-      process.exitCode = (await run(...args)) ?? 0;
+      const done = (await run(...args)) ?? ExitCode.ok;
+      const { exitCode, result } = typeof done === 'number' ? { exitCode: done, result: {} } : done;
+      emitJson({ ok: exitCode === ExitCode.ok, ...(result as object) });
+      process.exitCode = exitCode;
     } catch (error) {
-      if (interrupted) {
-        process.exitCode = 130;
-      } else if (error instanceof OperatorError) {
-        console.error(`\n${error.message}`);
-        process.exitCode = error.exitCode;
-      } else {
-        console.error('\nFailed:', error instanceof Error ? (error.stack ?? error.message) : error);
-        process.exitCode = 1;
-      }
+      process.exitCode = interrupted ? ExitCode.interrupted : reportFailure(error);
     }
   };
 }

@@ -1,33 +1,31 @@
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { IsOptional } from 'class-validator';
+import { CrawlJob } from '../entities/crawl-job.entity';
+import { IntField } from './fields';
 
 /**
  * What the crawler reports about its chunks since its last report: counts are increments, applied
  * atomically in SQL (`completed_chunks = completed_chunks + $n`), so concurrent reports from
- * several chunk workers never lose an update.
+ * several chunk workers never lose an update. Each increment fits the int4 counter it adds to;
+ * a sum that would pass it is refused by the service (ValidationError), not by the driver.
  */
 export class ChunkProgressDto {
   /** Chunks that began: adds to total_chunks and active_chunks. */
   @IsOptional()
-  @IsInt({ message: 'startedChunks must be an integer' })
-  @Min(0, { message: 'startedChunks must not be negative' })
+  @IntField({ column: [CrawlJob, 'totalChunks'], min: 0 })
   startedChunks?: number;
 
   /** Chunks that finished: moves them from active to completed. */
   @IsOptional()
-  @IsInt({ message: 'completedChunks must be an integer' })
-  @Min(0, { message: 'completedChunks must not be negative' })
+  @IntField({ column: [CrawlJob, 'completedChunks'], min: 0 })
   completedChunks?: number;
 
   /** Chunks that gave up: moves them from active to failed. */
   @IsOptional()
-  @IsInt({ message: 'failedChunks must be an integer' })
-  @Min(0, { message: 'failedChunks must not be negative' })
+  @IntField({ column: [CrawlJob, 'failedChunks'], min: 0 })
   failedChunks?: number;
 
   /** The crawler's overall estimate, when it has one. */
   @IsOptional()
-  @IsInt({ message: 'progress must be an integer' })
-  @Min(0, { message: 'progress must be between 0 and 100' })
-  @Max(100, { message: 'progress must be between 0 and 100' })
+  @IntField({ min: 0, max: 100 })
   progress?: number;
 }

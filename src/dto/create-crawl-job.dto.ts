@@ -1,14 +1,10 @@
-import {
-  ArrayMaxSize,
-  ArrayNotEmpty,
-  IsArray,
-  IsInt,
-  IsNotEmpty,
-  IsOptional,
-  IsString,
-  Min,
-} from 'class-validator';
-import { IdField, NameField } from './fields';
+import { IsOptional } from 'class-validator';
+import { CrawlJob } from '../entities/crawl-job.entity';
+import { IdField, IntField, NameField, TextListField } from './fields';
+
+/** Longest keyword: keywords live in jsonb (no column length), so this is a sanity bound. */
+export const KEYWORD_MAX_LENGTH = 200;
+export const MAX_KEYWORDS = 100;
 
 export class CreateCrawlJobDto {
   @IdField()
@@ -17,15 +13,10 @@ export class CreateCrawlJobDto {
   @NameField()
   name!: string;
 
-  @IsArray({ message: 'keywords must be an array of strings' })
-  @ArrayNotEmpty({ message: 'keywords must hold at least one keyword' })
-  @ArrayMaxSize(100, { message: 'keywords must hold at most 100 keywords' })
-  @IsString({ each: true, message: 'each keywords entry must be a string' })
-  @IsNotEmpty({ each: true, message: 'keywords must not contain an empty keyword' })
+  @TextListField({ item: { maxLength: KEYWORD_MAX_LENGTH }, minItems: 1, maxItems: MAX_KEYWORDS })
   keywords!: string[];
 
   @IsOptional()
-  @IsInt({ message: 'maxImages must be an integer' })
-  @Min(0, { message: 'maxImages must not be negative' })
+  @IntField({ column: [CrawlJob, 'maxImages'], min: 0 })
   maxImages?: number;
 }

@@ -1,6 +1,6 @@
 import { Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, Max, Min, ValidateNested } from 'class-validator';
-import { IdField, NameField } from './fields';
+import { IsBoolean, IsIn, IsOptional, ValidateNested } from 'class-validator';
+import { IdField, IntField, NameField } from './fields';
 import type { ExportOptions } from '../entities/export-job.entity';
 import { EXPORT_FORMATS, type ExportFormat } from '../entities/value-sets';
 
@@ -12,11 +12,7 @@ export class ExportOptionsDto implements ExportOptions {
   onlyValid?: boolean;
 
   @IsOptional()
-  @IsInt({ message: 'expiresInHours must be an integer' })
-  @Min(1, { message: 'expiresInHours must be at least 1' })
-  @Max(MAX_EXPORT_LIFETIME_HOURS, {
-    message: `expiresInHours must be at most ${MAX_EXPORT_LIFETIME_HOURS}`,
-  })
+  @IntField({ min: 1, max: MAX_EXPORT_LIFETIME_HOURS })
   expiresInHours?: number;
 }
 

@@ -1,11 +1,12 @@
-import { IsOptional, IsString } from 'class-validator';
-import { NameField } from './fields';
+import { IsOptional } from 'class-validator';
+import { Project } from '../entities/project.entity';
+import { NameField, TextField } from './fields';
 
 export class CreateProjectDto {
   @NameField()
   name!: string;
 
   @IsOptional()
-  @IsString({ message: 'description must be a string' })
+  @TextField({ column: [Project, 'description'], allowEmpty: true })
   description?: string;
 }

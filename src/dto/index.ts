@@ -8,3 +8,4 @@ export { ListCrawlJobsDto } from './list-crawl-jobs.dto';
 export { IdPageDto, KeysetPageDto, PageDto } from './pagination.dto';
 export { ValidationRulesDto } from './validation-rules.dto';
 export { assertId, assertUserId, parseInput } from './parse';
+export * from './fields';

@@ -1,22 +1,20 @@
-import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
-import { IdField } from './fields';
+import { IsOptional } from 'class-validator';
+import { IdField, IntField, TextField } from './fields';
 
 export const MAX_PAGE_SIZE = 100;
 
 /** The page size every kind of page takes. */
 abstract class LimitDto {
   @IsOptional()
-  @IsInt({ message: 'limit must be an integer' })
-  @Min(1, { message: 'limit must be at least 1' })
-  @Max(MAX_PAGE_SIZE, { message: `limit must be at most ${MAX_PAGE_SIZE}` })
+  @IntField({ min: 1, max: MAX_PAGE_SIZE })
   limit?: number;
 }
 
 /** Offset pages, for the small per-owner lists (a user's projects, a project's crawl jobs). */
 export class PageDto extends LimitDto {
+  /** Bounded by int4 like the ids: no list this layer serves is longer than that. */
   @IsOptional()
-  @IsInt({ message: 'offset must be an integer' })
-  @Min(0, { message: 'offset must not be negative' })
+  @IntField({ type: 'int', min: 0 })
   offset?: number;
 }
 
@@ -26,7 +24,7 @@ export class PageDto extends LimitDto {
  */
 export class KeysetPageDto extends LimitDto {
   @IsOptional()
-  @IsString({ message: 'cursor must be the nextCursor of a previous page' })
+  @TextField({ maxLength: 200 })
   cursor?: string;
 }
 

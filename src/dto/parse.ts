@@ -6,6 +6,7 @@ import {
   type ValidationError as ClassValidationError,
 } from 'class-validator';
 import { NotFoundError, ValidationError } from '../errors';
+import { MAX_ID } from './fields';
 
 function collect(
   errors: ClassValidationError[],
@@ -46,14 +47,12 @@ export function assertUserId(userId: unknown): asserts userId is string {
   }
 }
 
-const MAX_SERIAL = 2_147_483_647;
-
 /**
  * Ids are `serial` (int4). A value that cannot be an id cannot name a row either, so it gets the
  * same NotFoundError as a missing id rather than a driver error about int4 range.
  */
 export function assertId(resource: string, id: unknown): asserts id is number {
-  if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > MAX_SERIAL) {
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > MAX_ID) {
     throw new NotFoundError(resource, String(id));
   }
 }

@@ -1,40 +1,33 @@
 import { Transform } from 'class-transformer';
-import {
-  ArrayMaxSize,
-  IsArray,
-  IsInt,
-  IsNotEmpty,
-  IsOptional,
-  IsString,
-  MaxLength,
-  Min,
-} from 'class-validator';
+import { IsOptional } from 'class-validator';
+import { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
+import { IntField, TextListField } from './fields';
 
-/** The rules of a validation job; an image must pass every rule that is set. */
+export const MAX_ALLOWED_FORMATS = 50;
+
+/**
+ * The rules of a validation job; an image must pass every rule that is set. Each limit is
+ * bounded by the column it is compared with (width, height, file_size are int4; format is
+ * varchar(10)).
+ */
 export class ValidationRulesDto implements ValidationRules {
   @IsOptional()
-  @IsInt({ message: 'minWidth must be an integer' })
-  @Min(0, { message: 'minWidth must not be negative' })
+  @IntField({ column: [Image, 'width'], min: 0 })
   minWidth?: number;
 
   @IsOptional()
-  @IsInt({ message: 'minHeight must be an integer' })
-  @Min(0, { message: 'minHeight must not be negative' })
+  @IntField({ column: [Image, 'height'], min: 0 })
   minHeight?: number;
 
+  /** Bytes. */
   @IsOptional()
-  @IsInt({ message: 'maxFileSize must be an integer (bytes)' })
-  @Min(0, { message: 'maxFileSize must not be negative' })
+  @IntField({ column: [Image, 'fileSize'], min: 0 })
   maxFileSize?: number;
 
   /** Stored lower-case, as images.format is compared lower-case. */
   @IsOptional()
-  @IsArray({ message: 'allowedFormats must be an array of strings' })
-  @ArrayMaxSize(50, { message: 'allowedFormats must hold at most 50 formats' })
-  @IsString({ each: true, message: 'each allowedFormats entry must be a string' })
-  @IsNotEmpty({ each: true, message: 'allowedFormats must not contain an empty format' })
-  @MaxLength(10, { each: true, message: 'each allowedFormats entry must be at most 10 characters' })
+  @TextListField({ item: { column: [Image, 'format'] }, maxItems: MAX_ALLOWED_FORMATS })
   @Transform(({ value }) =>
     Array.isArray(value)
       ? value.map((format: unknown) => (typeof format === 'string' ? format.toLowerCase() : format))

@@ -14,7 +14,7 @@ import {
   ValidationOptions,
 } from 'class-validator';
 import { Column, CreateDateColumn, UpdateDateColumn, ValueTransformer } from 'typeorm';
-import { composeDecorators } from '../compose-decorators';
+import { composeDecorators } from './compose-decorators';
 
 /**
  * `created_at` / `updated_at` for the tables that have them (images and activity_logs do not).
@@ -46,26 +46,41 @@ export function DefaultedOnInsert(options?: ValidationOptions): PropertyDecorato
   return ValidateIf((_object, value) => value !== undefined, options);
 }
 
+/** isURL options for web addresses a crawler fetched from or a person opens: http(s) only. */
+export const WEB_URL_OPTIONS = {
+  require_protocol: true,
+  require_tld: false,
+  protocols: ['http', 'https'],
+};
+
+/** isURL options for where a stored file lives: web, object store (s3://, gs://) or file://. */
+export const STORAGE_URL_OPTIONS = {
+  require_protocol: true,
+  require_tld: false,
+  require_host: false,
+  protocols: ['http', 'https', 's3', 'gs', 'file'],
+};
+
 /** Web addresses a crawler fetched from or a person opens: http(s) only. */
 export function IsWebUrl(options?: ValidationOptions): PropertyDecorator {
-  return IsUrl(
-    { require_protocol: true, require_tld: false, protocols: ['http', 'https'] },
-    options,
-  );
+  return IsUrl(WEB_URL_OPTIONS, options);
 }
 
 /** Where a stored file lives: a web address, an object-store key (s3://, gs://) or a file:// path. */
 export function IsStorageUrl(options?: ValidationOptions): PropertyDecorator {
-  return IsUrl(
-    {
-      require_protocol: true,
-      require_tld: false,
-      require_host: false,
-      protocols: ['http', 'https', 's3', 'gs', 'file'],
-    },
-    options,
-  );
+  return IsUrl(STORAGE_URL_OPTIONS, options);
 }
+
+/** What PostgreSQL's integer column types accept. */
+export const INTEGER_RANGES = {
+  int: { min: -2_147_483_648, max: 2_147_483_647 },
+  // bigint holds up to 2^63 - 1, but a JavaScript number is exact only to 2^53 - 1.
+  bigint: { min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER },
+} as const;
+export type IntegerColumnType = keyof typeof INTEGER_RANGES;
+
+/** The largest serial id: ids are int4. */
+export const MAX_ID = INTEGER_RANGES.int.max;
 
 /**
  * Column decorators for the shapes that recur across tables: each is the TypeORM column plus

@@ -1,6 +1,5 @@
 import { ArrayNotEmpty, IsArray, IsInt, IsString } from 'class-validator';
 import {
-  Check,
   Column,
   Entity,
   Index,
@@ -10,7 +9,7 @@ import {
   PrimaryGeneratedColumn,
   type Relation,
 } from 'typeorm';
-import { nonNegative, oneOf, percentage } from './checks';
+import { CheckRule, nonNegative, oneOf, percentage } from './checks';
 import {
   CountColumn,
   DefaultedOnInsert,
@@ -20,7 +19,7 @@ import {
   StatusColumn,
   TimestampedEntity,
 } from './columns';
-import { JOB_STATUSES, type JobStatus } from './value-sets';
+import { JOB_STATUSES, SAFE_CRAWL_JOB_STATUS, type JobStatus } from './value-sets';
 import type { ExportJob } from './export-job.entity';
 import type { Image } from './image.entity';
 import type { Project } from './project.entity';
@@ -31,16 +30,16 @@ import type { ValidationJob } from './validation-job.entity';
 @Index('ix_crawl_job_status', ['status'])
 // Also serves "a project's jobs" alone (leading column), so there is no project_id index.
 @Index('ix_crawl_job_project_status', ['projectId', 'status'])
-@Check('ck_crawl_jobs_status', oneOf('status', JOB_STATUSES))
-@Check('ck_crawl_jobs_progress', percentage('progress'))
-@Check('ck_crawl_jobs_max_images', nonNegative('max_images'))
-@Check('ck_crawl_jobs_total_images', nonNegative('total_images'))
-@Check('ck_crawl_jobs_downloaded_images', nonNegative('downloaded_images'))
-@Check('ck_crawl_jobs_valid_images', nonNegative('valid_images'))
-@Check('ck_crawl_jobs_total_chunks', nonNegative('total_chunks'))
-@Check('ck_crawl_jobs_active_chunks', nonNegative('active_chunks'))
-@Check('ck_crawl_jobs_completed_chunks', nonNegative('completed_chunks'))
-@Check('ck_crawl_jobs_failed_chunks', nonNegative('failed_chunks'))
+@CheckRule('ck_crawl_jobs_status', oneOf('status', JOB_STATUSES, SAFE_CRAWL_JOB_STATUS))
+@CheckRule('ck_crawl_jobs_progress', percentage('progress'))
+@CheckRule('ck_crawl_jobs_max_images', nonNegative('max_images'))
+@CheckRule('ck_crawl_jobs_total_images', nonNegative('total_images'))
+@CheckRule('ck_crawl_jobs_downloaded_images', nonNegative('downloaded_images'))
+@CheckRule('ck_crawl_jobs_valid_images', nonNegative('valid_images'))
+@CheckRule('ck_crawl_jobs_total_chunks', nonNegative('total_chunks'))
+@CheckRule('ck_crawl_jobs_active_chunks', nonNegative('active_chunks'))
+@CheckRule('ck_crawl_jobs_completed_chunks', nonNegative('completed_chunks'))
+@CheckRule('ck_crawl_jobs_failed_chunks', nonNegative('failed_chunks'))
 export class CrawlJob extends TimestampedEntity {
   @PrimaryGeneratedColumn('increment', {
     name: 'id',

@@ -1,6 +1,5 @@
 import { IsIn, IsInt, IsObject, IsOptional, IsUUID, Min } from 'class-validator';
 import {
-  Check,
   Column,
   Entity,
   Index,
@@ -9,7 +8,7 @@ import {
   PrimaryGeneratedColumn,
   type Relation,
 } from 'typeorm';
-import { nonNegative, oneOf, percentage } from './checks';
+import { CheckRule, nonNegative, oneOf, percentage } from './checks';
 import {
   bigintAsNumber,
   CountColumn,
@@ -39,12 +38,12 @@ export interface ExportOptions {
 @Index('ix_export_job_status', ['status'])
 @Index('ix_export_job_user_id', ['userId'])
 @Index('ix_export_job_crawl_job_id', ['crawlJobId'])
-@Check('ck_export_jobs_status', oneOf('status', JOB_STATUSES))
-@Check('ck_export_jobs_format', oneOf('format', EXPORT_FORMATS))
-@Check('ck_export_jobs_progress', percentage('progress'))
-@Check('ck_export_jobs_total_images', nonNegative('total_images'))
-@Check('ck_export_jobs_exported_images', nonNegative('exported_images'))
-@Check('ck_export_jobs_file_size', nonNegative('file_size'))
+@CheckRule('ck_export_jobs_status', oneOf('status', JOB_STATUSES))
+@CheckRule('ck_export_jobs_format', oneOf('format', EXPORT_FORMATS))
+@CheckRule('ck_export_jobs_progress', percentage('progress'))
+@CheckRule('ck_export_jobs_total_images', nonNegative('total_images'))
+@CheckRule('ck_export_jobs_exported_images', nonNegative('exported_images'))
+@CheckRule('ck_export_jobs_file_size', nonNegative('file_size'))
 export class ExportJob extends TimestampedEntity {
   @PrimaryGeneratedColumn('increment', {
     name: 'id',

@@ -1,6 +1,5 @@
 import { IsDefined, IsInt, IsOptional, IsString, MaxLength, Min, MinLength } from 'class-validator';
 import {
-  Check,
   Column,
   Entity,
   Index,
@@ -9,16 +8,16 @@ import {
   PrimaryGeneratedColumn,
   type Relation,
 } from 'typeorm';
-import { nonNegative } from './checks';
+import { CheckRule, nonNegative } from './checks';
 import { IsStorageUrl, IsWebUrl } from './columns';
 import type { CrawlJob } from './crawl-job.entity';
 
 /** One downloaded image. No timestamps: images are written once, in bulk, by the crawler. */
 @Entity({ name: 'images' })
 @Index('ix_image_crawl_job_id', ['crawlJobId'])
-@Check('ck_images_width', nonNegative('width'))
-@Check('ck_images_height', nonNegative('height'))
-@Check('ck_images_file_size', nonNegative('file_size'))
+@CheckRule('ck_images_width', nonNegative('width'))
+@CheckRule('ck_images_height', nonNegative('height'))
+@CheckRule('ck_images_file_size', nonNegative('file_size'))
 export class Image {
   @PrimaryGeneratedColumn('increment', {
     name: 'id',

@@ -1,8 +1,8 @@
 import { IsDefined, IsEmail, IsIn, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
-import { Check, Column, Entity, Index, OneToMany, PrimaryColumn, type Relation } from 'typeorm';
-import { oneOf } from './checks';
+import { Column, Entity, Index, OneToMany, PrimaryColumn, type Relation } from 'typeorm';
+import { CheckRule, oneOf } from './checks';
 import { DefaultedOnInsert, IsWebUrl, TimestampedEntity } from './columns';
-import { PROFILE_ROLES, type ProfileRole } from './value-sets';
+import { PROFILE_ROLES, SAFE_PROFILE_ROLE, type ProfileRole } from './value-sets';
 import type { ActivityLog } from './activity-log.entity';
 import type { ExportJob } from './export-job.entity';
 import type { Project } from './project.entity';
@@ -10,7 +10,7 @@ import type { Project } from './project.entity';
 /** A user. The id is Supabase's `auth.users.id`: supplied by the auth provider, never generated. */
 @Entity({ name: 'profiles' })
 @Index('ix_profiles_email', ['email'], { unique: true })
-@Check('ck_profiles_role', oneOf('role', PROFILE_ROLES))
+@CheckRule('ck_profiles_role', oneOf('role', PROFILE_ROLES, SAFE_PROFILE_ROLE))
 export class Profile extends TimestampedEntity {
   @PrimaryColumn({ name: 'id', type: 'uuid', primaryKeyConstraintName: 'pk_profiles' })
   @IsUUID()

@@ -1,6 +1,5 @@
 import { IsOptional, IsString, IsUUID } from 'class-validator';
 import {
-  Check,
   Column,
   Entity,
   Index,
@@ -10,15 +9,15 @@ import {
   PrimaryGeneratedColumn,
   type Relation,
 } from 'typeorm';
-import { oneOf } from './checks';
+import { CheckRule, oneOf } from './checks';
 import { NameColumn, StatusColumn, TimestampedEntity } from './columns';
-import { PROJECT_STATUSES, type ProjectStatus } from './value-sets';
+import { PROJECT_STATUSES, SAFE_PROJECT_STATUS, type ProjectStatus } from './value-sets';
 import type { CrawlJob } from './crawl-job.entity';
 import type { Profile } from './profile.entity';
 
 @Entity({ name: 'projects' })
 @Index('ix_project_user_id', ['userId'])
-@Check('ck_projects_status', oneOf('status', PROJECT_STATUSES))
+@CheckRule('ck_projects_status', oneOf('status', PROJECT_STATUSES, SAFE_PROJECT_STATUS))
 export class Project extends TimestampedEntity {
   @PrimaryGeneratedColumn('increment', {
     name: 'id',

@@ -1,6 +1,5 @@
 import { IsInt, IsObject } from 'class-validator';
 import {
-  Check,
   Column,
   Entity,
   Index,
@@ -9,7 +8,7 @@ import {
   PrimaryGeneratedColumn,
   type Relation,
 } from 'typeorm';
-import { nonNegative, oneOf, percentage } from './checks';
+import { CheckRule, nonNegative, oneOf, percentage } from './checks';
 import {
   CountColumn,
   DefaultedOnInsert,
@@ -37,11 +36,11 @@ export interface ValidationRules {
 @Entity({ name: 'validation_jobs' })
 @Index('ix_validation_job_status', ['status'])
 @Index('ix_validation_job_crawl_job_id', ['crawlJobId'])
-@Check('ck_validation_jobs_status', oneOf('status', JOB_STATUSES))
-@Check('ck_validation_jobs_progress', percentage('progress'))
-@Check('ck_validation_jobs_total_images', nonNegative('total_images'))
-@Check('ck_validation_jobs_validated_images', nonNegative('validated_images'))
-@Check('ck_validation_jobs_invalid_images', nonNegative('invalid_images'))
+@CheckRule('ck_validation_jobs_status', oneOf('status', JOB_STATUSES))
+@CheckRule('ck_validation_jobs_progress', percentage('progress'))
+@CheckRule('ck_validation_jobs_total_images', nonNegative('total_images'))
+@CheckRule('ck_validation_jobs_validated_images', nonNegative('validated_images'))
+@CheckRule('ck_validation_jobs_invalid_images', nonNegative('invalid_images'))
 export class ValidationJob extends TimestampedEntity {
   @PrimaryGeneratedColumn('increment', {
     name: 'id',

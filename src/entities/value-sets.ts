@@ -16,3 +16,17 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export const EXPORT_FORMATS = ['zip', 'tar', 'csv', 'jsonl'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/*
+ * The value an unknown status or role becomes when `preflight --fix` repairs a legacy row. Each
+ * is the choice that grants nothing and starts nothing, and that a person can change back by
+ * hand from the backup (or with `preflight --restore`):
+ * - profiles.role → 'user': an unknown role must never turn into more privilege;
+ * - projects.status → 'archived': the project and its data stay, but it no longer counts as
+ *   active (nothing is deleted, as 'deleted' would suggest);
+ * - crawl_jobs.status → 'failed': no worker is running a job in an unknown state; 'failed' is
+ *   terminal, so nothing picks it up as pending, and it can be retried.
+ */
+export const SAFE_PROFILE_ROLE: ProfileRole = 'user';
+export const SAFE_PROJECT_STATUS: ProjectStatus = 'archived';
+export const SAFE_CRAWL_JOB_STATUS: JobStatus = 'failed';

@@ -1,4 +1,5 @@
-import type { MigrationInterface, QueryRunner } from 'typeorm';
+import type { QueryRunner } from 'typeorm';
+import type { PixCrawlerMigration } from './migration-traits';
 
 /**
  * The five tables as every existing PixCrawler database holds them ("The database before this
@@ -12,8 +13,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * prefer-text-field here; kept on purpose: these are the types existing databases have (serial
  * int4 ids, varchar(n)), which SPEC.md keeps. New, empty tables: nothing to lock.
  */
-export class LegacySchema1731542400000 implements MigrationInterface {
+export class LegacySchema1731542400000 implements PixCrawlerMigration {
   name = 'LegacySchema1731542400000';
+  readonly adoptsExistingTables = true;
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`CREATE TABLE "profiles" (

@@ -1,5 +1,6 @@
-import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { applyMigrationTimeouts, renamePrimaryKey } from '../db/lock-safe-ddl';
+import type { QueryRunner } from 'typeorm';
+import type { PixCrawlerMigration } from './migration-traits';
+import { applyMigrationTimeouts, renamePrimaryKey } from './lock-safe-ddl';
 
 /**
  * The first half of the guide's "What Changed", the part that takes only brief locks:
@@ -114,8 +115,9 @@ const LEGACY_TABLES = ['profiles', 'projects', 'crawl_jobs', 'images', 'activity
 const migrationsTableName = (queryRunner: QueryRunner) =>
   queryRunner.connection.options.migrationsTableName ?? 'migrations';
 
-export class JobTablesAndConstraints1731542400001 implements MigrationInterface {
+export class JobTablesAndConstraints1731542400001 implements PixCrawlerMigration {
   name = 'JobTablesAndConstraints1731542400001';
+  readonly constrainsExistingRows = true;
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await applyMigrationTimeouts(queryRunner, { transactional: true });

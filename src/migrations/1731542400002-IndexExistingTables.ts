@@ -1,4 +1,5 @@
-import type { MigrationInterface, QueryRunner } from 'typeorm';
+import type { QueryRunner } from 'typeorm';
+import type { PixCrawlerMigration } from './migration-traits';
 import {
   applyMigrationTimeouts,
   assertOutsideTransaction,
@@ -8,7 +9,7 @@ import {
   resetMigrationTimeouts,
   uniqueConstraintsOnColumn,
   type IndexDefinition,
-} from '../db/lock-safe-ddl';
+} from './lock-safe-ddl';
 
 /**
  * The guide's new indexes on the five existing tables, built CONCURRENTLY so that reads and
@@ -38,7 +39,7 @@ const INDEXES: IndexDefinition[] = [
 /** The name PostgreSQL gives `UNIQUE ("email")`, which is what down() restores. */
 const LEGACY_EMAIL_CONSTRAINT = 'profiles_email_key';
 
-export class IndexExistingTables1731542400002 implements MigrationInterface {
+export class IndexExistingTables1731542400002 implements PixCrawlerMigration {
   name = 'IndexExistingTables1731542400002';
   transaction = false;
 

@@ -1,5 +1,6 @@
-import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { applyMigrationTimeouts, resetMigrationTimeouts } from '../db/lock-safe-ddl';
+import type { QueryRunner } from 'typeorm';
+import type { PixCrawlerMigration } from './migration-traits';
+import { applyMigrationTimeouts, resetMigrationTimeouts } from './lock-safe-ddl';
 import { EXISTING_TABLE_CONSTRAINTS } from './1731542400001-JobTablesAndConstraints';
 
 /**
@@ -13,9 +14,10 @@ import { EXISTING_TABLE_CONSTRAINTS } from './1731542400001-JobTablesAndConstrai
  * kept on purpose: VALIDATE CONSTRAINT on a constraint already valid does nothing, so the
  * migration reruns safely, and outside a transaction each validated constraint stays validated.
  */
-export class ValidateConstraints1731542400003 implements MigrationInterface {
+export class ValidateConstraints1731542400003 implements PixCrawlerMigration {
   name = 'ValidateConstraints1731542400003';
   transaction = false;
+  readonly constrainsExistingRows = true;
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await applyMigrationTimeouts(queryRunner, { transactional: false });

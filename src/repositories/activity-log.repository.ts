@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import { ActivityLog } from '../entities/activity-log.entity';
+import { MAX_ID } from '../entities/columns';
 import { ValidationError } from '../errors';
 import { BaseRepository } from './base.repository';
 import { decodeCursor, encodeCursor, hydrate, queryRows } from './sql';
@@ -36,6 +37,32 @@ export interface KeysetPage<T> {
 export interface KeysetQuery {
   limit: number;
   cursor?: string;
+}
+
+/** What a nextCursor holds: the row's timestamp as `to_char` wrote it, and its id. */
+const CURSOR_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})Z$/;
+
+/**
+ * A cursor this repository wrote, or a ValidationError: a cursor is opaque, so anything that is
+ * not exactly what `page` encodes (a real UTC timestamp with microseconds, an int4 id) is
+ * refused here rather than by PostgreSQL's timestamptz or int parser.
+ */
+function parseActivityCursor(cursor: string): [string, number] {
+  const [timestamp, id, ...rest] = decodeCursor(cursor) ?? [];
+  const parts = typeof timestamp === 'string' ? CURSOR_TIMESTAMP.exec(timestamp) : null;
+  // Date rolls 31 February over into March: a real date reads back unchanged.
+  const millis = parts ? `${parts[0].slice(0, 23)}Z` : '';
+  const real = parts !== null && Number(parts[1]) >= 1 && isoRoundTrips(millis);
+  const validId = typeof id === 'number' && Number.isInteger(id) && id >= 1 && id <= MAX_ID;
+  if (!real || rest.length > 0 || !validId) {
+    throw new ValidationError({ cursor: ['cursor must be the nextCursor of a previous page'] });
+  }
+  return [timestamp as string, id];
+}
+
+function isoRoundTrips(iso: string): boolean {
+  const date = new Date(iso);
+  return !Number.isNaN(date.getTime()) && date.toISOString() === iso;
 }
 
 export class ActivityLogRepository extends BaseRepository<ActivityLog> {
@@ -89,14 +116,7 @@ export class ActivityLogRepository extends BaseRepository<ActivityLog> {
       where.push(`user_id = $${params.length}`);
     }
     if (cursor !== undefined) {
-      const [timestamp, id] = decodeCursor(cursor) ?? [];
-      if (
-        typeof timestamp !== 'string' ||
-        Number.isNaN(Date.parse(timestamp)) ||
-        !Number.isInteger(id)
-      ) {
-        throw new ValidationError({ cursor: ['cursor must be the nextCursor of a previous page'] });
-      }
+      const [timestamp, id] = parseActivityCursor(cursor);
       params.push(timestamp, id);
       const t = `$${params.length - 1}::timestamptz`;
       const i = `$${params.length}::int`;

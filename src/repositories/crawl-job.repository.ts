@@ -139,6 +139,14 @@ export class CrawlJobRepository extends BaseRepository<CrawlJob> {
     );
   }
 
+  /**
+   * The job, locked until the caller's transaction ends: ingestImages reads the status and the
+   * room left under max_images here, so two concurrent batches cannot both take the last room.
+   */
+  async lockForIngest(id: number, manager: EntityManager): Promise<CrawlJob | null> {
+    return this.row(`SELECT * FROM crawl_jobs WHERE id = $1 FOR NO KEY UPDATE`, [id], manager);
+  }
+
   async setValidImages(id: number, validImages: number, manager?: EntityManager): Promise<void> {
     await queryRows(
       this.manager(manager),

@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { ExportJob, type ExportOptions } from '../entities/export-job.entity';
-import type { ExportFormat } from '../entities/value-sets';
+import { MAX_ID } from '../entities/columns';
+import type { ExportFormat, JobStatus } from '../entities/value-sets';
 import { NotFoundError } from '../errors';
 import { BaseRepository } from './base.repository';
 import { JobStateMachine, type ExtraColumns, type JobTransition } from './job-lifecycle';
@@ -111,6 +112,30 @@ export class ExportJobRepository extends BaseRepository<ExportJob> {
         ORDER BY expires_at LIMIT $1`,
       [limit],
       manager,
+    );
+  }
+
+  /** For the given ids: status, format and whether a download is recorded (orphan sweeping). */
+  async fileStates(
+    ids: number[],
+    manager?: EntityManager,
+  ): Promise<Map<number, { status: JobStatus; format: ExportFormat; hasDownload: boolean }>> {
+    const rows = await queryRows<{
+      id: number;
+      status: JobStatus;
+      format: ExportFormat;
+      has_download: boolean;
+    }>(
+      this.manager(manager),
+      `SELECT id, status, format, download_url IS NOT NULL AS has_download
+         FROM export_jobs WHERE id = ANY($1::int[])`,
+      [ids.filter((id) => id <= MAX_ID)],
+    );
+    return new Map(
+      rows.map((row) => [
+        row.id,
+        { status: row.status, format: row.format, hasDownload: row.has_download },
+      ]),
     );
   }
 

@@ -20,6 +20,11 @@ export interface NewImage {
 
 export interface IngestResult {
   inserted: number;
+  /**
+   * Rows of the batch past the job's max_images: not stored (the crawler may stop). The first
+   * rows of a batch are the ones kept.
+   */
+  trimmed: number;
   totalImages: number;
   downloadedImages: number;
 }
@@ -72,7 +77,7 @@ export class ImageRepository extends BaseRepository<Image> {
     crawlJobId: number,
     images: NewImage[],
     manager?: EntityManager,
-  ): Promise<IngestResult> {
+  ): Promise<Omit<IngestResult, 'trimmed'>> {
     const [row] = await queryRows<{
       inserted: number;
       total_images: number;

@@ -7,6 +7,7 @@ export interface NewProfile {
   id: string;
   email: string;
   fullName?: string | null;
+  /** Default 'user'. Sign-up never passes one; the testing kit and the demo do. */
   role?: ProfileRole;
 }
 
@@ -22,8 +23,27 @@ export class ProfileRepository extends BaseRepository<Profile> {
     );
   }
 
-  /** Read on a replica. */
-  async findById(id: string, manager?: EntityManager): Promise<Profile | null> {
+  /**
+   * Read on a replica; with `lock` (FOR SHARE, in the caller's transaction) on the primary,
+   * where the lock means something.
+   */
+  async findById(
+    id: string,
+    manager?: EntityManager,
+    options: { lock?: boolean } = {},
+  ): Promise<Profile | null> {
+    if (options.lock) {
+      return this.row(`SELECT * FROM profiles WHERE id = $1 FOR SHARE`, [id], manager);
+    }
     return this.replicaRow(`SELECT * FROM profiles WHERE id = $1`, [id], manager);
+  }
+
+  /** The changed profile, or null when there is none with that id. */
+  async setRole(id: string, role: ProfileRole, manager?: EntityManager): Promise<Profile | null> {
+    return this.row(
+      `UPDATE profiles SET role = $2, updated_at = now() WHERE id = $1 RETURNING *`,
+      [id, role],
+      manager,
+    );
   }
 }

@@ -2,16 +2,14 @@ import type { DataSource } from 'typeorm';
 import { ChunkProgressDto } from '../dto/chunk-progress.dto';
 import { CreateCrawlJobDto } from '../dto/create-crawl-job.dto';
 import { ListCrawlJobsDto } from '../dto/list-crawl-jobs.dto';
+import { parseNewImages } from '../dto/new-images';
 import { assertId, assertUserId, parseInput } from '../dto/parse';
 import type { CrawlJob } from '../entities/crawl-job.entity';
-import { IllegalTransitionError, NotFoundError } from '../errors';
+import { MAX_ID } from '../entities/columns';
+import { IllegalTransitionError, NotFoundError, ValidationError } from '../errors';
 import { ActivityLogRepository } from '../repositories/activity-log.repository';
 import { CrawlJobRepository } from '../repositories/crawl-job.repository';
-import {
-  ImageRepository,
-  type IngestResult,
-  type NewImage,
-} from '../repositories/image.repository';
+import { ImageRepository, type IngestResult } from '../repositories/image.repository';
 import { ProjectRepository } from '../repositories/project.repository';
 import { inTransaction, translated } from './transaction';
 
@@ -127,12 +125,38 @@ export class CrawlJobService {
     });
   }
 
-  /** Stores a batch of crawled images; see ImageRepository.ingest. */
-  async ingestImages(id: number, images: NewImage[]): Promise<IngestResult> {
+  /**
+   * Stores a batch of crawled images (see ImageRepository.ingest), only into a running job and
+   * never past its max_images:
+   * - every row is checked first (http(s) original_url, a bare filename, lengths, int4 ranges);
+   *   one bad row refuses the whole batch with a ValidationError naming `images[i].field`;
+   * - a job that is not running: IllegalTransitionError, nothing stored;
+   * - rows past max_images are TRIMMED, not refused: the first rows up to the limit are stored
+   *   and `trimmed` says how many were dropped, so a crawler that overshoots keeps its work and
+   *   learns to stop. The check and the insert share one transaction with the job row locked,
+   *   so concurrent batches cannot overshoot together.
+   */
+  async ingestImages(id: number, images: unknown): Promise<IngestResult> {
     assertId('crawl job', id);
-    return translated(async () => {
-      if (!(await this.crawlJobs.findById(id))) throw new NotFoundError('crawl job', id);
-      return this.images.ingest(id, images);
+    const rows = parseNewImages(images);
+    return inTransaction(this.dataSource, async (m) => {
+      const job = await this.crawlJobs.lockForIngest(id, m);
+      if (!job) throw new NotFoundError('crawl job', id);
+      if (job.status !== 'running') {
+        throw new IllegalTransitionError('crawl job', id, job.status, 'ingest images into');
+      }
+      const room = Math.max(0, job.maxImages - job.totalImages);
+      const kept = rows.length > room ? rows.slice(0, room) : rows;
+      const trimmed = rows.length - kept.length;
+      if (kept.length === 0) {
+        return {
+          inserted: 0,
+          trimmed,
+          totalImages: job.totalImages,
+          downloadedImages: job.downloadedImages,
+        };
+      }
+      return { ...(await this.images.ingest(id, kept, m)), trimmed };
     });
   }
 
@@ -141,7 +165,23 @@ export class CrawlJobService {
     assertId('crawl job', id);
     const dto = parseInput(ChunkProgressDto, input);
     return translated(async () => {
-      const job = await this.crawlJobs.recordChunkProgress(id, dto);
+      const job = await this.crawlJobs.recordChunkProgress(id, dto).catch((error: unknown) => {
+        // Each increment fits int4 (the DTO checks it), but a counter plus it may not.
+        if ((error as { driverError?: { code?: string } }).driverError?.code !== '22003') {
+          throw error;
+        }
+        const given = (['startedChunks', 'completedChunks', 'failedChunks'] as const).filter(
+          (field) => dto[field],
+        );
+        throw new ValidationError(
+          Object.fromEntries(
+            given.map((field) => [
+              field,
+              [`${field} would take a chunk counter of crawl job ${id} past ${MAX_ID}`],
+            ]),
+          ),
+        );
+      });
       if (job) return job;
       const current = await this.crawlJobs.findById(id);
       if (!current) throw new NotFoundError('crawl job', id);

@@ -1,7 +1,7 @@
 import archiver from 'archiver';
 import { stringify } from 'csv-stringify';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,13 +13,14 @@ import { IdPageDto } from '../dto/pagination.dto';
 import type { ExportJob, ExportOptions } from '../entities/export-job.entity';
 import type { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
-import { ConflictError } from '../errors';
+import { ConflictError, IllegalTransitionError } from '../errors';
 import { ActivityLogRepository } from '../repositories/activity-log.repository';
 import { CrawlJobRepository } from '../repositories/crawl-job.repository';
 import { ExportJobRepository } from '../repositories/export-job.repository';
 import { ImageRepository } from '../repositories/image.repository';
 import { ValidationJobRepository } from '../repositories/validation-job.repository';
-import type { ImageStorage } from './image-storage';
+import { neutraliseCsvFormula } from './export/csv-formula';
+import type { ImageStorage } from '../storage/image-storage';
 import { inTransaction, translated } from './transaction';
 
 export interface ExportJobServiceOptions {
@@ -33,6 +34,13 @@ export interface ExportJobServiceOptions {
   defaultExpiresInHours?: number;
   /** Images per cursor read and per progress update. Default 1000. */
   batchSize?: number;
+  /**
+   * CSV exports neutralise spreadsheet formulas the OWASP way (see `neutraliseCsvFormula`):
+   * a text cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, and every text
+   * cell is quoted. Default true; set false only when no person opens the file in a spreadsheet
+   * and the consumer needs the raw values.
+   */
+  csvFormulaProtection?: boolean;
 }
 
 /** The manifest's columns: the images table's columns, in its order. */
@@ -85,6 +93,16 @@ export interface ExportDownload {
 export type ExportProgress = Pick<ExportJob, 'id' | 'totalImages' | 'exportedImages' | 'progress'>;
 /** Called after each batch (awaited, so a listener may do I/O) and once at completion. */
 export type ExportProgressListener = (progress: ExportProgress) => void | Promise<void>;
+
+/** `export-<id>.<format>` and its `.part`: the only names this service writes. */
+const EXPORT_FILE = /^export-(\d+)\.(zip|tar|csv|jsonl)(\.part)?$/;
+
+/** Deletes a file if it is there. */
+async function removeFile(file: string): Promise<void> {
+  await unlink(file).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
+}
 
 /** Thrown inside a run when the job stopped running (cancelled, recovered) under the worker. */
 class JobStoppedError extends Error {}
@@ -238,29 +256,73 @@ export class ExportJobService {
     return this.execute(job, onProgress);
   }
 
-  recoverStale(leaseSeconds: number): Promise<ExportJob[]> {
-    return this.exportJobs.recoverStale(leaseSeconds);
+  /** Fails running exports whose worker went silent, and removes the files they left. */
+  async recoverStale(leaseSeconds: number): Promise<ExportJob[]> {
+    const recovered = await this.exportJobs.recoverStale(leaseSeconds);
+    for (const job of recovered) {
+      await removeFile(`${this.filePath(job)}.part`);
+      await removeFile(this.filePath(job));
+    }
+    return recovered;
   }
 
-  /** Deletes the files of expired exports and clears their download_url; returns their ids. */
+  /**
+   * Deletes the files of expired exports and clears their download_url; returns their ids.
+   * Then removes the orphans a killed worker leaves (see `removeOrphanFiles`).
+   */
   async purgeExpired(): Promise<number[]> {
     const purged: number[] = [];
     for (;;) {
       const expired = await this.exportJobs.listExpired(100);
-      if (expired.length === 0) return purged;
+      if (expired.length === 0) break;
       for (const job of expired) {
-        await unlink(this.filePath(job)).catch((error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOENT') throw error;
-        });
+        await removeFile(this.filePath(job));
         await this.exportJobs.clearDownload(job.id);
         purged.push(job.id);
       }
     }
+    await this.removeOrphanFiles();
+    return purged;
+  }
+
+  /**
+   * Export files in the output directory that no export will ever serve: a `.part` of a job
+   * that is not running (its worker was killed mid-write), and an `export-N.<format>` whose job
+   * is not a completed export with a download (killed between rename and completion, or a row
+   * deleted since). Files of running jobs and anything not named like an export are left alone.
+   * Returns the names removed.
+   */
+  async removeOrphanFiles(): Promise<string[]> {
+    const dir = path.resolve(this.options.outputDir);
+    const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [] as string[];
+      throw error;
+    });
+    const files = names.flatMap((name) => {
+      const match = EXPORT_FILE.exec(name);
+      return match
+        ? [{ name, id: Number(match[1]), format: match[2], part: match[3] !== undefined }]
+        : [];
+    });
+    if (files.length === 0) return [];
+    const states = await this.exportJobs.fileStates([...new Set(files.map((f) => f.id))]);
+    const removed: string[] = [];
+    for (const file of files) {
+      const state = states.get(file.id);
+      const served =
+        state?.status === 'completed' && state.hasDownload && state.format === file.format;
+      const keep = state?.status === 'running' || (!file.part && served);
+      if (keep) continue;
+      await removeFile(path.join(dir, file.name));
+      removed.push(file.name);
+    }
+    return removed;
   }
 
   private async execute(job: ExportJob, onProgress?: ExportProgressListener): Promise<ExportJob> {
     const finalPath = this.filePath(job);
     const partPath = `${finalPath}.part`;
+    let completed: ExportJob;
     try {
       let rules: ValidationRules | undefined;
       if (job.exportOptions.onlyValid) {
@@ -293,8 +355,12 @@ export class ExportJobService {
       switch (job.format) {
         case 'csv':
           await pipeline(
-            Readable.from(mapAsync(images(true), manifestRow)),
-            stringify({ header: true, columns: [...MANIFEST_COLUMNS] }),
+            Readable.from(mapAsync(images(true), (image) => this.csvRow(image))),
+            stringify({
+              header: true,
+              columns: [...MANIFEST_COLUMNS],
+              quoted_string: this.options.csvFormulaProtection !== false,
+            }),
             createWriteStream(partPath),
           );
           break;
@@ -309,7 +375,7 @@ export class ExportJobService {
       await rename(partPath, finalPath);
       const { size } = await stat(finalPath);
       const hours = job.exportOptions.expiresInHours ?? this.options.defaultExpiresInHours ?? 24;
-      const completed = await this.exportJobs.transition(job.id, 'complete', {
+      completed = await this.exportJobs.transition(job.id, 'complete', {
         extra: {
           total_images: exported,
           exported_images: exported,
@@ -318,11 +384,13 @@ export class ExportJobService {
           expires_at: new Date(Date.now() + hours * 3_600_000),
         },
       });
-      await onProgress?.(completed);
-      return completed;
     } catch (error) {
-      await unlink(partPath).catch(() => undefined);
-      if (error instanceof JobStoppedError) {
+      // Whatever went wrong (a missing image, a cancel, a refused 'complete'), no file of an
+      // export that did not complete stays behind: neither the .part nor a renamed file.
+      await removeFile(partPath);
+      await removeFile(finalPath);
+      // Stopped under us: cancelled or recovered mid-run, or just before 'complete'.
+      if (error instanceof JobStoppedError || error instanceof IllegalTransitionError) {
         return (await this.exportJobs.findById(job.id)) ?? job;
       }
       const message = error instanceof Error ? error.message : String(error);
@@ -332,6 +400,20 @@ export class ExportJobService {
           throw error;
         });
     }
+    // Outside the try: a listener failing after completion does not undo the export.
+    await onProgress?.(completed);
+    return completed;
+  }
+
+  /** A manifest row for the csv writer: text cells neutralised unless switched off. */
+  private csvRow(image: Image): ManifestRow {
+    const row = manifestRow(image);
+    if (this.options.csvFormulaProtection === false) return row;
+    for (const column of MANIFEST_COLUMNS) {
+      const value = row[column];
+      if (typeof value === 'string') row[column] = neutraliseCsvFormula(value);
+    }
+    return row;
   }
 
   private downloadUrl(filePath: string): string {
@@ -393,7 +475,13 @@ export class ExportJobService {
       await archive.finalize();
       await written;
     } catch (error) {
-      archive.abort();
+      try {
+        archive.abort();
+      } catch {
+        // archiver's tar module unpipes its tar-stream engine, which has no unpipe(): abort()
+        // throws a TypeError there. The error to report is the one that got us here.
+      }
+      archive.destroy();
       output.destroy();
       await written.catch(() => undefined);
       throw error;

@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { withDatabase } from '../db/database-url';
-import { dataSourceOptions } from '../db/data-source-options';
+import { withDatabase } from '../connection/database-url';
+import { dataSourceOptions } from '../connection/data-source-options';
 
 /**
  * A fresh database on a test server, for one test file: create it, migrate it, drop it. Test

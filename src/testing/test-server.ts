@@ -2,8 +2,8 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { configuredDatabaseUrl } from '../db/database-url';
-import { startEmbeddedPostgres } from '../db/embedded-postgres';
+import { configuredDatabaseUrl } from '../connection/database-url';
+import { startEmbeddedPostgres } from '../local/embedded-postgres';
 
 /** A PostgreSQL server for a test run: DATABASE_URL's, or a throwaway embedded one. */
 export interface TestServer {

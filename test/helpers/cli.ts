@@ -9,6 +9,8 @@ export interface CliRun {
   child: ChildProcess;
   /** Output so far (stdout and stderr interleaved). */
   output: () => string;
+  /** Standard output alone (with --json: the JSON document). */
+  stdout: () => string;
   /** Resolves with the exit code (or the signal that ended the process). */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -19,20 +21,24 @@ export function spawnCli(args: string[], databaseUrl: string, env: NodeJS.Proces
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout?.on('data', (chunk) => (output += chunk));
+  let stdout = '';
+  child.stdout?.on('data', (chunk) => {
+    output += chunk;
+    stdout += chunk;
+  });
   child.stderr?.on('data', (chunk) => (output += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal })),
   );
-  return { child, output: () => output, exited };
+  return { child, output: () => output, stdout: () => stdout, exited };
 }
 
 export async function runCli(
   args: string[],
   databaseUrl: string,
   env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number | null; output: string }> {
+): Promise<{ code: number | null; output: string; stdout: string }> {
   const run = spawnCli(args, databaseUrl, env);
   const { code } = await run.exited;
-  return { code, output: run.output() };
+  return { code, output: run.output(), stdout: run.stdout() };
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
-import { maskDatabaseUrl } from '../../src/db/database-url';
+import { maskDatabaseUrl } from '../../src/connection/database-url';
 import { startTestServer, type TestServer } from '../../src/testing/test-server';
 
 declare global {

@@ -1,6 +1,6 @@
 import type { Logger } from 'typeorm';
 import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../../src/db/data-source-options';
+import { dataSourceOptions } from '../../src/connection/data-source-options';
 
 export interface CapturedQuery {
   sql: string;

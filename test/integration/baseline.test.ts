@@ -1,14 +1,11 @@
 import { DataSource } from 'typeorm';
-import { buildLegacyDatabase } from '../../src/db/legacy-builder';
-import { checkLegacySchema, LEGACY_TABLE_NAMES } from '../../src/db/legacy-schema';
-import {
-  MigrationRefusedError,
-  revertLastMigration,
-  runPendingMigrations,
-} from '../../src/db/migrator';
-import { preflightRules, runPreflight } from '../../src/db/preflight';
-import { schemaDrift } from '../../src/db/schema-drift';
-import { dataSourceOptions } from '../../src/db/data-source-options';
+import { buildLegacyDatabase } from '../../src/testing/legacy-builder';
+import { checkLegacySchema, LEGACY_TABLE_NAMES } from '../../src/upgrade/legacy-schema';
+import { revertLastMigration, runPendingMigrations } from '../../src/migrator/migrator';
+import { refusalOf } from '../helpers/refusal';
+import { preflightRules, runPreflight } from '../../src/upgrade/preflight';
+import { schemaDrift } from '../../src/inspect/schema-drift';
+import { dataSourceOptions } from '../../src/connection/data-source-options';
 import { migrations } from '../../src/migrations';
 import { EXISTING_TABLE_CONSTRAINTS } from '../../src/migrations/1731542400001-JobTablesAndConstraints';
 import {
@@ -37,9 +34,13 @@ describe('adopting an existing database with migrate --baseline', () => {
 
   it('migrate without --baseline refuses a legacy database, says --baseline is the way, and changes nothing', async () => {
     const before = await schemaSnapshot(db);
-    const refusal = runPendingMigrations(dataSource, db.url);
-    await expect(refusal).rejects.toBeInstanceOf(MigrationRefusedError);
-    await expect(refusal).rejects.toThrow(/--baseline/);
+    const { error, message } = await refusalOf(runPendingMigrations(dataSource));
+    expect(error.refusal).toEqual({
+      reason: 'adoption-required',
+      migration: ALL[0],
+      existingTables: [...LEGACY_TABLE_NAMES].sort(),
+    });
+    expect(message).toMatch(/--baseline/);
     expect(await schemaSnapshot(db)).toEqual(before);
     expect(await recordedMigrations(db)).toEqual([]);
   });
@@ -51,7 +52,6 @@ describe('adopting an existing database with migrate --baseline', () => {
 
     const applied = await runPendingMigrations(
       dataSource,
-      db.url,
       { baselined: (name) => baselined.push(name) },
       { baseline: true },
     );
@@ -66,17 +66,19 @@ describe('adopting an existing database with migrate --baseline', () => {
   });
 
   it('--baseline on an adopted database finds nothing pending', async () => {
-    expect(await runPendingMigrations(dataSource, db.url, {}, { baseline: true })).toEqual([]);
+    expect(await runPendingMigrations(dataSource, {}, { baseline: true })).toEqual([]);
   });
 
   it('reverting the upgrade brings back the legacy schema exactly, and never drops the legacy tables with their rows', async () => {
     const rows = await rowIds(db, LEGACY_TABLE_NAMES);
-    for (let i = 0; i < ALL.length - 1; i++) await revertLastMigration(dataSource, db.url);
+    for (let i = 0; i < ALL.length - 1; i++) await revertLastMigration(dataSource);
     expect(await recordedMigrations(db)).toEqual([ALL[0]]);
     expect(await schemaSnapshot(db)).toEqual(legacySnapshot);
     expect(await rowIds(db, LEGACY_TABLE_NAMES)).toEqual(rows);
 
-    await expect(revertLastMigration(dataSource, db.url)).rejects.toThrow(/hold data/);
+    const { error, message } = await refusalOf(revertLastMigration(dataSource));
+    expect(error.refusal).toMatchObject({ reason: 'revert-drops-data', migration: ALL[0] });
+    expect(message).toMatch(/hold data/);
     expect(await recordedMigrations(db)).toEqual([ALL[0]]);
     expect(await rowIds(db, LEGACY_TABLE_NAMES)).toEqual(rows);
   });
@@ -103,9 +105,10 @@ describe('the legacy schema check', () => {
     const before = await schemaSnapshot(db);
     dataSource = await db.connect();
 
-    const refusal = runPendingMigrations(dataSource, db.url, {}, { baseline: true });
-    await expect(refusal).rejects.toBeInstanceOf(MigrationRefusedError);
-    const message = await refusal.catch((error: Error) => error.message);
+    const { error, message } = await refusalOf(
+      runPendingMigrations(dataSource, {}, { baseline: true }),
+    );
+    expect(error.reason).toBe('legacy-shape-mismatch');
     expect(message).toContain('images.width: type is bigint, expected integer');
     expect(message).toContain('profiles.full_name: is NOT NULL, expected nullable');
     expect(message).toContain('crawl_jobs.task_ids: column is missing');
@@ -116,9 +119,11 @@ describe('the legacy schema check', () => {
 
   it('--baseline refuses an empty database: there is nothing to adopt', async () => {
     dataSource = await db.connect();
-    await expect(runPendingMigrations(dataSource, db.url, {}, { baseline: true })).rejects.toThrow(
-      /none of its tables/,
+    const { error, message } = await refusalOf(
+      runPendingMigrations(dataSource, {}, { baseline: true }),
     );
+    expect(error.reason).toBe('nothing-to-adopt');
+    expect(message).toMatch(/none of its tables/);
     expect(await recordedMigrations(db)).toEqual([]);
   });
 

@@ -1,4 +1,4 @@
-import { withDatabase } from '../../src/db/database-url';
+import { withDatabase } from '../../src/connection/database-url';
 import { runCli } from '../helpers/cli';
 
 /** A wrong DATABASE_URL is the operator's to fix: say what is wrong, no stack trace, no secret. */
@@ -11,14 +11,14 @@ describe('the CLI with a DATABASE_URL that does not work', () => {
       'pixcrawler_no_such_database',
     );
     const { code, output } = await runCli(['status'], url);
-    expect(code).toBe(1);
+    expect(code).toBe(3);
     expect(output).toMatch(/that database does not exist\. Create it \(createdb\)/);
     expect(output).not.toMatch(stackFrame);
   });
 
   it('says nothing listens at a closed port, with the password masked', async () => {
     const { code, output } = await runCli(['migrate'], 'postgresql://app:s3cret@127.0.0.1:1/x');
-    expect(code).toBe(1);
+    expect(code).toBe(3);
     expect(output).toContain('Cannot connect to postgresql://app:***@127.0.0.1:1/x');
     expect(output).toContain('Is PostgreSQL running there?');
     expect(output).not.toContain('s3cret');
@@ -27,7 +27,7 @@ describe('the CLI with a DATABASE_URL that does not work', () => {
 
   it('refuses a URL of another database kind with the expected shape', async () => {
     const { code, output } = await runCli(['verify'], 'mysql://app:s3cret@db/x');
-    expect(code).toBe(1);
+    expect(code).toBe(3);
     expect(output).toContain('DATABASE_URL must start with postgresql://');
     expect(output).not.toContain('s3cret');
     expect(output).not.toMatch(stackFrame);

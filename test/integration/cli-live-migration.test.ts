@@ -1,4 +1,4 @@
-import { LEGACY_TABLE_NAMES } from '../../src/db/legacy-schema';
+import { LEGACY_TABLE_NAMES } from '../../src/upgrade/legacy-schema';
 import { migrations } from '../../src/migrations';
 import { runCli } from '../helpers/cli';
 import { recordedMigrations, rowCounts } from '../helpers/schema-state';

@@ -15,7 +15,7 @@ import {
   MANIFEST_COLUMNS,
   type ManifestRow,
 } from '../../src/services/export-job.service';
-import { LocalDirectoryStorage } from '../../src/services/image-storage';
+import { LocalDirectoryStorage } from '../../src/storage/image-storage';
 import { ValidationJobService } from '../../src/services/validation-job.service';
 import { generateImages, makeOwnedCrawlJob } from '../helpers/factories';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';

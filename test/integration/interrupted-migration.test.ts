@@ -1,9 +1,9 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../../src/db/data-source-options';
-import { buildLegacyDatabase } from '../../src/db/legacy-builder';
-import { runPendingMigrations } from '../../src/db/migrator';
-import { schemaDrift } from '../../src/db/schema-drift';
+import { dataSourceOptions } from '../../src/connection/data-source-options';
+import { buildLegacyDatabase } from '../../src/testing/legacy-builder';
+import { runPendingMigrations } from '../../src/migrator/migrator';
+import { schemaDrift } from '../../src/inspect/schema-drift';
 import { migrations } from '../../src/migrations';
 import { runCli, spawnCli } from '../helpers/cli';
 import {
@@ -38,7 +38,7 @@ describe('a failure inside a transactional migration', () => {
     await db.query('CREATE TABLE "ix_export_job_status" (id int)');
     const before = await schemaSnapshot(db);
 
-    await expect(runPendingMigrations(dataSource, db.url, {}, { baseline: true })).rejects.toThrow(
+    await expect(runPendingMigrations(dataSource, {}, { baseline: true })).rejects.toThrow(
       /ix_export_job_status/,
     );
 
@@ -48,7 +48,7 @@ describe('a failure inside a transactional migration', () => {
     expect(after.some((item) => item.includes('pk_profiles'))).toBe(false);
 
     await db.query('DROP TABLE "ix_export_job_status"');
-    expect(await runPendingMigrations(dataSource, db.url)).toEqual(ALL.slice(1));
+    expect(await runPendingMigrations(dataSource)).toEqual(ALL.slice(1));
     expect(await schemaDrift(dataSource)).toEqual([]);
   });
 });
@@ -65,7 +65,7 @@ describe('killing migrate during the concurrent index build', () => {
       dataSourceOptions({ url: db.url, migrations: migrations.slice(0, 2) }),
     );
     await upToConstraints.initialize();
-    await runPendingMigrations(upToConstraints, db.url, {}, { baseline: true });
+    await runPendingMigrations(upToConstraints, {}, { baseline: true });
     await upToConstraints.destroy();
     blocker = new Client({ connectionString: db.url });
     await blocker.connect();

@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../../src/db/data-source-options';
+import { dataSourceOptions } from '../../src/connection/data-source-options';
 import { ExportJobRepository } from '../../src/repositories/export-job.repository';
 import { ValidationJobRepository } from '../../src/repositories/validation-job.repository';
 import { makeOwnedCrawlJob } from '../helpers/factories';

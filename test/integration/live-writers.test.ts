@@ -1,8 +1,8 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { buildLegacyDatabase, profileId } from '../../src/db/legacy-builder';
-import { runPendingMigrations } from '../../src/db/migrator';
-import { schemaDrift } from '../../src/db/schema-drift';
+import { buildLegacyDatabase, profileId } from '../../src/testing/legacy-builder';
+import { runPendingMigrations } from '../../src/migrator/migrator';
+import { schemaDrift } from '../../src/inspect/schema-drift';
 import { migrations } from '../../src/migrations';
 import { recordedMigrations } from '../helpers/schema-state';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
@@ -48,7 +48,7 @@ describe('writers during the upgrade of a live legacy database', () => {
     })();
 
     try {
-      await runPendingMigrations(dataSource, db.url, {}, { baseline: true });
+      await runPendingMigrations(dataSource, {}, { baseline: true });
     } finally {
       migrating = false;
       await writes;

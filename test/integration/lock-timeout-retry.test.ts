@@ -1,8 +1,8 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { buildLegacyDatabase } from '../../src/db/legacy-builder';
-import { isLockTimeout, runPendingMigrations } from '../../src/db/migrator';
-import { schemaDrift } from '../../src/db/schema-drift';
+import { buildLegacyDatabase } from '../../src/testing/legacy-builder';
+import { isLockTimeout, runPendingMigrations } from '../../src/migrator/migrator';
+import { schemaDrift } from '../../src/inspect/schema-drift';
 import { migrations } from '../../src/migrations';
 import { recordedMigrations, schemaSnapshot } from '../helpers/schema-state';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
@@ -42,7 +42,6 @@ describe('a migration behind a long transaction', () => {
     const retries: number[] = [];
     const error = await runPendingMigrations(
       dataSource,
-      db.url,
       { retrying: (attempt) => retries.push(attempt) },
       { baseline: true, lockAttempts: 2, retryDelayMs: 1 },
     ).catch((e: unknown) => e);
@@ -59,7 +58,6 @@ describe('a migration behind a long transaction', () => {
     const retries: number[] = [];
     const applied = await runPendingMigrations(
       dataSource,
-      db.url,
       {
         retrying: (attempt) => {
           retries.push(attempt);

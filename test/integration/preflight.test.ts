@@ -3,11 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DataSource } from 'typeorm';
-import { buildLegacyDatabase, type LegacyBuildResult } from '../../src/db/legacy-builder';
-import { LEGACY_TABLE_NAMES } from '../../src/db/legacy-schema';
-import { MigrationRefusedError, runPendingMigrations } from '../../src/db/migrator';
-import { fixPreflightViolations, runPreflight, SAFE_VALUES } from '../../src/db/preflight';
-import { schemaDrift } from '../../src/db/schema-drift';
+import { buildLegacyDatabase, type LegacyBuildResult } from '../../src/testing/legacy-builder';
+import { LEGACY_TABLE_NAMES } from '../../src/upgrade/legacy-schema';
+import { runPendingMigrations } from '../../src/migrator/migrator';
+import { refusalOf } from '../helpers/refusal';
+import { fixPreflightViolations, runPreflight, SAFE_VALUES } from '../../src/upgrade/preflight';
+import { schemaDrift } from '../../src/inspect/schema-drift';
 import { JOB_STATUSES, PROFILE_ROLES, PROJECT_STATUSES } from '../../src/entities/value-sets';
 import { runCli } from '../helpers/cli';
 import {
@@ -62,9 +63,12 @@ describe('preflight on a legacy database with rows that break the new rules', ()
   it('migrate --baseline refuses while rows break a rule, prints the ways out, and changes nothing', async () => {
     const before = await schemaSnapshot(db);
     const counts = await rowCounts(db, LEGACY_TABLE_NAMES);
-    const refusal = runPendingMigrations(dataSource, db.url, {}, { baseline: true });
-    await expect(refusal).rejects.toBeInstanceOf(MigrationRefusedError);
-    await expect(refusal).rejects.toThrow(/preflight --fix/);
+    const { error, message } = await refusalOf(
+      runPendingMigrations(dataSource, {}, { baseline: true }),
+    );
+    expect(error.reason).toBe('rows-break-constraints');
+    expect(error.preflight?.broken.length).toBeGreaterThan(0);
+    expect(message).toMatch(/preflight --fix/);
     expect(await schemaSnapshot(db)).toEqual(before);
     expect(await rowCounts(db, LEGACY_TABLE_NAMES)).toEqual(counts);
     expect(await recordedMigrations(db)).toEqual([]);
@@ -78,7 +82,7 @@ describe('preflight on a legacy database with rows that break the new rules', ()
 
   it('--fix backs up every row it deletes or changes, then repairs them in one transaction', async () => {
     const before = await rowCounts(db, LEGACY_TABLE_NAMES);
-    const fixed = await fixPreflightViolations(dataSource, db.url, { backupDir });
+    const fixed = await fixPreflightViolations(dataSource, { backupDir });
 
     const backup: BackupLine[] = readFileSync(fixed.backupFile, 'utf8')
       .trim()
@@ -131,7 +135,7 @@ describe('preflight on a legacy database with rows that break the new rules', ()
   });
 
   it('migrate --baseline then succeeds, with no drift and nothing left invalid', async () => {
-    await runPendingMigrations(dataSource, db.url, {}, { baseline: true });
+    await runPendingMigrations(dataSource, {}, { baseline: true });
     expect(await schemaDrift(dataSource)).toEqual([]);
     expect(await invalidIndexes(db)).toEqual([]);
     expect(await notValidConstraints(db)).toEqual([]);

@@ -5,14 +5,14 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { assertPrimary, StandbyServerError } from '../../src/connection/server-role';
-import { withDatabase } from '../../src/db/database-url';
-import { dataSourceOptions } from '../../src/db/data-source-options';
-import { runPendingMigrations } from '../../src/db/migrator';
+import { withDatabase } from '../../src/connection/database-url';
+import { dataSourceOptions } from '../../src/connection/data-source-options';
+import { runPendingMigrations } from '../../src/migrator/migrator';
 import { ImageRepository } from '../../src/repositories/image.repository';
 import { ActivityService } from '../../src/services/activity.service';
 import { CrawlJobService } from '../../src/services/crawl-job.service';
 import { ExportJobService, type ManifestRow } from '../../src/services/export-job.service';
-import { LocalDirectoryStorage } from '../../src/services/image-storage';
+import { LocalDirectoryStorage } from '../../src/storage/image-storage';
 import { ProfileService } from '../../src/services/profile.service';
 import { ProjectService } from '../../src/services/project.service';
 import { ValidationJobService } from '../../src/services/validation-job.service';
@@ -302,19 +302,22 @@ describe('pixcrawler-db on a standby', () => {
   const onStandby = (...args: string[]) =>
     runCli(args, withDatabase(replica.replicaUrl(), db.name));
 
-  it.each(['migrate', 'revert', 'preflight --fix'])(
-    '`%s` refuses, says why and what to do, and changes nothing',
-    async (command) => {
-      const migrationsBefore = await db.query('SELECT name FROM migrations ORDER BY id');
-      const { code, output } = await onStandby(...command.split(' '));
+  it.each([
+    ['migrate', 'running migrations'],
+    ['revert', 'reverting a migration'],
+    ['preflight --fix', 'preflight --fix'],
+    ['preflight --restore backup.jsonl', 'preflight --restore'],
+  ])('`%s` refuses, says why and what to do, and changes nothing', async (command, operation) => {
+    const migrationsBefore = await db.query('SELECT name FROM migrations ORDER BY id');
+    const { code, output } = await onStandby(...command.split(' '));
 
-      expect(code).toBe(1);
-      expect(output).toContain(`\`pixcrawler-db ${command}\` refused`);
-      expect(output).toContain('is a standby (a read replica in recovery), which is read-only');
-      expect(output).toContain('Point DATABASE_URL at the primary');
-      expect(await db.query('SELECT name FROM migrations ORDER BY id')).toEqual(migrationsBefore);
-    },
-  );
+    expect(code).toBe(1);
+    expect(output).toContain(
+      `Refused (${operation}): database "${db.name}" is on a standby, a read replica in ` +
+        'recovery, which is read-only. Nothing was changed. Point DATABASE_URL at the primary',
+    );
+    expect(await db.query('SELECT name FROM migrations ORDER BY id')).toEqual(migrationsBefore);
+  });
 
   it('the library refuses too, with a typed error naming the database', async () => {
     const standby = new DataSource(
@@ -322,10 +325,7 @@ describe('pixcrawler-db on a standby', () => {
     );
     await standby.initialize();
     try {
-      const refused = await runPendingMigrations(
-        standby,
-        withDatabase(replica.replicaUrl(), db.name),
-      ).catch((error: unknown) => error);
+      const refused = await runPendingMigrations(standby).catch((error: unknown) => error);
       expect(refused).toBeInstanceOf(StandbyServerError);
       expect(refused).toMatchObject({ operation: 'running migrations', database: db.name });
       await expect(assertPrimary(ds, 'anything')).resolves.toBeUndefined();

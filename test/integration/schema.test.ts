@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
-import { runPendingMigrations } from '../../src/db/migrator';
-import { verifySchema } from '../../src/db/schema-verifier';
+import { runPendingMigrations } from '../../src/migrator/migrator';
+import { verifySchema } from '../../src/inspect/schema-verifier';
 import {
   createActivityLog,
   createCrawlJob,
@@ -199,7 +199,7 @@ let dataSource: DataSource;
 beforeAll(async () => {
   db = await createTestDatabase('schema');
   dataSource = await db.connect();
-  await runPendingMigrations(dataSource, db.url);
+  await runPendingMigrations(dataSource);
 });
 afterAll(() => db.drop());
 

@@ -7,7 +7,7 @@ import { ConflictError, IllegalTransitionError, ValidationError } from '../../sr
 import { ActivityService } from '../../src/services/activity.service';
 import { CrawlJobService } from '../../src/services/crawl-job.service';
 import { ExportJobService } from '../../src/services/export-job.service';
-import { LocalDirectoryStorage } from '../../src/services/image-storage';
+import { LocalDirectoryStorage } from '../../src/storage/image-storage';
 import { ProfileService } from '../../src/services/profile.service';
 import { ProjectService } from '../../src/services/project.service';
 import { ValidationJobService } from '../../src/services/validation-job.service';

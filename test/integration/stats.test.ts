@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
-import { readDatabaseStats } from '../../src/db/database-stats';
-import { runPendingMigrations } from '../../src/db/migrator';
+import { readDatabaseStats } from '../../src/inspect/database-stats';
+import { runPendingMigrations } from '../../src/migrator/migrator';
 import { runCli } from '../helpers/cli';
 import { createProfileTree } from '../helpers/sql-rows';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
@@ -11,7 +11,7 @@ let dataSource: DataSource;
 beforeAll(async () => {
   db = await createTestDatabase('stats');
   dataSource = await db.connect();
-  await runPendingMigrations(dataSource, db.url);
+  await runPendingMigrations(dataSource);
   await createProfileTree(dataSource);
   // A real failed concurrent build leaves an INVALID index behind: two images share a filename.
   await db.query(`INSERT INTO images (crawl_job_id, original_url, filename)

@@ -1,6 +1,10 @@
 import { DataSource } from 'typeorm';
-import { revertLastMigration, runPendingMigrations } from '../../src/db/migrator';
-import { verifySchema, type Finding, type VerificationReport } from '../../src/db/schema-verifier';
+import { revertLastMigration, runPendingMigrations } from '../../src/migrator/migrator';
+import {
+  verifySchema,
+  type Finding,
+  type VerificationReport,
+} from '../../src/inspect/schema-verifier';
 import { runCli as runCliOn } from '../helpers/cli';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
@@ -15,7 +19,7 @@ let dataSource: DataSource;
 beforeEach(async () => {
   db = await createTestDatabase('verify');
   dataSource = await db.connect();
-  await runPendingMigrations(dataSource, db.url);
+  await runPendingMigrations(dataSource);
 });
 afterEach(() => db.drop());
 
@@ -227,7 +231,7 @@ describe('verify, on a tampered database', () => {
   });
 
   it('reports pending migrations by name', async () => {
-    await revertLastMigration(dataSource, db.url);
+    await revertLastMigration(dataSource);
 
     const report = await verifySchema(dataSource);
 

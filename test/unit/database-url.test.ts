@@ -3,8 +3,9 @@ import {
   configuredDatabaseUrl,
   maskDatabaseUrl,
   withDatabase,
-} from '../../src/db/database-url';
-import { openDatabaseTarget } from '../../src/db/database-target';
+} from '../../src/connection/database-url';
+import { dataSourceOptions } from '../../src/connection/data-source-options';
+import { openDatabaseTarget } from '../../src/local/database-target';
 
 describe('database URLs', () => {
   it('masks the password and keeps everything else', () => {
@@ -38,6 +39,77 @@ describe('database URLs', () => {
     expect(() => assertPostgresUrl('mysql://u@h/db')).toThrow(/must start with postgresql:\/\//);
     expect(() => assertPostgresUrl('not a url')).toThrow(/postgresql:\/\/user:password@host/);
     expect(() => assertPostgresUrl('postgres://u@h/db')).not.toThrow();
+  });
+});
+
+describe('secrets in database URLs', () => {
+  it.each([
+    ['the user-info password', 'postgresql://app:s3cret@db/x', 'postgresql://app:***@db/x'],
+    [
+      'a password parameter',
+      'postgresql://app@db/x?password=s3cret',
+      'postgresql://app@db/x?password=***',
+    ],
+    [
+      'sslpassword and sslkey parameters',
+      'postgresql://app@db/x?sslmode=require&sslpassword=s3cret&sslkey=%2Fkeys%2Fs3cret.key',
+      'postgresql://app@db/x?sslmode=require&sslpassword=***&sslkey=***',
+    ],
+    [
+      'a parameter in upper case',
+      'postgresql://app@db/x?PASSWORD=s3cret',
+      'postgresql://app@db/x?PASSWORD=***',
+    ],
+    [
+      'both forms at once',
+      'postgres://a:s3cret@db/x?password=s3cret',
+      'postgres://a:***@db/x?password=***',
+    ],
+  ])('masks %s', (_label, url, masked) => {
+    expect(maskDatabaseUrl(url)).toBe(masked);
+  });
+
+  it.each([
+    'postgresql:/user:s3cret@host/db',
+    'postgresql:user:s3cret@host/db',
+    'user:s3cret@host/db',
+    'postgresql://user:s3cret@[bad/db',
+  ])('hides %s whole', (url) => {
+    expect(maskDatabaseUrl(url)).toBe('<unparsable database URL>');
+  });
+
+  it.each([
+    ['one slash', 'postgresql:/user:s3cret@host/db', /two slashes/],
+    ['no slash', 'postgresql:user:s3cret@host/db', /two slashes/],
+    [
+      'a %-malformed password',
+      'postgresql://user:%ff%fe@host/db',
+      /password in DATABASE_URL is not valid percent-encoding/,
+    ],
+    [
+      'a %-malformed user',
+      'postgresql://%c3@host/db',
+      /user name in DATABASE_URL is not valid percent-encoding/,
+    ],
+  ])(
+    'refuses a URL with %s before connecting, without showing the secret',
+    (_label, url, message) => {
+      expect(() => assertPostgresUrl(url)).toThrow(message);
+      try {
+        assertPostgresUrl(url);
+      } catch (error) {
+        expect((error as Error).message).not.toContain('s3cret');
+      }
+    },
+  );
+});
+
+describe('dataSourceOptions', () => {
+  it('refuses a URL without // before TypeORM or the driver sees it', () => {
+    expect(() => dataSourceOptions({ url: 'postgresql:/app:s3cret@db/x' })).toThrow(/two slashes/);
+    expect(dataSourceOptions({ url: 'postgresql://app:s3cret@db/x' }).url).toBe(
+      'postgresql://app:s3cret@db/x',
+    );
   });
 });
 

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { DataSource, type EntityMetadata } from 'typeorm';
-import { dataSourceOptions } from '../../src/db/data-source-options';
+import { dataSourceOptions } from '../../src/connection/data-source-options';
 
 /**
  * The entity metadata, table by table, against SPEC.md written out by hand: a slip in an

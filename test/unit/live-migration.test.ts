@@ -1,7 +1,7 @@
 import { QueryFailedError } from 'typeorm';
-import { legacySizes } from '../../src/db/legacy-builder';
-import { LEGACY_TABLES, legacyTableDdl } from '../../src/db/legacy-schema';
-import { isLockTimeout } from '../../src/db/migrator';
+import { legacySizes } from '../../src/testing/legacy-builder';
+import { LEGACY_TABLES, legacyTableDdl } from '../../src/upgrade/legacy-schema';
+import { isLockTimeout } from '../../src/migrator/migrator';
 
 describe('lock timeouts', () => {
   it('recognises lock_not_available (55P03) from pg and from TypeORM, and nothing else', () => {

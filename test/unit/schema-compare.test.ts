@@ -1,5 +1,5 @@
-import { normalizeDefault, type TableShape } from '../../src/db/schema-shape';
-import { compareSchemas } from '../../src/db/schema-verifier';
+import { normalizeDefault, type TableShape } from '../../src/inspect/schema-shape';
+import { compareSchemas } from '../../src/inspect/schema-verifier';
 import { textTable } from '../../src/cli/text-table';
 
 describe('normalizeDefault', () => {

@@ -3,15 +3,16 @@ import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { runPendingMigrations } from '../../db/migrator';
+import { runPendingMigrations } from '../../migrator/migrator';
 import { EXPORT_FORMATS, type ExportFormat } from '../../entities/value-sets';
 import type { NewImage } from '../../repositories/image.repository';
 import { CrawlJobService } from '../../services/crawl-job.service';
 import { ExportJobService } from '../../services/export-job.service';
-import { LocalDirectoryStorage } from '../../services/image-storage';
+import { LocalDirectoryStorage } from '../../storage/image-storage';
 import { ProfileService } from '../../services/profile.service';
 import { ProjectService } from '../../services/project.service';
 import { ValidationJobService } from '../../services/validation-job.service';
+import { ExitCode, outcome, say } from '../output';
 import { action, OperatorError, withSession } from '../session';
 
 const FORMATS = ['jpeg', 'png', 'webp', 'gif'] as const;
@@ -53,11 +54,13 @@ export function registerDemo(program: Command): void {
         if (!Number.isInteger(count) || count < 1 || count > 1_000_000) {
           throw new OperatorError(
             `--images must be a whole number from 1 to 1000000, got "${options.images}"`,
+            ExitCode.usage,
           );
         }
         if (!(EXPORT_FORMATS as readonly string[]).includes(options.format)) {
           throw new OperatorError(
             `--format must be one of ${EXPORT_FORMATS.join(', ')}, got "${options.format}"`,
+            ExitCode.usage,
           );
         }
         const format = options.format as ExportFormat;
@@ -65,9 +68,9 @@ export function registerDemo(program: Command): void {
         const storageDir = path.join(root, 'storage');
         const outputDir = path.join(root, 'exports');
 
-        return withSession(async ({ dataSource, target }) => {
-          const applied = await runPendingMigrations(dataSource, target.url);
-          if (applied.length) console.log(`Applied ${applied.length} pending migration(s) first.`);
+        return withSession(async ({ dataSource }) => {
+          const applied = await runPendingMigrations(dataSource);
+          if (applied.length) say(`Applied ${applied.length} pending migration(s) first.`);
 
           const user = await new ProfileService(dataSource).create({
             id: randomUUID(),
@@ -85,7 +88,7 @@ export function registerDemo(program: Command): void {
             keywords: ['robin', 'blackbird', 'wren'],
             maxImages: count,
           });
-          console.log(`\nProfile ${user.email} · project ${project.id} · crawl job ${crawlJob.id}`);
+          say(`\nProfile ${user.email} · project ${project.id} · crawl job ${crawlJob.id}`);
           await crawlJobs.start(user.id, crawlJob.id);
 
           // The "crawler": files on disk, rows through the bulk ingest, chunk reports.
@@ -151,16 +154,16 @@ export function registerDemo(program: Command): void {
           exportBar.stop();
 
           const finished = await crawlJobs.get(user.id, crawlJob.id);
-          console.log('\nResults');
-          console.log(
+          say('\nResults');
+          say(
             `  crawl job ${finished.id}: ${finished.status}, ${finished.totalImages} images, ` +
               `${finished.completedChunks}/${finished.totalChunks} chunks, ${finished.validImages} valid`,
           );
-          console.log(
+          say(
             `  validation job ${validated.id}: ${validated.status}, ${validated.validatedImages} checked, ` +
               `${validated.invalidImages} invalid (rules ${JSON.stringify(validated.validationRules)})`,
           );
-          console.log(
+          say(
             `  export job ${exported.id}: ${exported.status}, ${exported.exportedImages} images as ${exported.format}, ` +
               `${exported.fileSize ?? 0} bytes, expires ${exported.expiresAt?.toISOString() ?? '-'}`,
           );
@@ -169,8 +172,14 @@ export function registerDemo(program: Command): void {
               `The export did not complete: ${exported.errorMessage ?? exported.status}`,
             );
           }
-          console.log(`\nExport file: ${exportsService.filePath(exported)}`);
-          console.log(`Download URL: ${exported.downloadUrl}`);
+          say(`\nExport file: ${exportsService.filePath(exported)}`);
+          say(`Download URL: ${exported.downloadUrl}`);
+          return outcome(ExitCode.ok, {
+            crawlJob: finished,
+            validationJob: validated,
+            exportJob: exported,
+            exportFile: exportsService.filePath(exported),
+          });
         });
       }),
     );

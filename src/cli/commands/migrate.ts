@@ -1,16 +1,32 @@
 import type { Command } from 'commander';
-import { MigrationRefusedError, runPendingMigrations } from '../../db/migrator';
-import { action, OperatorError, withSession } from '../session';
-import { refuseOnStandby } from '../standby-refusal';
+import { runPendingMigrations, type MigratorEvents } from '../../migrator/migrator';
+import { ExitCode, outcome, say } from '../output';
+import { action, withSession } from '../session';
 import { verifyAndReport } from './verify';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
-export const printRetry = (attempt: number, max: number, delayMs: number, error: Error) =>
-  console.log(
-    `  A statement gave up waiting for a lock (${error.message}); ` +
-      `retrying in ${seconds(delayMs)} (attempt ${attempt + 1} of ${max})…`,
-  );
+/** What `migrate` and `revert` say while the migrator works. */
+export function migratorEvents(): MigratorEvents {
+  return {
+    waiting: () => say('Another migrator holds the lock; waiting for it to finish…'),
+    baselined: (name) => say(`Legacy tables match; recorded ${name} as applied (not run).`),
+    preflight: (report) =>
+      report.broken.length === 0 && say('Preflight: no existing row breaks the new constraints.'),
+    retrying: (attempt, max, delayMs, error) =>
+      say(
+        `  A statement gave up waiting for a lock (${error.message}); ` +
+          `retrying in ${seconds(delayMs)} (attempt ${attempt + 1} of ${max})…`,
+      ),
+    pending: (names) =>
+      say(
+        names.length === 0
+          ? 'Nothing to migrate: the database is up to date.'
+          : `Applying ${names.length} migration(s):`,
+      ),
+    finished: (name, ms) => say(`  ✓ ${name} (${seconds(ms)})`),
+  };
+}
 
 export function registerMigrate(program: Command): void {
   program
@@ -27,36 +43,24 @@ export function registerMigrate(program: Command): void {
     )
     .action(
       action(async (options: { baseline?: boolean; verify?: boolean }) =>
-        withSession(async ({ dataSource, target }) => {
+        withSession(async ({ dataSource }) => {
+          let baselined: string | null = null;
+          const events = migratorEvents();
           const applied = await runPendingMigrations(
             dataSource,
-            target.url,
             {
-              waiting: () =>
-                console.log('Another migrator holds the lock; waiting for it to finish…'),
-              baselined: (name) =>
-                console.log(`Legacy tables match; recorded ${name} as applied (not run).`),
-              preflight: (report) =>
-                report.broken.length === 0 &&
-                console.log('Preflight: no existing row breaks the new constraints.'),
-              retrying: printRetry,
-              pending: (names) =>
-                console.log(
-                  names.length === 0
-                    ? 'Nothing to migrate: the database is up to date.'
-                    : `Applying ${names.length} migration(s):`,
-                ),
-              finished: (name, ms) => console.log(`  ✓ ${name} (${seconds(ms)})`),
+              ...events,
+              baselined: (name) => {
+                baselined = name;
+                events.baselined?.(name);
+              },
             },
             { baseline: options.baseline },
-          )
-            .catch(refuseOnStandby('migrate', target.url))
-            .catch((error: unknown) => {
-              if (error instanceof MigrationRefusedError) throw new OperatorError(error.message);
-              throw error;
-            });
-          if (applied.length > 0) console.log(`Applied ${applied.length} migration(s).`);
-          return options.verify ? verifyAndReport(dataSource) : 0;
+          );
+          if (applied.length > 0) say(`Applied ${applied.length} migration(s).`);
+          if (!options.verify) return outcome(ExitCode.ok, { applied, baselined });
+          const verified = await verifyAndReport(dataSource);
+          return outcome(verified.exitCode, { applied, baselined, verify: verified.result });
         }),
       ),
     );

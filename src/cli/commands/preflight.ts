@@ -1,8 +1,13 @@
 import type { Command } from 'commander';
 import { assertPrimary } from '../../connection/server-role';
-import { fixPreflightViolations, formatPreflightReport, runPreflight } from '../../db/preflight';
-import { action, withSession } from '../session';
-import { refuseOnStandby } from '../standby-refusal';
+import {
+  fixPreflightViolations,
+  restorePreflightBackup,
+  runPreflight,
+} from '../../upgrade/preflight';
+import { formatPreflightReport } from '../reports/preflight';
+import { ExitCode, outcome, say } from '../output';
+import { action, OperatorError, withSession } from '../session';
 
 export function registerPreflight(program: Command): void {
   program
@@ -19,51 +24,72 @@ export function registerPreflight(program: Command): void {
         "'archived', crawl job 'failed')",
     )
     .option('--backup-dir <dir>', 'where --fix writes its backup file', 'pixcrawler-backups')
+    .option(
+      '--restore <file>',
+      'put the rows of a --fix backup file back (deleted rows inserted, changed rows reset), ' +
+        'in one transaction',
+    )
     .action(
-      action(async (options: { fix?: boolean; backupDir: string }) =>
-        withSession(async ({ dataSource, target }) => {
-          // --fix refuses a standby before it reports anything, whether or not rows are broken.
-          if (options.fix) {
-            await assertPrimary(dataSource, 'repairing preflight violations').catch(
-              refuseOnStandby('preflight --fix', target.url),
+      action(async (options: { fix?: boolean; backupDir: string; restore?: string }) =>
+        withSession(async ({ dataSource }) => {
+          // --fix and --restore refuse a standby before reporting anything, broken rows or not.
+          if (options.fix || options.restore !== undefined) {
+            await assertPrimary(
+              dataSource,
+              options.fix ? 'preflight --fix' : 'preflight --restore',
             );
+          }
+          if (options.restore !== undefined) {
+            if (options.fix) {
+              throw new OperatorError('Give --fix or --restore, not both.', ExitCode.usage);
+            }
+            const restored = await restorePreflightBackup(dataSource, options.restore);
+            say(`\nRestored from ${restored.backupFile}:`);
+            for (const [table, count] of Object.entries(restored.reinserted)) {
+              say(`  inserted ${count} deleted row(s) back into ${table}`);
+            }
+            for (const [table, count] of Object.entries(restored.restored)) {
+              say(`  reset ${count} changed row(s) of ${table} to their backed-up values`);
+            }
+            return outcome(ExitCode.ok, { restored });
           }
           const report = await runPreflight(dataSource);
           if (report.results.length === 0) {
-            console.log('\nNone of the five existing tables is here: nothing to check.');
-            return 0;
+            say('\nNone of the five existing tables is here: nothing to check.');
+            return outcome(ExitCode.ok, { report });
           }
-          console.log(`\nPreflight (${report.results.length} rules on the existing tables):`);
-          console.log(formatPreflightReport(report));
+          say(`\nPreflight (${report.results.length} rules on the existing tables):`);
+          say(formatPreflightReport(report));
           if (report.broken.length === 0) {
-            console.log('\nNo row breaks the new constraints: `pixcrawler-db migrate` may start.');
-            return 0;
+            say('\nNo row breaks the new constraints: `pixcrawler-db migrate` may start.');
+            return outcome(ExitCode.ok, { report });
           }
           if (!options.fix) {
-            console.log(
+            say(
               '\nRows above would make the upgrade fail. Repair them by hand, or run ' +
                 '`pixcrawler-db preflight --fix` (it backs them up first).',
             );
-            return 1;
+            return outcome(ExitCode.differences, { report });
           }
-          const fixed = await fixPreflightViolations(dataSource, target.url, {
+          const fixed = await fixPreflightViolations(dataSource, {
             backupDir: options.backupDir,
-          }).catch(refuseOnStandby('preflight --fix', target.url));
-          console.log(`\nBackup of every row deleted or changed: ${fixed.backupFile}`);
+          });
+          say(`\nBackup of every row deleted or changed: ${fixed.backupFile}`);
+          say(`  (undo with: pixcrawler-db preflight --restore ${fixed.backupFile})`);
           for (const [table, count] of Object.entries(fixed.deleted)) {
-            console.log(`  deleted ${count} row(s) from ${table}`);
+            say(`  deleted ${count} row(s) from ${table}`);
           }
           for (const [rule, count] of Object.entries(fixed.updated)) {
-            console.log(`  repaired ${count} row(s) breaking ${rule}`);
+            say(`  repaired ${count} row(s) breaking ${rule}`);
           }
           const after = await runPreflight(dataSource);
           if (after.broken.length > 0) {
-            console.log('\nStill broken (no automatic repair; fix these by hand):');
-            console.log(formatPreflightReport({ results: after.broken, broken: after.broken }));
-            return 1;
+            say('\nStill broken (no automatic repair; fix these by hand):');
+            say(formatPreflightReport({ results: after.broken, broken: after.broken }));
+            return outcome(ExitCode.differences, { report, fixed, after });
           }
-          console.log('\nPreflight is clean now: `pixcrawler-db migrate` may start.');
-          return 0;
+          say('\nPreflight is clean now: `pixcrawler-db migrate` may start.');
+          return outcome(ExitCode.ok, { report, fixed, after });
         }),
       ),
     );

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { MigrationRefusedError, revertLastMigration } from '../../db/migrator';
-import { action, OperatorError, withSession } from '../session';
-import { refuseOnStandby } from '../standby-refusal';
-import { printRetry } from './migrate';
+import { revertLastMigration } from '../../migrator/migrator';
+import { ExitCode, outcome, say } from '../output';
+import { action, withSession } from '../session';
+import { migratorEvents } from './migrate';
 
 export function registerRevert(program: Command): void {
   program
@@ -10,20 +10,10 @@ export function registerRevert(program: Command): void {
     .description('undo the last applied migration (alembic downgrade -1)')
     .action(
       action(async () =>
-        withSession(async ({ dataSource, target }) => {
-          const reverted = await revertLastMigration(dataSource, target.url, {
-            waiting: () =>
-              console.log('Another migrator holds the lock; waiting for it to finish…'),
-            retrying: printRetry,
-          })
-            .catch(refuseOnStandby('revert', target.url))
-            .catch((error: unknown) => {
-              if (error instanceof MigrationRefusedError) throw new OperatorError(error.message);
-              throw error;
-            });
-          console.log(
-            reverted ? `Reverted ${reverted}.` : 'Nothing to revert: no migration is applied.',
-          );
+        withSession(async ({ dataSource }) => {
+          const reverted = await revertLastMigration(dataSource, migratorEvents());
+          say(reverted ? `Reverted ${reverted}.` : 'Nothing to revert: no migration is applied.');
+          return outcome(ExitCode.ok, { reverted: reverted ?? null });
         }),
       ),
     );

@@ -1,7 +1,12 @@
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { buildLegacyDatabase, LegacyBuildRefusedError, legacySizes } from '../../db/legacy-builder';
+import {
+  buildLegacyDatabase,
+  LegacyBuildRefusedError,
+  legacySizes,
+} from '../../testing/legacy-builder';
+import { ExitCode, outcome, say } from '../output';
 import { action, OperatorError, withSession } from '../session';
 
 function count(value: string): number {
@@ -41,7 +46,7 @@ export function registerSeedLegacy(program: Command): void {
         withSession(async ({ target }) => {
           const sizes = legacySizes(options);
           const total = Object.values(sizes).reduce((a, b) => a + b, 0);
-          console.log(
+          say(
             `Building a legacy database: ${Object.entries(sizes)
               .map(([table, n]) => `${n} ${table}`)
               .join(', ')}${options.broken ? `, ${options.broken} broken row(s) per rule` : ''}`,
@@ -68,10 +73,11 @@ export function registerSeedLegacy(program: Command): void {
             });
             bar.stop();
             const rows = Object.values(result.rows).reduce((a, b) => a + b, 0);
-            console.log(
+            say(
               `Loaded ${rows} rows in ${((Date.now() - started) / 1000).toFixed(1)}s. ` +
                 'Next: `pixcrawler-db preflight`, then `pixcrawler-db migrate --baseline`.',
             );
+            return outcome(ExitCode.ok, result);
           } catch (error) {
             bar.stop();
             if (error instanceof LegacyBuildRefusedError) throw new OperatorError(error.message);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { readDatabaseStats } from '../../db/database-stats';
+import { readDatabaseStats } from '../../inspect/database-stats';
+import { ExitCode, outcome, say } from '../output';
 import { action, withSession } from '../session';
 import { textTable } from '../text-table';
 
@@ -18,13 +19,13 @@ export function registerStats(program: Command): void {
         withSession(async ({ dataSource }) => {
           const stats = await readDatabaseStats(dataSource);
           if (stats.standby) {
-            console.log(
+            say(
               '\nThis server is a standby (read replica): sizes and row estimates are the ' +
                 "primary's, but index scans count only the reads this standby answered.",
             );
           }
-          console.log(`\nTables in schema "${stats.schema}" (largest first):`);
-          console.log(
+          say(`\nTables in schema "${stats.schema}" (largest first):`);
+          say(
             textTable(
               ['table', 'rows (est.)', 'table', 'indexes', 'total'],
               stats.tables.map((t) => [
@@ -40,8 +41,8 @@ export function registerStats(program: Command): void {
           const since = stats.statsSince
             ? `since ${stats.statsSince.toISOString()}`
             : 'since statistics began';
-          console.log(`\nIndexes (scans counted ${since}):`);
-          console.log(
+          say(`\nIndexes (scans counted ${since}):`);
+          say(
             textTable(
               ['table', 'index', 'scans', 'tuples read', 'tuples fetched', 'size', 'flags'],
               stats.indexes.map((i) => [
@@ -65,19 +66,20 @@ export function registerStats(program: Command): void {
           const invalid = stats.indexes.filter((i) => !i.valid);
           const unused = stats.indexes.filter((i) => i.unused && !i.unique && i.valid);
           if (invalid.length > 0) {
-            console.log(
+            say(
               `\n${invalid.length} INVALID index(es): ${invalid.map((i) => i.index).join(', ')}. ` +
                 'Queries do not use them but writes still maintain them; run ' +
                 '`pixcrawler-db migrate` (it rebuilds the ones it owns) or REINDEX INDEX CONCURRENTLY.',
             );
           }
           if (unused.length > 0) {
-            console.log(
+            say(
               `\n${unused.length} index(es) never scanned ${since}: ` +
                 `${unused.map((i) => i.index).join(', ')}. ` +
                 'On a new or idle database that is expected; on a busy one they only cost writes.',
             );
           }
+          return outcome(ExitCode.ok, stats);
         }),
       ),
     );

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { migrationStates } from '../../db/migrator';
+import { migrationStatus } from '../../inspect/migration-states';
+import { ExitCode, outcome, say } from '../output';
 import { action, withSession } from '../session';
 
 export function registerStatus(program: Command): void {
@@ -8,25 +9,26 @@ export function registerStatus(program: Command): void {
     .description(
       'list applied and pending migrations (alembic current, history and heads in one report)',
     )
+    .option('--check', 'exit 1 while any migration is pending (for CI and release scripts)')
     .action(
-      action(async () =>
+      action(async (options: { check?: boolean }) =>
         withSession(async ({ dataSource }) => {
-          const states = await migrationStates(dataSource);
-          const applied = states.filter((s) => s.applied);
-          const pending = states.filter((s) => !s.applied);
-          console.log('\nMigrations (oldest first):');
-          for (const state of states) {
+          const status = await migrationStatus(dataSource);
+          say('\nMigrations (oldest first):');
+          for (const state of status.migrations) {
             const mark = state.applied ? '[x]' : '[ ]';
             const note = state.unknown ? '  (applied, but not in this code: a newer release?)' : '';
-            console.log(`  ${mark} ${state.name}${note}`);
+            say(`  ${mark} ${state.name}${note}`);
           }
-          console.log(`\nCurrent: ${applied.at(-1)?.name ?? '(none: empty database)'}`);
-          console.log(`Head:    ${states.filter((s) => !s.unknown).at(-1)?.name ?? '(none)'}`);
-          console.log(
-            pending.length === 0
+          say(`\nCurrent: ${status.current ?? '(none: empty database)'}`);
+          say(`Head:    ${status.head ?? '(none)'}`);
+          say(
+            status.upToDate
               ? 'Up to date: nothing pending.'
-              : `${pending.length} pending: run \`pixcrawler-db migrate\`.`,
+              : `${status.pending.length} pending: run \`pixcrawler-db migrate\`.`,
           );
+          const failed = options.check && !status.upToDate;
+          return outcome(failed ? ExitCode.differences : ExitCode.ok, status);
         }),
       ),
     );

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import type { DataSource } from 'typeorm';
-import { formatVerificationReport, verifySchema } from '../../db/schema-verifier';
+import { verifySchema } from '../../inspect/schema-verifier';
+import { formatVerificationReport } from '../reports/verify';
+import { ExitCode, outcome, say, type CommandOutcome } from '../output';
 import { action, withSession } from '../session';
 
 export interface VerifyFlags {
@@ -15,12 +17,12 @@ export interface VerifyFlags {
 export async function verifyAndReport(
   dataSource: DataSource,
   flags: VerifyFlags = {},
-): Promise<number> {
-  console.log('\nVerifying the schema against the entities…');
+): Promise<CommandOutcome> {
+  say('\nVerifying the schema against the entities…');
   const report = await verifySchema(dataSource);
-  console.log(formatVerificationReport(report));
-  if (!report.ok) return 1;
-  return flags.strict && report.warnings > 0 ? 1 : 0;
+  say(formatVerificationReport(report));
+  const failed = !report.ok || (flags.strict && report.warnings > 0);
+  return outcome(failed ? ExitCode.differences : ExitCode.ok, report);
 }
 
 export function registerVerify(program: Command): void {

@@ -244,9 +244,3 @@ export async function existingLegacyTables(query: Query): Promise<string[]> {
   );
   return rows.map((row) => row.name);
 }
-
-export function formatLegacyMismatches(mismatches: LegacyMismatch[]): string {
-  return mismatches
-    .map((m) => `  - ${m.table}${m.column ? `.${m.column}` : ''}: ${m.problem}`)
-    .join('\n');
-}

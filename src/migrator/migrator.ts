@@ -1,16 +1,28 @@
 import { DataSource, MigrationExecutor, type Logger, type Migration } from 'typeorm';
-import { LegacySchema1731542400000 } from '../migrations/1731542400000-LegacySchema';
-import { JobTablesAndConstraints1731542400001 } from '../migrations/1731542400001-JobTablesAndConstraints';
-import { ValidateConstraints1731542400003 } from '../migrations/1731542400003-ValidateConstraints';
+import { validateSettings, wholeNumberSetting } from '../settings';
+import { withMigrationLock } from '../connection/migration-lock';
+import { assertPrimary } from '../connection/server-role';
+import { migrationStates, pendingMigrations } from '../inspect/migration-states';
+import { migrationName, type PixCrawlerMigration } from '../migrations/migration-traits';
 import {
   checkLegacySchema,
   existingLegacyTables,
-  formatLegacyMismatches,
   LEGACY_TABLE_NAMES,
-} from './legacy-schema';
-import { assertPrimary } from '../connection/server-role';
-import { withMigrationLock } from './migration-lock';
-import { formatPreflightReport, runPreflight, type PreflightReport } from './preflight';
+} from '../upgrade/legacy-schema';
+import { runPreflight, type PreflightReport } from '../upgrade/preflight';
+import { MigrationRefusedError } from './migration-refused-error';
+
+export {
+  MigrationRefusedError,
+  type MigrationRefusal,
+  type RefusalReason,
+} from './migration-refused-error';
+
+export {
+  migrationStates,
+  pendingMigrations,
+  type MigrationState,
+} from '../inspect/migration-states';
 
 /**
  * What the CLI adds around TypeORM's migration runner: one migrator at a time (an advisory
@@ -19,13 +31,6 @@ import { formatPreflightReport, runPreflight, type PreflightReport } from './pre
  * gives up on a lock (lock_timeout), each migration reported as it completes, and reverts that
  * respect `transaction = false`.
  */
-
-export interface MigrationState {
-  name: string;
-  applied: boolean;
-  /** Recorded as applied in the database but unknown to this code (a newer release ran it?). */
-  unknown?: boolean;
-}
 
 export interface MigratorEvents {
   /** Another process holds the migration lock; this one waits for it. */
@@ -53,42 +58,30 @@ export interface MigrateOptions {
   retryDelayMs?: number;
 }
 
-/**
- * Why a migration run did not start. The message is written for the operator: what was found,
- * that nothing changed, and the ways out.
- */
-export class MigrationRefusedError extends Error {
-  constructor(
-    message: string,
-    readonly preflight?: PreflightReport,
-  ) {
-    super(message);
-    this.name = 'MigrationRefusedError';
-  }
+/** The migrations the runner was given, with what each declares about itself. */
+function declaredMigrations(dataSource: DataSource): PixCrawlerMigration[] {
+  return dataSource.migrations as PixCrawlerMigration[];
 }
 
-const LEGACY_MIGRATION = new LegacySchema1731542400000().name;
+/** The migration an existing database adopts instead of running (LegacySchema), if any. */
+function adoptingMigration(dataSource: DataSource): string | undefined {
+  const migration = declaredMigrations(dataSource).find((m) => m.adoptsExistingTables);
+  return migration && migrationName(migration);
+}
+
 /** The migrations whose constraints existing rows may break: preflight runs while one is pending. */
-const CONSTRAINT_MIGRATIONS = [
-  new JobTablesAndConstraints1731542400001().name,
-  new ValidateConstraints1731542400003().name,
-];
+function constrainingMigrations(dataSource: DataSource): string[] {
+  return declaredMigrations(dataSource)
+    .filter((m) => m.constrainsExistingRows)
+    .map(migrationName);
+}
 
 /** Records LegacySchema as applied, the way TypeORM records a migration (`--fake`), and nothing more. */
 class BaselineExecutor extends MigrationExecutor {
   protected override getMigrations(): Migration[] {
-    return super.getMigrations().filter((migration) => migration.name === LEGACY_MIGRATION);
+    const adopted = adoptingMigration(this.dataSource);
+    return super.getMigrations().filter((migration) => migration.name === adopted);
   }
-}
-
-function numberFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name]?.trim();
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) {
-    throw new Error(`${name} must be a whole number, got "${raw}"`);
-  }
-  return value;
 }
 
 /** SQLSTATE 55P03 lock_not_available: a statement waited longer than lock_timeout. */
@@ -109,9 +102,10 @@ async function retryingLockTimeouts<T>(
 ): Promise<T> {
   const maxAttempts = Math.max(
     1,
-    options.lockAttempts ?? numberFromEnv('PIXCRAWLER_LOCK_RETRIES', 5),
+    options.lockAttempts ?? wholeNumberSetting('PIXCRAWLER_LOCK_RETRIES', 5),
   );
-  const firstDelay = options.retryDelayMs ?? numberFromEnv('PIXCRAWLER_LOCK_RETRY_DELAY_MS', 1000);
+  const firstDelay =
+    options.retryDelayMs ?? wholeNumberSetting('PIXCRAWLER_LOCK_RETRY_DELAY_MS', 1000);
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
@@ -123,11 +117,6 @@ async function retryingLockTimeouts<T>(
     }
   }
 }
-
-const BASELINE_ADVICE =
-  'Check the rows first with `pixcrawler-db preflight`, then adopt the database with ' +
-  '`pixcrawler-db migrate --baseline`: it checks that the five tables match the legacy schema, ' +
-  `records ${LEGACY_MIGRATION} as applied (without running it) and runs the rest.`;
 
 /**
  * The guards that run, under the migration lock, before anything changes: an existing database
@@ -141,80 +130,70 @@ async function prepareRun(
   options: MigrateOptions,
 ): Promise<void> {
   const query = <T>(sql: string, params?: unknown[]): Promise<T[]> => dataSource.query(sql, params);
-  const legacyPending = pending.includes(LEGACY_MIGRATION);
-  const existing = legacyPending ? await existingLegacyTables(query) : [];
-  const adopting = legacyPending && existing.length > 0;
+  // The adopting migration (LegacySchema) while it is pending, else undefined.
+  const adopted = pending.find((name) => name === adoptingMigration(dataSource));
+  const existing = adopted ? await existingLegacyTables(query) : [];
+  const adopting = adopted !== undefined && existing.length > 0;
 
-  if (legacyPending && options.baseline) {
+  if (adopted && options.baseline) {
     if (existing.length === 0) {
-      throw new MigrationRefusedError(
-        `--baseline adopts an existing PixCrawler database, but none of its tables ` +
-          `(${LEGACY_TABLE_NAMES.join(', ')}) exist here. Nothing was changed.\n` +
-          'For a new database run `pixcrawler-db migrate` without --baseline.',
-      );
+      throw new MigrationRefusedError({
+        reason: 'nothing-to-adopt',
+        migration: adopted,
+        expectedTables: [...LEGACY_TABLE_NAMES],
+      });
     }
     const mismatches = await checkLegacySchema(query);
     if (mismatches.length > 0) {
-      throw new MigrationRefusedError(
-        'The existing tables do not match the legacy schema this migration upgrades from, ' +
-          'so --baseline will not adopt them. Nothing was changed.\n' +
-          `${formatLegacyMismatches(mismatches)}\n` +
-          'Bring these tables to the shape in SPEC.md ("The database before this change"), ' +
-          'or restore the database this one was copied from, then run `migrate --baseline` again.',
-      );
+      throw new MigrationRefusedError({
+        reason: 'legacy-shape-mismatch',
+        migration: adopted,
+        mismatches,
+      });
     }
-  } else if (adopting) {
-    throw new MigrationRefusedError(
-      `This database already holds PixCrawler tables (${existing.join(', ')}) but no migration ` +
-        'is recorded in it: it was created before this tool managed it, and running the first ' +
-        `migration would fail with "relation already exists". Nothing was changed.\n${BASELINE_ADVICE}`,
-    );
+  } else if (adopted && adopting) {
+    throw new MigrationRefusedError({
+      reason: 'adoption-required',
+      migration: adopted,
+      existingTables: existing,
+    });
   }
 
-  const tablesExist = !legacyPending || adopting;
-  if (tablesExist && pending.some((name) => CONSTRAINT_MIGRATIONS.includes(name))) {
+  const tablesExist = !adopted || adopting;
+  const constraining = pending.filter((name) => constrainingMigrations(dataSource).includes(name));
+  if (tablesExist && constraining.length > 0) {
     const report = await runPreflight(dataSource);
     events.preflight?.(report);
     if (report.broken.length > 0) {
-      throw new MigrationRefusedError(
-        'Existing rows break constraints this migration adds, so it did not start. ' +
-          'Nothing was changed.\n' +
-          `${formatPreflightReport(report)}\n` +
-          'Ways out:\n' +
-          '  - `pixcrawler-db preflight --fix` backs up the rows above to a JSON Lines file, then ' +
-          'deletes orphans (as CASCADE would), nulls orphaned user_id (as SET NULL would) and ' +
-          'clamps out-of-range values and unknown statuses;\n' +
-          '  - or repair them by hand (see the ids above), then run `pixcrawler-db migrate` again.',
-        report,
-      );
+      throw new MigrationRefusedError({
+        reason: 'rows-break-constraints',
+        migrations: constraining,
+        preflight: report,
+      });
     }
   }
 
-  if (adopting) {
+  if (adopted && adopting) {
     const executor = new BaselineExecutor(dataSource);
     executor.fake = true;
     executor.transaction = 'each';
     await executor.executePendingMigrations();
-    events.baselined?.(LEGACY_MIGRATION);
+    events.baselined?.(adopted);
   }
 }
 
-/** Every migration this code knows, oldest first, plus any applied one it does not know. */
-export async function migrationStates(dataSource: DataSource): Promise<MigrationState[]> {
-  const executed = await new MigrationExecutor(dataSource).getExecutedMigrations();
-  const executedNames = new Set(executed.map((m) => m.name));
-  const known = dataSource.migrations.map((m) => m.name ?? m.constructor.name);
-  const knownNames = new Set(known);
-  return [
-    ...known.map((name) => ({ name, applied: executedNames.has(name) })),
-    ...executed
-      .filter((m) => !knownNames.has(m.name))
-      .map((m) => ({ name: m.name, applied: true, unknown: true })),
-  ];
-}
+type MigratorArguments =
+  | [events?: MigratorEvents, options?: MigrateOptions]
+  | [url: string, events?: MigratorEvents, options?: MigrateOptions];
 
-export async function pendingMigrations(dataSource: DataSource): Promise<string[]> {
-  return (await migrationStates(dataSource)).filter((m) => !m.applied).map((m) => m.name);
+/** Reads both call shapes: (events, options) and the deprecated (url, events, options). */
+function migratorArguments(args: MigratorArguments): {
+  events: MigratorEvents;
+  options: MigrateOptions;
+} {
+  const rest = typeof args[0] === 'string' ? args.slice(1) : args;
+  const [events = {}, options = {}] = rest as [MigratorEvents?, MigrateOptions?];
+  return { events, options };
 }
 
 /**
@@ -262,14 +241,26 @@ async function withProgressLogger<T>(
  */
 export async function runPendingMigrations(
   dataSource: DataSource,
+  events?: MigratorEvents,
+  options?: MigrateOptions,
+): Promise<string[]>;
+/** @deprecated The URL is not needed: the lock is taken on a connection of the DataSource. */
+export async function runPendingMigrations(
+  dataSource: DataSource,
   url: string,
-  events: MigratorEvents = {},
-  options: MigrateOptions = {},
+  events?: MigratorEvents,
+  options?: MigrateOptions,
+): Promise<string[]>;
+export async function runPendingMigrations(
+  dataSource: DataSource,
+  ...args: MigratorArguments
 ): Promise<string[]> {
+  validateSettings();
+  const { events, options } = migratorArguments(args);
   // Before the lock: a standby grants advisory locks, then fails on the first DDL.
   await assertPrimary(dataSource, 'running migrations');
   return withMigrationLock(
-    url,
+    dataSource,
     async () => {
       const pending = await pendingMigrations(dataSource);
       await prepareRun(dataSource, pending, events, options);
@@ -293,7 +284,7 @@ export async function runPendingMigrations(
  * application ever stored, and "roll back the upgrade" ends one step earlier: refuse while any of
  * them has a row.
  */
-async function refuseToDropLegacyData(dataSource: DataSource): Promise<void> {
+async function refuseToDropLegacyData(dataSource: DataSource, migration: string): Promise<void> {
   const query = <T>(sql: string, params?: unknown[]): Promise<T[]> => dataSource.query(sql, params);
   const withRows: string[] = [];
   for (const table of await existingLegacyTables(query)) {
@@ -301,32 +292,43 @@ async function refuseToDropLegacyData(dataSource: DataSource): Promise<void> {
     if (row.any) withRows.push(table);
   }
   if (withRows.length > 0) {
-    throw new MigrationRefusedError(
-      `Reverting ${LEGACY_MIGRATION} would drop ${withRows.join(', ')}, which hold data. ` +
-        'Nothing was changed.\nThe upgrade is fully rolled back already: the tables are in the ' +
-        'shape they had before it. To remove them anyway, drop them by hand (after pg_dump).',
-    );
+    throw new MigrationRefusedError({
+      reason: 'revert-drops-data',
+      migration,
+      tablesWithRows: withRows,
+    });
   }
 }
 
-/**
- * Undoes the last applied migration; returns its name, or undefined when none is applied.
- * StandbyServerError, before anything else, on a standby.
- */
+/** Undoes the last applied migration; returns its name, or undefined when none is applied. */
+export async function revertLastMigration(
+  dataSource: DataSource,
+  events?: MigratorEvents,
+  options?: MigrateOptions,
+): Promise<string | undefined>;
+/** @deprecated The URL is not needed: the lock is taken on a connection of the DataSource. */
 export async function revertLastMigration(
   dataSource: DataSource,
   url: string,
-  events: MigratorEvents = {},
-  options: MigrateOptions = {},
+  events?: MigratorEvents,
+  options?: MigrateOptions,
+): Promise<string | undefined>;
+export async function revertLastMigration(
+  dataSource: DataSource,
+  ...args: MigratorArguments
 ): Promise<string | undefined> {
+  validateSettings();
+  const { events, options } = migratorArguments(args);
   await assertPrimary(dataSource, 'reverting a migration');
   return withMigrationLock(
-    url,
+    dataSource,
     async () => {
       const applied = (await migrationStates(dataSource)).filter((m) => m.applied);
       const last = applied[applied.length - 1];
       if (!last) return undefined;
-      if (last.name === LEGACY_MIGRATION) await refuseToDropLegacyData(dataSource);
+      if (last.name === adoptingMigration(dataSource)) {
+        await refuseToDropLegacyData(dataSource, last.name);
+      }
       const executor = new MigrationExecutor(dataSource);
       const instance = dataSource.migrations.find((m) => m.name === last.name);
       // TypeORM's revert wraps down() in a transaction whatever the migration says; a migration

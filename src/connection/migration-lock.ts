@@ -1,4 +1,4 @@
-import { Client } from 'pg';
+import type { DataSource, QueryRunner } from 'typeorm';
 
 /**
  * One migrator at a time. TypeORM has no lock of its own (typeorm issue #4588), so two deploys
@@ -16,39 +16,43 @@ export const MIGRATION_LOCK_KEY = 7_315_424_000; // "PixCrawler migrations", fit
  * migration waits for every older snapshot to go away, so the two would wait for each other
  * forever (PostgreSQL sees no lock cycle to break). Each try is over at once.
  */
-async function waitForLock(client: Client): Promise<void> {
+async function tryLock(session: QueryRunner): Promise<boolean> {
+  const [row]: { locked: boolean }[] = await session.query(
+    'SELECT pg_try_advisory_lock($1) AS locked',
+    [MIGRATION_LOCK_KEY],
+  );
+  return row.locked;
+}
+
+async function waitForLock(session: QueryRunner): Promise<void> {
   for (let pause = 100; ; pause = Math.min(pause * 2, 1000)) {
     await new Promise((resolve) => setTimeout(resolve, pause));
-    const { rows } = await client.query<{ locked: boolean }>(
-      'SELECT pg_try_advisory_lock($1) AS locked',
-      [MIGRATION_LOCK_KEY],
-    );
-    if (rows[0].locked) return;
+    if (await tryLock(session)) return;
   }
 }
 
+/**
+ * Runs `work` holding the migration lock. The lock lives on its own pooled connection (the
+ * advisory lock is a session's), which is released to the pool when the work ends.
+ */
 export async function withMigrationLock<T>(
-  url: string,
+  dataSource: DataSource,
   work: () => Promise<T>,
   onWait: () => void = () => undefined,
 ): Promise<T> {
-  const client = new Client({ connectionString: url, application_name: 'pixcrawler-db lock' });
-  await client.connect();
+  const session = dataSource.createQueryRunner('master');
+  await session.connect();
   try {
-    const { rows } = await client.query<{ locked: boolean }>(
-      'SELECT pg_try_advisory_lock($1) AS locked',
-      [MIGRATION_LOCK_KEY],
-    );
-    if (!rows[0].locked) {
+    if (!(await tryLock(session))) {
       onWait();
-      await waitForLock(client);
+      await waitForLock(session);
     }
     try {
       return await work();
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      await session.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }
   } finally {
-    await client.end();
+    await session.release();
   }
 }

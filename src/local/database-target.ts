@@ -5,7 +5,7 @@ import {
   InvalidDatabaseUrlError,
   maskDatabaseUrl,
   withDatabase,
-} from './database-url';
+} from '../connection/database-url';
 import { startEmbeddedPostgres, type EmbeddedServerOptions } from './embedded-postgres';
 
 /** The database a command works on: `DATABASE_URL`, or the embedded default. */
@@ -52,6 +52,7 @@ export async function openDatabaseTarget(
     throw new InvalidDatabaseUrlError(
       'DATABASE_URL is unset and NODE_ENV is production: refusing to start the embedded ' +
         'development database. Set DATABASE_URL to the database to use.',
+      'no-embedded-in-production',
     );
   }
   const server = await startEmbeddedPostgres(embeddedOptions);

@@ -1,4 +1,5 @@
 import type { QueryRunner } from 'typeorm';
+import { durationSetting } from '../settings';
 
 /**
  * DDL helpers for migrations that run against large, live tables. They follow what
@@ -8,13 +9,7 @@ import type { QueryRunner } from 'typeorm';
 
 /** How long a migration statement may wait for a lock before giving up (and being retried). */
 export function migrationLockTimeout(env: NodeJS.ProcessEnv = process.env): string {
-  const value = env.PIXCRAWLER_LOCK_TIMEOUT?.trim() || '5s';
-  if (!/^\d+(ms|s|min)?$/.test(value)) {
-    throw new Error(
-      `PIXCRAWLER_LOCK_TIMEOUT must be a PostgreSQL duration such as 5s or 500ms, got "${value}"`,
-    );
-  }
-  return value;
+  return durationSetting('PIXCRAWLER_LOCK_TIMEOUT', '5s', env);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { canonicalCheckDefinitions, expectedSchema, withoutNotValid } from './expected-schema';
-import { migrationStates } from './migrator';
+import { migrationStates } from './migration-states';
 import { currentSchema, readSchemaCatalog } from './schema-catalog';
 import { schemaDrift } from './schema-drift';
 import type { ForeignKeyShape, IndexShape, TableShape } from './schema-shape';
@@ -34,6 +34,8 @@ export interface Finding {
   /** The object's name (table, column, constraint, index) or the drift statement. */
   name: string;
   message: string;
+  /** Set when running the pending migrations (which repair what they own) fixes this. */
+  repairedByMigrate?: boolean;
 }
 
 export interface TableSummary {
@@ -113,8 +115,21 @@ export function compareSchemas(
 
 function compareTable(expected: TableShape, live: TableShape): Finding[] {
   const findings: Finding[] = [];
-  const add = (severity: Severity, kind: FindingKind, name: string, message: string) =>
-    findings.push({ severity, table: expected.name, kind, name, message });
+  const add = (
+    severity: Severity,
+    kind: FindingKind,
+    name: string,
+    message: string,
+    repairedByMigrate?: boolean,
+  ) =>
+    findings.push({
+      severity,
+      table: expected.name,
+      kind,
+      name,
+      message,
+      ...(repairedByMigrate && { repairedByMigrate }),
+    });
   const notInModel = 'not in the entities (left alone)';
 
   // Columns
@@ -221,8 +236,9 @@ function compareTable(expected: TableShape, live: TableShape): Finding[] {
         'error',
         'foreign key',
         fk.name,
-        'is NOT VALID: existing rows were never checked against it. Run `pixcrawler-db migrate` ' +
-          `(or ALTER TABLE "${expected.name}" VALIDATE CONSTRAINT "${fk.name}")`,
+        'is NOT VALID: existing rows were never checked against it ' +
+          `(ALTER TABLE "${expected.name}" VALIDATE CONSTRAINT "${fk.name}" checks them)`,
+        true,
       );
     }
   }
@@ -264,8 +280,9 @@ function compareTable(expected: TableShape, live: TableShape): Finding[] {
         'error',
         'index',
         index.name,
-        'is INVALID (an interrupted CREATE INDEX CONCURRENTLY): queries do not use it. ' +
-          `Run \`pixcrawler-db migrate\` or REINDEX INDEX CONCURRENTLY "${index.name}"`,
+        'is INVALID (an interrupted CREATE INDEX CONCURRENTLY): queries do not use it ' +
+          `(REINDEX INDEX CONCURRENTLY "${index.name}" rebuilds it)`,
+        true,
       );
     }
   }
@@ -327,8 +344,9 @@ function compareTable(expected: TableShape, live: TableShape): Finding[] {
         'error',
         'check',
         check.name,
-        'is NOT VALID: existing rows were never checked against it. Run `pixcrawler-db migrate` ' +
-          `(or ALTER TABLE "${expected.name}" VALIDATE CONSTRAINT "${check.name}")`,
+        'is NOT VALID: existing rows were never checked against it ' +
+          `(ALTER TABLE "${expected.name}" VALIDATE CONSTRAINT "${check.name}" checks them)`,
+        true,
       );
     }
   }
@@ -386,7 +404,8 @@ async function migrationFindings(dataSource: DataSource): Promise<Finding[]> {
       table: null,
       kind: 'migrations',
       name: pending.map((state) => state.name).join(', '),
-      message: `${pending.length} pending: run \`pixcrawler-db migrate\``,
+      message: `${pending.length} pending`,
+      repairedByMigrate: true,
     });
   }
   for (const state of states.filter((s) => s.unknown)) {
@@ -484,65 +503,4 @@ export async function verifySchema(
   const errors = findings.filter((f) => f.severity === 'error').length;
   const warnings = findings.length - errors;
   return { schema, tables, findings, drift, errors, warnings, ok: errors === 0 };
-}
-
-const plural = (count: number, word: string, many = `${word}s`) =>
-  `${count} ${count === 1 ? word : many}`;
-
-/** The report as an operator reads it: per table, then drift and migrations, then the verdict. */
-export function formatVerificationReport(report: VerificationReport): string {
-  const lines: string[] = [`Schema "${report.schema}":`];
-  const width = Math.max(...report.tables.map((t) => t.name.length), 5);
-  const line = (f: Finding, indent = '    ') =>
-    `${indent}${f.severity === 'error' ? 'ERROR' : 'WARN '}  ${f.kind} ${f.name}: ${f.message}`;
-
-  for (const table of report.tables) {
-    const own = report.findings.filter((f) => f.table === table.name);
-    const errors = own.filter((f) => f.severity === 'error').length;
-    const warnings = own.length - errors;
-    let verdict: string;
-    if (!table.present) verdict = 'MISSING';
-    else if (!table.expected) verdict = 'WARN: not described by any entity (left alone)';
-    else if (errors > 0)
-      verdict = `${plural(errors, 'error')}${warnings ? `, ${plural(warnings, 'warning')}` : ''}`;
-    else if (warnings > 0) verdict = `ok, ${plural(warnings, 'warning')}`;
-    else verdict = 'ok';
-    const counts = table.present
-      ? `  (${plural(table.columns, 'column')}, ${plural(table.foreignKeys, 'foreign key')}, ` +
-        `${plural(table.indexes, 'index', 'indexes')}, ${plural(table.checks, 'check')})`
-      : '';
-    lines.push(`  ${table.name.padEnd(width)}  ${verdict}${counts}`);
-    for (const finding of own.filter((f) => f.kind !== 'table' || table.present)) {
-      if (finding.kind === 'table' && !table.expected) continue;
-      lines.push(line(finding));
-    }
-  }
-
-  const general = report.findings.filter(
-    (f) => f.table === null && f.kind !== 'drift' && f.kind !== 'migrations',
-  );
-  for (const finding of general) lines.push(line(finding, '  '));
-
-  const drift = report.findings.filter((f) => f.kind === 'drift');
-  lines.push('', 'TypeORM drift check (what `typeorm migration:generate` would write):');
-  if (drift.length === 0) lines.push('  none');
-  for (const finding of drift) {
-    // A CREATE TABLE runs to thousands of characters; its start says what it is.
-    const sql = finding.name.length > 160 ? `${finding.name.slice(0, 157)}...` : `${finding.name};`;
-    lines.push(`  ${finding.severity === 'error' ? 'ERROR' : 'WARN '}  ${sql}`);
-    if (finding.severity === 'warning') lines.push(`         (${finding.message})`);
-  }
-
-  const migrations = report.findings.filter((f) => f.kind === 'migrations');
-  lines.push('', 'Migrations:');
-  if (migrations.length === 0) lines.push('  all applied');
-  for (const finding of migrations) lines.push(line(finding, '  '));
-
-  lines.push(
-    '',
-    report.ok
-      ? `Verification passed${report.warnings ? ` with ${plural(report.warnings, 'warning')}` : ''}.`
-      : `Verification FAILED: ${plural(report.errors, 'error')}, ${plural(report.warnings, 'warning')}.`,
-  );
-  return lines.join('\n');
 }

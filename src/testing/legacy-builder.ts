@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { LEGACY_TABLES, legacyTableDdl, type LegacyTable } from './legacy-schema';
+import { LEGACY_TABLES, legacyTableDdl, type LegacyTable } from '../upgrade/legacy-schema';
 
 /**
  * Builds a database in the state before this change ("The database before this change" in
@@ -41,15 +41,45 @@ export interface LegacyBuildResult {
   planted: Record<string, number>;
 }
 
-/** A database that already has tables: the builder does not touch it unless told to. */
+export type LegacyBuildRefusal = 'has-tables' | 'production' | 'migrated' | 'foreign-data';
+
+/**
+ * The builder will not build here. `has-tables`: the database already has tables and
+ * dropExisting was not given. Even with dropExisting it refuses to drop anything that is not its
+ * own: `production` (NODE_ENV is production), `migrated` (the migrations table has rows: a real,
+ * upgraded database) and `foreign-data` (profiles the builder did not write).
+ */
 export class LegacyBuildRefusedError extends Error {
-  constructor(readonly tables: string[]) {
-    super(
-      `The database already has tables (${tables.join(', ')}); the legacy builder only builds ` +
-        'into an empty database. Pass dropExisting (`--drop-existing`) to drop the PixCrawler ' +
-        'tables and the migrations table first.',
-    );
+  constructor(
+    readonly tables: string[],
+    readonly reason: LegacyBuildRefusal = 'has-tables',
+  ) {
+    super(refusalMessage(tables, reason));
     this.name = 'LegacyBuildRefusedError';
+  }
+}
+
+function refusalMessage(tables: string[], reason: LegacyBuildRefusal): string {
+  switch (reason) {
+    case 'has-tables':
+      return (
+        `The database already has tables (${tables.join(', ')}); the legacy builder only builds ` +
+        'into an empty database. Pass dropExisting (`--drop-existing`) to drop the PixCrawler ' +
+        'tables and the migrations table first (only a database the builder made itself).'
+      );
+    case 'production':
+      return 'NODE_ENV is production: the legacy builder never drops tables there. Nothing was changed.';
+    case 'migrated':
+      return (
+        'This database has applied migrations (the migrations table has rows): it is a real, ' +
+        'upgraded database, and the legacy builder will not drop it. Use an empty database. ' +
+        'Nothing was changed.'
+      );
+    case 'foreign-data':
+      return (
+        'The profiles table holds rows the legacy builder did not write: it will not drop ' +
+        'them. Use an empty database. Nothing was changed.'
+      );
   }
 }
 
@@ -298,6 +328,26 @@ export async function copyRows(
   return done;
 }
 
+/**
+ * Before dropExisting drops anything: refuse production, a migrated database and profiles the
+ * builder did not write (its profile ids all start 00000000-0000-4000-8000-).
+ */
+async function assertOnlySeedData(client: Client, tables: string[]): Promise<void> {
+  if (process.env.NODE_ENV === 'production') {
+    throw new LegacyBuildRefusedError(tables, 'production');
+  }
+  if (tables.includes('migrations')) {
+    const { rows } = await client.query(`SELECT 1 FROM "migrations" LIMIT 1`);
+    if (rows.length > 0) throw new LegacyBuildRefusedError(tables, 'migrated');
+  }
+  if (tables.includes('profiles')) {
+    const { rows } = await client.query(
+      `SELECT 1 FROM "profiles" WHERE id::text NOT LIKE '00000000-0000-4000-8000-%' LIMIT 1`,
+    );
+    if (rows.length > 0) throw new LegacyBuildRefusedError(tables, 'foreign-data');
+  }
+}
+
 export async function buildLegacyDatabase(
   url: string,
   options: LegacyBuildOptions = {},
@@ -317,9 +367,9 @@ export async function buildLegacyDatabase(
         WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')
         ORDER BY relname`,
     );
-    if (existing.length > 0 && !options.dropExisting) {
-      throw new LegacyBuildRefusedError(existing.map((row) => row.name));
-    }
+    const names = existing.map((row) => row.name);
+    if (names.length > 0 && !options.dropExisting) throw new LegacyBuildRefusedError(names);
+    if (names.length > 0) await assertOnlySeedData(client, names);
 
     await client.query('BEGIN');
     for (const name of DROPPED_BY_DROP_EXISTING) {

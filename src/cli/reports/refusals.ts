@@ -1,0 +1,54 @@
+import type { MigrationRefusal } from '../../migrator/migration-refused-error';
+import { formatLegacyMismatches } from './legacy';
+import { formatPreflightReport } from './preflight';
+
+/**
+ * The one place that turns a typed refusal of the migrator into what an operator reads: what was
+ * found, that nothing changed, and the commands that get them out.
+ */
+export function refusalMessage(refusal: MigrationRefusal): string {
+  switch (refusal.reason) {
+    case 'nothing-to-adopt':
+      return (
+        `--baseline adopts an existing PixCrawler database, but none of its tables ` +
+        `(${refusal.expectedTables.join(', ')}) exist here. Nothing was changed.\n` +
+        'For a new database run `pixcrawler-db migrate` without --baseline.'
+      );
+    case 'legacy-shape-mismatch':
+      return (
+        'The existing tables do not match the legacy schema this migration upgrades from, ' +
+        'so --baseline will not adopt them. Nothing was changed.\n' +
+        `${formatLegacyMismatches(refusal.mismatches)}\n` +
+        'Bring these tables to the shape in SPEC.md ("The database before this change"), ' +
+        'or restore the database this one was copied from, then run `migrate --baseline` again.'
+      );
+    case 'adoption-required':
+      return (
+        `This database already holds PixCrawler tables (${refusal.existingTables.join(', ')}) ` +
+        'but no migration is recorded in it: it was created before this tool managed it, and ' +
+        'running the first migration would fail with "relation already exists". ' +
+        'Nothing was changed.\n' +
+        'Check the rows first with `pixcrawler-db preflight`, then adopt the database with ' +
+        '`pixcrawler-db migrate --baseline`: it checks that the five tables match the legacy ' +
+        `schema, records ${refusal.migration} as applied (without running it) and runs the rest.`
+      );
+    case 'rows-break-constraints':
+      return (
+        'Existing rows break constraints this migration adds, so it did not start. ' +
+        'Nothing was changed.\n' +
+        `${formatPreflightReport(refusal.preflight)}\n` +
+        'Ways out:\n' +
+        '  - `pixcrawler-db preflight --fix` backs up the rows above to a JSON Lines file, then ' +
+        'deletes orphans (as CASCADE would), nulls orphaned user_id (as SET NULL would) and ' +
+        'clamps out-of-range values and unknown statuses;\n' +
+        '  - or repair them by hand (see the ids above), then run `pixcrawler-db migrate` again.'
+      );
+    case 'revert-drops-data':
+      return (
+        `Reverting ${refusal.migration} would drop ${refusal.tablesWithRows.join(', ')}, ` +
+        'which hold data. Nothing was changed.\nThe upgrade is fully rolled back already: the ' +
+        'tables are in the shape they had before it. To remove them anyway, drop them by hand ' +
+        '(after pg_dump).'
+      );
+  }
+}
