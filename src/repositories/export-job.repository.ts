@@ -115,7 +115,11 @@ export class ExportJobRepository extends BaseRepository<ExportJob> {
     );
   }
 
-  /** For the given ids: status, format and whether a download is recorded (orphan sweeping). */
+  /**
+   * For the given ids: status, format and whether a download is recorded (orphan sweeping). On
+   * the primary: a lagging replica could call the file of an export completed a moment ago an
+   * orphan, and the sweep would delete it.
+   */
   async fileStates(
     ids: number[],
     manager?: EntityManager,

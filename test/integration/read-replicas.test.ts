@@ -127,7 +127,7 @@ afterAll(async () => {
   if (outputDir) await rm(outputDir, { recursive: true, force: true });
 });
 
-/** A user with a project, a crawl job of `images` images, and a validation and export request. */
+/** A user with a project and a running crawl job of `images` images. */
 async function userWithData(images: number) {
   const profiles = new ProfileService(ds);
   const projects = new ProjectService(ds);
@@ -141,7 +141,9 @@ async function userWithData(images: number) {
     projectId: project.id,
     name: 'crawl',
     keywords: ['birds'],
+    maxImages: 10_000,
   });
+  await crawlJobs.start(user.id, crawlJob.id);
   for (let offset = 0; offset < images; offset += 1000) {
     await crawlJobs.ingestImages(
       crawlJob.id,
@@ -179,8 +181,8 @@ describe('services on a DataSource with a streaming replica', () => {
       projects: 1,
       crawl_jobs: 1,
       images: 10,
-      // project, crawl job, validation and export requested
-      activity_logs: 4,
+      // project and crawl job created, crawl job started, validation and export requested
+      activity_logs: 5,
       validation_jobs: 1,
       export_jobs: 1,
     });
@@ -204,8 +206,8 @@ describe('services on a DataSource with a streaming replica', () => {
     expect((await exports.get(user.id, exportJob.id)).status).toBe('pending');
     expect(await exports.listMine(user.id)).toHaveLength(1);
     expect(await exports.listForCrawlJob(user.id, crawlJob.id)).toHaveLength(1);
-    expect((await activity.recentForUser(user.id)).items).toHaveLength(4);
-    expect((await activity.recent()).items.length).toBeGreaterThanOrEqual(4);
+    expect((await activity.recentForUser(user.id)).items).toHaveLength(5);
+    expect((await activity.recent()).items.length).toBeGreaterThanOrEqual(5);
     expect(await new ImageRepository(ds).listByCrawlJob(crawlJob.id, { limit: 100 })).toHaveLength(
       10,
     );
