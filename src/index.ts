@@ -17,10 +17,11 @@ export type { MigrationTraits, PixCrawlerMigration } from './migrations';
 export { assertPrimary, isStandby, StandbyServerError } from './connection/server-role';
 export type { RunQuery } from './connection/server-role';
 export {
-  connectCaughtUpReader,
   currentWalLsn,
+  obtainCaughtUpConnection,
   waitForReplay,
   type CaughtUpReaderOptions,
+  type PooledConnection,
   type ReadFrom,
 } from './connection/read-routing';
 export { schemaDrift } from './inspect/schema-drift';

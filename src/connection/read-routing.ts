@@ -1,4 +1,6 @@
+import type { PoolClient } from 'pg';
 import type { DataSource, EntityManager, QueryRunner, ReplicationMode } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { isStandby, type RunQuery } from './server-role';
 
 /**
@@ -73,29 +75,39 @@ export interface CaughtUpReaderOptions {
 }
 
 /**
- * A connected query runner for a long read that must not miss anything committed before it
- * started (an export streaming a crawl job's images). On a replica, it first waits until that
- * replica has replayed the primary's WAL up to now; if that takes longer than `maxWaitMs`, the
- * read moves to the primary: slower for the primary, never incomplete. Without replicas it is a
- * primary connection and nothing is waited for. The caller releases it.
+ * A pooled connection as TypeORM's driver hands it out: the pg client and its release, which
+ * takes an error to close the connection instead of returning it to the pool (a COPY left
+ * unfinished cannot be ended from the client).
  */
-export async function connectCaughtUpReader(
+export type PooledConnection = [client: PoolClient, release: (error?: Error) => void];
+
+/**
+ * A connection for a long read that must not miss anything committed before it started (an
+ * export streaming a crawl job's images). On a replica, it first waits until that replica has
+ * replayed the primary's WAL up to now; if that takes longer than `maxWaitMs`, the read moves
+ * to the primary: slower for the primary, never incomplete. Without replicas it is a primary
+ * connection and nothing is waited for. The caller releases it.
+ */
+export async function obtainCaughtUpConnection(
   dataSource: DataSource,
   options: CaughtUpReaderOptions = {},
-): Promise<QueryRunner> {
-  const reader = dataSource.createQueryRunner(replicationMode(dataSource, 'replica'));
+): Promise<PooledConnection> {
+  // TypeORM's PostgresDriver hands out pooled clients itself; without replication its
+  // "slave" connection is a primary one.
+  const driver = dataSource.driver as PostgresDriver;
+  const reader = (await (replicationMode(dataSource, 'replica') === 'slave'
+    ? driver.obtainSlaveConnection()
+    : driver.obtainMasterConnection())) as PooledConnection;
+  const [client, release] = reader;
   try {
-    await reader.connect();
-    const onReader: RunQuery = (sql, params) => reader.query(sql, params);
+    const onReader: RunQuery = async (sql, params) => (await client.query(sql, params)).rows;
     if (!(await isStandby(onReader))) return reader;
     const lsn = await currentWalLsn((sql, params) => dataSource.query(sql, params));
     if (await waitForReplay(onReader, lsn, options.maxWaitMs ?? 10_000)) return reader;
   } catch (error) {
-    await reader.release();
+    release(error as Error);
     throw error;
   }
-  await reader.release();
-  const primary = dataSource.createQueryRunner('master');
-  await primary.connect();
-  return primary;
+  release();
+  return (await driver.obtainMasterConnection()) as PooledConnection;
 }

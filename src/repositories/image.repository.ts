@@ -1,7 +1,10 @@
 import Cursor from 'pg-cursor';
-import type { PoolClient } from 'pg';
-import type { EntityManager, QueryRunner } from 'typeorm';
-import { connectCaughtUpReader, type CaughtUpReaderOptions } from '../connection/read-routing';
+import type { EntityManager } from 'typeorm';
+import {
+  obtainCaughtUpConnection,
+  type CaughtUpReaderOptions,
+  type PooledConnection,
+} from '../connection/read-routing';
 import { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
 import { BaseRepository } from './base.repository';
@@ -180,10 +183,11 @@ export class ImageRepository extends BaseRepository<Image> {
    * The connection an export reads a crawl job's rows on (the cursor of `stream`, or a COPY):
    * a replica's, once it has replayed everything committed on the primary before this call, so
    * an export read there is as complete as one read on the primary; the primary's when there is
-   * no replica, or when the replica lags more than `maxWaitMs`. Connected; the caller releases it.
+   * no replica, or when the replica lags more than `maxWaitMs`. The caller releases it (with an
+   * error to close it instead of pooling it).
    */
-  exportReader(options: CaughtUpReaderOptions = {}): Promise<QueryRunner> {
-    return connectCaughtUpReader(this.dataSource, options);
+  exportConnection(options: CaughtUpReaderOptions = {}): Promise<PooledConnection> {
+    return obtainCaughtUpConnection(this.dataSource, options);
   }
 
   /** The SQL `stream` runs, for EXPLAIN in tests and for review. */
@@ -203,7 +207,7 @@ export class ImageRepository extends BaseRepository<Image> {
    *
    * It always uses a connection of its own, never a caller's transaction: an open cursor
    * occupies its connection until closed, so other statements on it would queue behind it.
-   * That connection is `exportReader()`'s: a replica that has caught up with the primary.
+   * That connection is `exportConnection()`'s: a replica that has caught up with the primary.
    * The read runs in one REPEATABLE READ READ ONLY transaction: one snapshot from first to last
    * row. (A protocol-level portal is planned like a plain query, for the whole result, so the
    * plan is the one EXPLAIN of `streamSql` shows.)
@@ -213,8 +217,7 @@ export class ImageRepository extends BaseRepository<Image> {
     options: { rules?: ValidationRules; batchSize?: number } = {},
   ): AsyncGenerator<Image[]> {
     const { sql, params } = this.streamSql(crawlJobId, options.rules);
-    const runner = await this.exportReader();
-    const client = (await runner.connect()) as PoolClient;
+    const [client, release] = await this.exportConnection();
     let open = false;
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -235,7 +238,7 @@ export class ImageRepository extends BaseRepository<Image> {
       open = false;
     } finally {
       if (open) await client.query('ROLLBACK').catch(() => undefined);
-      await runner.release();
+      release();
     }
   }
 }

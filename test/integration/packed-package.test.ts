@@ -44,7 +44,7 @@ const PUBLIC_FUNCTIONS = [
   'translateDatabaseError',
   'openDatabaseTarget',
   'assertPrimary',
-  'connectCaughtUpReader',
+  'obtainCaughtUpConnection',
 ];
 
 /**

@@ -8,6 +8,7 @@ import { assertPrimary, StandbyServerError } from '../../src/connection/server-r
 import { withDatabase } from '../../src/connection/database-url';
 import { dataSourceOptions } from '../../src/connection/data-source-options';
 import { runPendingMigrations } from '../../src/migrator/migrator';
+import type { PooledConnection } from '../../src/connection/read-routing';
 import { ImageRepository } from '../../src/repositories/image.repository';
 import { ActivityService } from '../../src/services/activity.service';
 import { CrawlJobService } from '../../src/services/crawl-job.service';
@@ -261,16 +262,16 @@ describe('services on a DataSource with a streaming replica', () => {
     const { crawlJob } = await userWithData(5);
     const images = new ImageRepository(ds);
     await replica.caughtUp();
-    const standbyOf = async (runner: QueryRunner) => {
+    const standbyOf = async ([client, release]: PooledConnection) => {
       try {
-        const [row] = await runner.query(
+        const { rows } = await client.query<{ standby: boolean; images: number }>(
           `SELECT pg_is_in_recovery() AS standby, count(*)::int AS images
              FROM images WHERE crawl_job_id = $1`,
           [crawlJob.id],
         );
-        return row as { standby: boolean; images: number };
+        return rows[0];
       } finally {
-        await runner.release();
+        release();
       }
     };
     // Replay is paused and resumed on a connection of its own: the DataSource's one replica
@@ -278,20 +279,20 @@ describe('services on a DataSource with a streaming replica', () => {
     const replay = (action: 'pause' | 'resume') =>
       onReplicaServer(`SELECT pg_wal_replay_${action}()`);
 
-    expect(await standbyOf(await images.exportReader())).toEqual({ standby: true, images: 5 });
+    expect(await standbyOf(await images.exportConnection())).toEqual({ standby: true, images: 5 });
 
     await replay('pause');
     try {
       await new CrawlJobService(ds).ingestImages(crawlJob.id, generateImages(7, 'late'));
       // The replica cannot catch up while replay is paused: after maxWaitMs the read moves to
       // the primary, which has all 12 images.
-      expect(await standbyOf(await images.exportReader({ maxWaitMs: 300 }))).toEqual({
+      expect(await standbyOf(await images.exportConnection({ maxWaitMs: 300 }))).toEqual({
         standby: false,
         images: 12,
       });
       // Asked for while replay is still paused: the reader waits, replay resumes, and the read
       // happens on the replica with all 12 images.
-      const reader = images.exportReader({ maxWaitMs: 60_000 });
+      const reader = images.exportConnection({ maxWaitMs: 60_000 });
       await replay('resume');
       expect(await standbyOf(await reader)).toEqual({ standby: true, images: 12 });
     } finally {
