@@ -337,7 +337,7 @@ describe('pixcrawler-db on a standby', () => {
     }
   });
 
-  it('`verify` and `stats` run read-only on a standby', async () => {
+  it('`verify`, `stats` and `status` run read-only on a standby', async () => {
     await replica.caughtUp();
     const verify = await onStandby('verify');
     expect(verify.code).toBe(0);
@@ -351,5 +351,9 @@ describe('pixcrawler-db on a standby', () => {
     expect(stats.code).toBe(0);
     expect(stats.output).toContain('This server is a standby (read replica)');
     expect(stats.output).toContain('ix_image_crawl_job_id');
+
+    const status = await onStandby('status');
+    expect(status.code).toBe(0);
+    expect(status.output).toContain('Up to date: nothing pending.');
   });
 });
