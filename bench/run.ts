@@ -13,7 +13,7 @@ import { runBenchmarks } from './lib/runner';
 runBenchmarks(
   [indexSpeedups, writeCost, imageIngest, exportStreaming, jobClaiming, liveMigration],
   process.argv.slice(2),
-  { writeDocs: true },
+  { writeDocs: 'all' },
 ).then(
   (ok) => process.exit(ok ? 0 : 1),
   (error: unknown) => {

@@ -32,6 +32,7 @@ const IGNORED: Readonly<Record<string, readonly string[]>> = {
   // Rerunnable by catalog lookups instead of IF [NOT] EXISTS / a transaction.
   IndexExistingTables1731542400002: ['prefer-robust-stmts'],
   ValidateConstraints1731542400003: ['prefer-robust-stmts'],
+  PendingJobIndexes1731542400004: ['prefer-robust-stmts'],
 };
 
 /** The oldest server the schema supports (SPEC.md): squawk judges lock behaviour for it. */

@@ -28,6 +28,10 @@ export interface BenchSizes {
   /** Jobs per claiming run, and the worker counts. */
   claimJobs: number;
   workers: number[];
+  /** Finished jobs already in the table for the claiming runs' "history" case. */
+  claimHistory: number;
+  /** Requests whose pickup latency (request to start) is measured. */
+  pickupSamples: number;
   /** Samples per query pattern in the index benchmark. */
   queryIterations: number;
   /** Rows inserted per write-cost round. */
@@ -56,6 +60,8 @@ export function parseArgs(argv: string[]): BenchSizes {
     exportLarge: images,
     claimJobs: quick ? 1_000 : 10_000,
     workers: [1, 4, 16],
+    claimHistory: quick ? 20_000 : 1_000_000,
+    pickupSamples: quick ? 10 : 40,
     queryIterations: quick ? 10 : 40,
     writeRows: quick ? 2_000 : 20_000,
   };

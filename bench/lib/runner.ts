@@ -1,4 +1,4 @@
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BenchContext, datasetSizes, parseArgs, type BenchSizes } from './context';
@@ -42,7 +42,8 @@ function sizesLine(sizes: BenchSizes): string {
     `${d.projects.toLocaleString('en-US')} projects, ${d.profiles.toLocaleString('en-US')} profiles. ` +
     `Ingest ${sizes.ingestRows.toLocaleString('en-US')} rows (save() ${sizes.saveRows.toLocaleString('en-US')}), ` +
     `exports of ${sizes.exportSmall.toLocaleString('en-US')} and ${sizes.exportLarge.toLocaleString('en-US')} images, ` +
-    `${sizes.claimJobs.toLocaleString('en-US')} jobs per claiming run.`
+    `${sizes.claimJobs.toLocaleString('en-US')} jobs per claiming run, with 0 and ` +
+    `${sizes.claimHistory.toLocaleString('en-US')} finished jobs in the table.`
   );
 }
 
@@ -59,7 +60,7 @@ async function writeDocs(
       'in the same run on the same server; see bench/ for what each benchmark does. ' +
       '`npm run bench -- --quick` is the smoke run CI does (small sizes; it fails only when a benchmark ' +
       'breaks, never on a figure); `npx ts-node --transpile-only bench/<name>.ts [--quick]` runs one ' +
-      'benchmark; `--images <n>` sets the dataset size; with DATABASE_URL set, the databases are ' +
+      'benchmark (a full-size run replaces its section here); `--images <n>` sets the dataset size; with DATABASE_URL set, the databases are ' +
       'created (and dropped) on that server instead of a throwaway embedded one.',
     '',
     `Run: ${new Date().toISOString()}, ${wallSeconds.toFixed(0)} s wall time.`,
@@ -68,18 +69,56 @@ async function writeDocs(
     '',
     sizesLine(ctx.sizes),
   ];
-  for (const outcome of outcomes) {
-    parts.push('', `## ${outcome.benchmark.title}`, '');
-    parts.push(`\`bench/${outcome.benchmark.name}.ts\`, ${outcome.seconds.toFixed(0)} s.`);
-    if (outcome.error) parts.push('', `FAILED: ${String(outcome.error)}`);
-    for (const table of outcome.tables) parts.push('', markdownTable(table));
-  }
+  for (const outcome of outcomes) parts.push('', ...section(outcome));
   mkdirSync(path.dirname(file), { recursive: true });
+  await writeFormatted(file, parts.join('\n'));
+  return file;
+}
+
+/** One benchmark's part of docs/benchmarks.md: its heading, duration and tables. */
+function section(outcome: Outcome, note?: string): string[] {
+  const lines = [`## ${outcome.benchmark.title}`, ''];
+  lines.push(
+    `\`bench/${outcome.benchmark.name}.ts\`, ${outcome.seconds.toFixed(0)} s.` +
+      (note ? ` ${note}` : ''),
+  );
+  if (outcome.error) lines.push('', `FAILED: ${String(outcome.error)}`);
+  for (const table of outcome.tables) lines.push('', markdownTable(table));
+  return lines;
+}
+
+/**
+ * A full-size run of some benchmarks on their own: replaces just their sections of
+ * docs/benchmarks.md (found by their `bench/<name>.ts` line), saying when and where they ran.
+ */
+async function writeSections(ctx: BenchContext, outcomes: Outcome[]): Promise<string> {
+  const file = path.join(__dirname, '..', '..', 'docs', 'benchmarks.md');
+  let text = readFileSync(file, 'utf8');
+  const cpus = os.cpus();
+  const note =
+    `Run on its own at ${new Date().toISOString()} (${cpus[0]?.model.trim() ?? 'unknown'}, ` +
+    `${cpus.length} cores, PostgreSQL ${ctx.serverVersion}); the other sections come from the run above.`;
+  for (const outcome of outcomes) {
+    const own = section(outcome, note).join('\n');
+    const marker = `\`bench/${outcome.benchmark.name}.ts\``;
+    const at = text.indexOf(marker);
+    const start = at < 0 ? -1 : text.lastIndexOf('\n## ', at) + 1;
+    if (start <= 0) {
+      text = `${text.trimEnd()}\n\n${own}\n`;
+      continue;
+    }
+    const next = text.indexOf('\n## ', at);
+    text = text.slice(0, start) + own + (next < 0 ? '\n' : `\n${text.slice(next)}`);
+  }
+  await writeFormatted(file, text);
+  return file;
+}
+
+async function writeFormatted(file: string, markdown: string): Promise<void> {
   // Formatted as the repository's prettier check expects (aligned table columns).
   const prettier = await import('prettier');
   const options = (await prettier.resolveConfig(file)) ?? {};
-  writeFileSync(file, await prettier.format(parts.join('\n'), { ...options, filepath: file }));
-  return file;
+  writeFileSync(file, await prettier.format(markdown, { ...options, filepath: file }));
 }
 
 /**
@@ -91,7 +130,7 @@ async function writeDocs(
 export async function runBenchmarks(
   benchmarks: Benchmark[],
   argv: string[] = process.argv.slice(2),
-  options: { writeDocs?: boolean } = {},
+  options: { writeDocs?: 'all' | 'sections' } = {},
 ): Promise<boolean> {
   const sizes = parseArgs(argv);
   const started = now();
@@ -119,7 +158,11 @@ export async function runBenchmarks(
     }
     const wall = (now() - started) / 1000;
     if (options.writeDocs && !sizes.quick) {
-      console.log(`\nWrote ${await writeDocs(ctx, outcomes, wall)}`);
+      const written =
+        options.writeDocs === 'all'
+          ? await writeDocs(ctx, outcomes, wall)
+          : await writeSections(ctx, outcomes);
+      console.log(`\nWrote ${written}`);
     }
     console.log(`\nTotal wall time ${wall.toFixed(1)} s`);
   } finally {
@@ -130,9 +173,12 @@ export async function runBenchmarks(
   return failed.length === 0;
 }
 
-/** The bottom of every bench/<name>.ts: run just this one when the file is executed. */
+/**
+ * The bottom of every bench/<name>.ts: run just this one when the file is executed. A full-size
+ * run (no --quick) also replaces its section of docs/benchmarks.md.
+ */
 export function runStandalone(benchmark: Benchmark): void {
-  runBenchmarks([benchmark]).then(
+  runBenchmarks([benchmark], process.argv.slice(2), { writeDocs: 'sections' }).then(
     (ok) => process.exit(ok ? 0 : 1),
     (error: unknown) => {
       console.error(error);

@@ -1,5 +1,7 @@
 import { httpContract } from '../http-contract';
+import { workerContract, TEST_WORKER } from '../worker-contract';
 import { buildServices, createApp } from './app';
+import { startWorker } from './worker';
 
 describe('Express example', () => {
   const app = httpContract('express_example', async (db) => {
@@ -23,5 +25,20 @@ describe('Express example', () => {
       expect(res.status).toBe(400);
       expect(res.body.error).toBe('invalid_json');
     });
+  });
+
+  workerContract('express_worker', async (db) => {
+    const dataSource = await db.connect(); // closed by db.drop()
+    const services = buildServices(dataSource);
+    const worker = await startWorker(dataSource, services, {
+      ...TEST_WORKER,
+      log: () => undefined,
+    });
+    return {
+      server: createApp(services),
+      dataSource,
+      close: () => worker.stop('test over'),
+      extra: undefined,
+    };
   });
 });

@@ -8,6 +8,7 @@ import {
   LocalDirectoryStorage,
   ProfileService,
   ProjectService,
+  ValidationJobService,
 } from '@pixcrawler/data';
 import { errorHandler } from './http-errors';
 
@@ -24,6 +25,7 @@ export function buildServices(dataSource: DataSource, config: ExampleConfig = {}
     profiles: new ProfileService(dataSource),
     projects: new ProjectService(dataSource),
     crawlJobs: new CrawlJobService(dataSource),
+    validations: new ValidationJobService(dataSource),
     exports: new ExportJobService(dataSource, {
       outputDir: config.exportDir ?? path.join(os.tmpdir(), 'pixcrawler-exports'),
       storage: new LocalDirectoryStorage(config.imageDir ?? 'images'),

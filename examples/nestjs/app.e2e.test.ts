@@ -4,6 +4,7 @@ import { getRepositoryToken } from '@nestjs/typeorm';
 import { DataSource, type Repository } from 'typeorm';
 import { ExportJobService, Project } from '@pixcrawler/data';
 import { httpContract } from '../http-contract';
+import { workerContract, TEST_WORKER } from '../worker-contract';
 import { AppModule } from './app.module';
 
 describe('NestJS example', () => {
@@ -41,5 +42,19 @@ describe('NestJS example', () => {
         synchronize: false,
       });
     });
+  });
+
+  workerContract('nestjs_worker', async (db) => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [AppModule.register({ databaseUrl: db.url, worker: TEST_WORKER })],
+    }).compile();
+    const nest = moduleRef.createNestApplication({ logger: false });
+    await nest.init();
+    return {
+      server: nest.getHttpServer(),
+      dataSource: nest.get(DataSource),
+      close: () => nest.close(),
+      extra: nest,
+    };
   });
 });

@@ -10,6 +10,7 @@ import {
 } from './controllers';
 import { dataServiceProviders } from './data-services';
 import { DomainErrorFilter } from './domain-error.filter';
+import { JobWorkerHost } from './job-worker.host';
 import { EXAMPLE_CONFIG, ExampleConfigModule, type ExampleConfig } from './example-config';
 
 @Module({})
@@ -31,7 +32,11 @@ export class AppModule {
         TypeOrmModule.forFeature(entities),
       ],
       controllers: [ProfilesController, ProjectsController, CrawlJobsController, ExportsController],
-      providers: [...dataServiceProviders, { provide: APP_FILTER, useClass: DomainErrorFilter }],
+      providers: [
+        ...dataServiceProviders,
+        JobWorkerHost,
+        { provide: APP_FILTER, useClass: DomainErrorFilter },
+      ],
     };
   }
 }

@@ -8,6 +8,7 @@ import {
   LocalDirectoryStorage,
   ProfileService,
   ProjectService,
+  ValidationJobService,
 } from '@pixcrawler/data';
 import { EXAMPLE_CONFIG, type ExampleConfig } from './example-config';
 
@@ -30,6 +31,11 @@ export const dataServiceProviders: Provider[] = [
     provide: CrawlJobService,
     inject: [DataSource],
     useFactory: (dataSource: DataSource) => new CrawlJobService(dataSource),
+  },
+  {
+    provide: ValidationJobService,
+    inject: [DataSource],
+    useFactory: (dataSource: DataSource) => new ValidationJobService(dataSource),
   },
   {
     provide: ExportJobService,

@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import type { JobWorkerOptions } from '@pixcrawler/data';
 
 export interface ExampleConfig {
   /** postgresql:// URL of a migrated database. */
@@ -7,6 +8,11 @@ export interface ExampleConfig {
   exportDir?: string;
   /** Where image files live (exports read them); default the current directory's images/. */
   imageDir?: string;
+  /** Run validation and export jobs in this process (JobWorkerHost); unset: none run here. */
+  worker?: Pick<
+    JobWorkerOptions,
+    'concurrency' | 'leaseSeconds' | 'pollIntervalMs' | 'gracePeriodMs'
+  >;
 }
 
 export const EXAMPLE_CONFIG = 'EXAMPLE_CONFIG';

@@ -15,12 +15,15 @@ async function main(): Promise<void> {
       databaseUrl: target.url,
       exportDir: process.env.EXPORT_DIR,
       imageDir: process.env.IMAGE_DIR,
+      // The job worker runs beside the app unless RUN_WORKER=0 (then run `npx pixcrawler-db work`).
+      worker: process.env.RUN_WORKER === '0' ? undefined : { concurrency: 2 },
     }),
   );
   const port = Number(process.env.PORT ?? 3000);
   await app.listen(port);
   console.log(`NestJS example on http://localhost:${port}, database ${target.label}`);
-  // app.close() ends the DataSource; then the embedded server, if this process started it.
+  // app.close() stops the worker (running jobs get its grace period), then ends the DataSource;
+  // then the embedded server stops, if this process started it.
   const stop = () => void app.close().then(() => target.close());
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

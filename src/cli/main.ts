@@ -10,8 +10,9 @@ import { registerSeedLegacy } from './commands/seed-legacy';
 import { registerStats } from './commands/stats';
 import { registerStatus } from './commands/status';
 import { registerVerify } from './commands/verify';
+import { registerWork } from './commands/work';
 
-/** `pixcrawler-db`: migrate, inspect and verify a PixCrawler database. */
+/** `pixcrawler-db`: migrate, inspect and verify a PixCrawler database, and run its jobs. */
 export function buildProgram(): Command {
   const program = new Command('pixcrawler-db')
     .description(
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerPreflight(program);
   registerSeedLegacy(program);
   registerDemo(program);
+  registerWork(program);
   return program;
 }
 

@@ -34,7 +34,10 @@ export interface Session {
  * (password masked), and always closes it again, stopping the embedded server if this process
  * started it.
  */
-export async function withSession<T>(work: (session: Session) => Promise<T>): Promise<T> {
+export async function withSession<T>(
+  work: (session: Session) => Promise<T>,
+  options: { poolSize?: number } = {},
+): Promise<T> {
   // Every PIXCRAWLER_* setting checked before a server starts or anything is written.
   validateSettings();
   const target = await openDatabaseTarget().catch((error: unknown) => {
@@ -45,7 +48,12 @@ export async function withSession<T>(work: (session: Session) => Promise<T>): Pr
       : error;
   });
   say(`Database: ${target.label}`);
-  const dataSource = new DataSource(dataSourceOptions({ url: target.url }));
+  const dataSource = new DataSource(
+    dataSourceOptions({
+      url: target.url,
+      ...(options.poolSize ? { poolSize: options.poolSize } : {}),
+    }),
+  );
   try {
     await dataSource.initialize().catch((error: unknown) => {
       throw connectionFailure(error, target.label) ?? error;

@@ -74,3 +74,10 @@ export function CheckRule(name: string, rule: CheckExpression): ClassDecorator {
 export function repairOfCheck(name: string): CheckRepair | undefined {
   return repairs.get(name);
 }
+
+/**
+ * The predicate of the partial indexes that hold only pending jobs (ix_validation_job_pending,
+ * ix_export_job_pending). A claim must spell its condition as this literal (not a bound
+ * parameter) for the planner to use them.
+ */
+export const PENDING_JOB = `"status" = 'pending'`;

@@ -8,7 +8,7 @@ import {
   PrimaryGeneratedColumn,
   type Relation,
 } from 'typeorm';
-import { CheckRule, nonNegative, oneOf, percentage } from './checks';
+import { CheckRule, nonNegative, oneOf, PENDING_JOB, percentage } from './checks';
 import {
   bigintAsNumber,
   CountColumn,
@@ -38,6 +38,8 @@ export interface ExportOptions {
 @Index('ix_export_job_status', ['status'])
 @Index('ix_export_job_user_id', ['userId'])
 @Index('ix_export_job_crawl_job_id', ['crawlJobId'])
+// Only the pending jobs: a claim reads one entry however many finished jobs the table holds.
+@Index('ix_export_job_pending', ['id'], { where: PENDING_JOB })
 @CheckRule('ck_export_jobs_status', oneOf('status', JOB_STATUSES))
 @CheckRule('ck_export_jobs_format', oneOf('format', EXPORT_FORMATS))
 @CheckRule('ck_export_jobs_progress', percentage('progress'))

@@ -8,7 +8,7 @@ import {
   PrimaryGeneratedColumn,
   type Relation,
 } from 'typeorm';
-import { CheckRule, nonNegative, oneOf, percentage } from './checks';
+import { CheckRule, nonNegative, oneOf, PENDING_JOB, percentage } from './checks';
 import {
   CountColumn,
   DefaultedOnInsert,
@@ -36,6 +36,8 @@ export interface ValidationRules {
 @Entity({ name: 'validation_jobs' })
 @Index('ix_validation_job_status', ['status'])
 @Index('ix_validation_job_crawl_job_id', ['crawlJobId'])
+// Only the pending jobs: a claim reads one entry however many finished jobs the table holds.
+@Index('ix_validation_job_pending', ['id'], { where: PENDING_JOB })
 @CheckRule('ck_validation_jobs_status', oneOf('status', JOB_STATUSES))
 @CheckRule('ck_validation_jobs_progress', percentage('progress'))
 @CheckRule('ck_validation_jobs_total_images', nonNegative('total_images'))

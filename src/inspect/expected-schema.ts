@@ -92,54 +92,84 @@ function expectedDefault(
   return normalizeDefault(dataSource.driver.normalizeDefault(column), type);
 }
 
+/** The expected definitions in PostgreSQL's own spelling, by `table.name`. */
+export interface CanonicalSpellings {
+  /** Check constraints, as `pg_get_constraintdef` prints them. */
+  checks: Map<string, string>;
+  /** Partial indexes' predicates, as `pg_get_expr(indpred)` prints them. */
+  indexPredicates: Map<string, string>;
+}
+
 /**
- * The expected check constraints as PostgreSQL itself prints them, so they compare with
- * `pg_get_constraintdef` of the live ones: `"status" IN ('a', 'b')` comes back as
- * `CHECK (((status)::text = ANY ((ARRAY['a'::character varying, …])::text[])))`, which no string
- * rule on our side could reproduce. (TypeORM compares checks by name only, so its drift check
- * misses a value set that changed.)
+ * The expected check constraints and partial-index predicates as PostgreSQL itself prints them,
+ * so they compare with the live ones: `"status" IN ('a', 'b')` comes back as
+ * `CHECK (((status)::text = ANY ((ARRAY['a'::character varying, …])::text[])))`, and
+ * `"status" = 'pending'` as `((status)::text = 'pending'::text)`, which no string rule on our
+ * side could reproduce. (TypeORM compares checks by name only and ignores index predicates, so
+ * its drift check misses a value set or a predicate that changed.)
  *
- * Each expression is added NOT VALID to an empty temporary copy of its table, read back and
- * rolled back: nothing is written. Returns `table.check` → definition, for tables that exist.
+ * Each expression is added (a check NOT VALID) to an empty temporary copy of its table, read
+ * back and rolled back: nothing is written. Only for tables that exist.
  */
-export async function canonicalCheckDefinitions(
+export async function canonicalSpellings(
   dataSource: DataSource,
   schema: string,
   expected: Map<string, TableShape>,
   existingTables: ReadonlySet<string>,
-): Promise<Map<string, string>> {
-  const definitions = new Map<string, string>();
+): Promise<CanonicalSpellings> {
+  const spellings: CanonicalSpellings = { checks: new Map(), indexPredicates: new Map() };
   const runner = dataSource.createQueryRunner();
   await runner.connect();
+  // A definition the copy cannot take (its column is missing, which verify reports apart) is
+  // compared by name only; a savepoint keeps the transaction usable for the rest.
+  const attempt = async (sql: string) => {
+    await runner.query('SAVEPOINT pixcrawler_verify_spelling');
+    try {
+      await runner.query(sql);
+      await runner.query('RELEASE SAVEPOINT pixcrawler_verify_spelling');
+    } catch {
+      await runner.query('ROLLBACK TO SAVEPOINT pixcrawler_verify_spelling');
+    }
+  };
   try {
     await runner.startTransaction();
     try {
       for (const table of expected.values()) {
-        if (table.checks.length === 0 || !existingTables.has(table.name)) continue;
+        const partial = table.indexes.filter((index) => index.where);
+        if (table.checks.length + partial.length === 0 || !existingTables.has(table.name)) {
+          continue;
+        }
         const copy = `pixcrawler_verify_${table.name}`;
         await runner.query(
           `CREATE TEMPORARY TABLE "${copy}" (LIKE "${schema}"."${table.name}") ON COMMIT DROP`,
         );
         for (const check of table.checks) {
-          // A check the copy cannot take (its column is missing, which verify reports apart)
-          // is compared by name only; a savepoint keeps the transaction usable for the rest.
-          await runner.query('SAVEPOINT pixcrawler_verify_check');
-          try {
-            await runner.query(
-              `ALTER TABLE pg_temp."${copy}" ADD CONSTRAINT "${check.name}" CHECK (${check.definition}) NOT VALID`,
-            );
-            await runner.query('RELEASE SAVEPOINT pixcrawler_verify_check');
-          } catch {
-            await runner.query('ROLLBACK TO SAVEPOINT pixcrawler_verify_check');
-          }
+          await attempt(
+            `ALTER TABLE pg_temp."${copy}" ADD CONSTRAINT "${check.name}" CHECK (${check.definition}) NOT VALID`,
+          );
         }
-        const rows: { name: string; definition: string }[] = await runner.query(
+        for (const index of partial) {
+          const columns = index.columns.map((column) => `"${column}"`).join(', ');
+          await attempt(
+            `CREATE INDEX "${index.name}" ON pg_temp."${copy}" (${columns}) WHERE ${index.where}`,
+          );
+        }
+        const checks: { name: string; definition: string }[] = await runner.query(
           `SELECT conname AS name, pg_get_constraintdef(oid) AS definition
              FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c'`,
           [`pg_temp."${copy}"`],
         );
-        for (const row of rows) {
-          definitions.set(`${table.name}.${row.name}`, withoutNotValid(row.definition));
+        for (const row of checks) {
+          spellings.checks.set(`${table.name}.${row.name}`, withoutNotValid(row.definition));
+        }
+        const predicates: { name: string; predicate: string }[] = await runner.query(
+          `SELECT c.relname AS name, pg_get_expr(i.indpred, i.indrelid) AS predicate
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE i.indrelid = $1::regclass AND i.indpred IS NOT NULL`,
+          [`pg_temp."${copy}"`],
+        );
+        for (const row of predicates) {
+          spellings.indexPredicates.set(`${table.name}.${row.name}`, row.predicate);
         }
       }
     } finally {
@@ -148,7 +178,7 @@ export async function canonicalCheckDefinitions(
   } finally {
     await runner.release();
   }
-  return definitions;
+  return spellings;
 }
 
 /** `pg_get_constraintdef` appends ` NOT VALID` to unvalidated constraints; validity is compared apart. */

@@ -57,7 +57,7 @@ export interface CheckShape {
   /** False for a constraint added NOT VALID and never validated (catalog side only). */
   validated?: boolean;
   /**
-   * Expected side: the definition is in PostgreSQL's own spelling (canonicalCheckDefinitions),
+   * Expected side: the definition is in PostgreSQL's own spelling (canonicalSpellings),
    * so it can be compared with the catalog's; otherwise only the name is compared.
    */
   comparable?: boolean;

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { canonicalCheckDefinitions, expectedSchema, withoutNotValid } from './expected-schema';
+import { canonicalSpellings, expectedSchema, withoutNotValid } from './expected-schema';
 import { migrationStates } from './migration-states';
 import { currentSchema, readSchemaCatalog } from './schema-catalog';
 import { schemaDrift } from './schema-drift';
@@ -421,18 +421,19 @@ async function migrationFindings(dataSource: DataSource): Promise<Finding[]> {
 }
 
 /**
- * Puts the expected check definitions into PostgreSQL's spelling so they compare with the
- * catalog's. Returns a warning when the server cannot do it (a read-only standby refuses
- * temporary tables); checks are then compared by name only.
+ * Puts the expected check definitions and partial-index predicates into PostgreSQL's spelling
+ * so they compare with the catalog's. Returns a warning when the server cannot do it (a
+ * read-only standby refuses temporary tables); checks are then compared by name only, and
+ * predicates as written.
  */
-async function spellChecksAsPostgres(
+async function spellAsPostgres(
   dataSource: DataSource,
   schema: string,
   expected: Map<string, TableShape>,
   actual: Map<string, TableShape>,
 ): Promise<Finding[]> {
   try {
-    const canonical = await canonicalCheckDefinitions(
+    const canonical = await canonicalSpellings(
       dataSource,
       schema,
       expected,
@@ -440,8 +441,12 @@ async function spellChecksAsPostgres(
     );
     for (const table of expected.values()) {
       for (const check of table.checks) {
-        const definition = canonical.get(`${table.name}.${check.name}`);
+        const definition = canonical.checks.get(`${table.name}.${check.name}`);
         if (definition) Object.assign(check, { definition, comparable: true });
+      }
+      for (const index of table.indexes) {
+        const where = canonical.indexPredicates.get(`${table.name}.${index.name}`);
+        if (where) index.where = where;
       }
     }
     return [];
@@ -474,7 +479,7 @@ export async function verifySchema(
   const expected = expectedSchema(dataSource);
   const actual = await readSchemaCatalog(dataSource, schema);
   const migrationsTable = dataSource.options.migrationsTableName ?? 'migrations';
-  const findings: Finding[] = await spellChecksAsPostgres(dataSource, schema, expected, actual);
+  const findings: Finding[] = await spellAsPostgres(dataSource, schema, expected, actual);
   findings.push(
     ...compareSchemas(expected, actual, {
       ignoredTables: [migrationsTable, dataSource.options.metadataTableName ?? 'typeorm_metadata'],

@@ -54,6 +54,8 @@ export interface IndexDefinition {
   table: string;
   columns: string[];
   unique?: boolean;
+  /** A partial index's predicate, as SQL (`"status" = 'pending'`). */
+  where?: string;
 }
 
 /**
@@ -78,7 +80,8 @@ export async function createIndexConcurrently(
     }
     const columns = index.columns.map((column) => `"${column}"`).join(', ');
     await queryRunner.query(
-      `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX CONCURRENTLY "${index.name}" ON "${index.table}" (${columns})`,
+      `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX CONCURRENTLY "${index.name}" ON "${index.table}" (${columns})` +
+        (index.where ? ` WHERE ${index.where}` : ''),
     );
   } finally {
     await queryRunner.query(`SET lock_timeout = '${migrationLockTimeout()}'`);

@@ -7,6 +7,15 @@ import { BaseRepository } from './base.repository';
 import { JobStateMachine, type ExtraColumns, type JobTransition } from './job-lifecycle';
 import { queryRows } from './sql';
 
+/** What a finished export produced: the completing statement writes it. */
+export interface ExportResult {
+  exportedImages: number;
+  /** Bytes of the export file. */
+  fileSize: number;
+  downloadUrl: string;
+  expiresAt: Date;
+}
+
 export class ExportJobRepository extends BaseRepository<ExportJob> {
   protected readonly entity = ExportJob;
 
@@ -156,14 +165,44 @@ export class ExportJobRepository extends BaseRepository<ExportJob> {
     );
   }
 
+  /**
+   * Completes a running export with what it produced, in one statement. IllegalTransitionError
+   * when it no longer runs.
+   */
+  complete(id: number, result: ExportResult, manager?: EntityManager): Promise<ExportJob> {
+    return this.lifecycle.transition(this.manager(manager), id, 'complete', {
+      extra: {
+        total_images: result.exportedImages,
+        exported_images: result.exportedImages,
+        file_size: result.fileSize,
+        download_url: result.downloadUrl,
+        expires_at: result.expiresAt,
+      },
+    });
+  }
+
   claimNext(manager?: EntityManager): Promise<ExportJob | null> {
     return this.lifecycle.claimNext(this.manager(manager));
+  }
+
+  /** See JobStateMachine.heartbeat: false once the job no longer runs. */
+  heartbeat(id: number, manager?: EntityManager): Promise<boolean> {
+    return this.lifecycle.heartbeat(this.manager(manager), id);
+  }
+
+  /** Wakes listening workers when the surrounding transaction commits (JobStateMachine.notifyPending). */
+  notifyPending(manager?: EntityManager): Promise<void> {
+    return this.lifecycle.notifyPending(this.manager(manager));
   }
 
   transition(
     id: number,
     transition: JobTransition,
-    options: { errorMessage?: string; extra?: ExtraColumns } = {},
+    options: {
+      errorMessage?: string;
+      /** @deprecated Complete an export with `complete(id, result)`; column names stay in the repository. */
+      extra?: ExtraColumns;
+    } = {},
     manager?: EntityManager,
   ): Promise<ExportJob> {
     return this.lifecycle.transition(this.manager(manager), id, transition, options);

@@ -1,4 +1,6 @@
 import type { EntityManager, EntityTarget, ObjectLiteral } from 'typeorm';
+import { PENDING_JOB } from '../entities/checks';
+import { MAX_ID } from '../entities/columns';
 import type { JobStatus } from '../entities/value-sets';
 import { IllegalTransitionError, NotFoundError, ValidationError } from '../errors';
 import { hydrate, queryRows } from './sql';
@@ -25,6 +27,12 @@ export const JOB_TRANSITION_NAMES = Object.keys(JOB_TRANSITIONS) as JobTransitio
 export function canTransition(from: JobStatus, transition: JobTransition): boolean {
   return (JOB_TRANSITIONS[transition].from as readonly JobStatus[]).includes(from);
 }
+
+/**
+ * The channel a NOTIFY on a new pending job goes to; the payload is the job's table. Workers
+ * LISTEN on it, so a request wakes them at once instead of at their next poll.
+ */
+export const JOB_CHANNEL = 'pixcrawler_jobs';
 
 /** Columns every transition sets besides status and updated_at (SQL on trusted column names). */
 const TRANSITION_SETS: Record<JobTransition, string[]> = {
@@ -111,32 +119,60 @@ export class JobStateMachine<E extends ObjectLiteral> {
   /**
    * Atomically claims the oldest pending job (the `start` transition) or returns null. SKIP
    * LOCKED lets N workers claim concurrently without blocking on each other's candidate row.
+   *
+   * The condition is the literal `"status" = 'pending'` (PENDING_JOB), not a bound parameter: it
+   * matches the predicate of the partial index holding only the pending jobs
+   * (ix_validation_job_pending, ix_export_job_pending), so the planner reads that index's first
+   * entry instead of walking the primary key past every finished job.
    */
   async claimNext(manager: EntityManager): Promise<E | null> {
-    const params: unknown[] = [JOB_TRANSITIONS.start.from];
-    const set = this.setClause('start', undefined, {}, params);
+    const set = this.setClause('start', undefined, {}, []);
     const [row] = await queryRows(
       manager,
       `UPDATE ${this.spec.table} SET ${set}
         WHERE id = (SELECT id FROM ${this.spec.table}
-                     WHERE status = ANY($1::text[])
+                     WHERE ${PENDING_JOB}
                      ORDER BY id
                      FOR UPDATE SKIP LOCKED
                      LIMIT 1)
         RETURNING *`,
-      params,
     );
     return row ? hydrate(manager, this.spec.entity, row) : null;
   }
 
   /**
+   * A running job's heartbeat: touches updated_at (what stale recovery looks at) and nothing
+   * else, so a job busy on one long step does not look dead. False when the job no longer runs
+   * (cancelled, recovered, failed at shutdown): its worker should stop.
+   */
+  async heartbeat(manager: EntityManager, id: number): Promise<boolean> {
+    const rows = await queryRows(
+      manager,
+      `UPDATE ${this.spec.table} SET updated_at = now() WHERE id = $1 AND status = 'running' RETURNING id`,
+      [id],
+    );
+    return rows.length === 1;
+  }
+
+  /**
+   * Tells listening workers that a job of this table became pending. Call it inside the
+   * transaction that inserts or retries the job: PostgreSQL delivers a NOTIFY only at commit, so
+   * no worker wakes before the row is visible (and none wakes for a rolled-back request).
+   */
+  async notifyPending(manager: EntityManager): Promise<void> {
+    await queryRows(manager, `SELECT pg_notify($1, $2)`, [JOB_CHANNEL, this.spec.table]);
+  }
+
+  /**
    * Fails every running job whose worker has shown no sign of life (no update of updated_at)
-   * for longer than the lease, so nothing stays running forever. Progress updates touch
-   * updated_at, which is what makes it a heartbeat.
+   * for longer than the lease, so nothing stays running forever. Heartbeats and progress
+   * updates touch updated_at.
    */
   async recoverStale(manager: EntityManager, leaseSeconds: number): Promise<E[]> {
-    if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1) {
-      throw new ValidationError({ leaseSeconds: ['leaseSeconds must be a positive whole number'] });
+    if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1 || leaseSeconds > MAX_ID) {
+      throw new ValidationError({
+        leaseSeconds: [`leaseSeconds must be a whole number from 1 to ${MAX_ID}`],
+      });
     }
     const params: unknown[] = [JOB_TRANSITIONS.fail.from, leaseSeconds];
     const sets = [
@@ -146,7 +182,7 @@ export class JobStateMachine<E extends ObjectLiteral> {
     ];
     if (this.spec.hasErrorMessage) {
       sets.push(
-        `error_message = format('worker lost: no progress for more than %s seconds (last update %s); retry the job to run it again', $2::int, updated_at)`,
+        `error_message = format('worker lost: no heartbeat for more than %s seconds (last update %s); retry the job to run it again', $2::int, updated_at)`,
       );
     }
     const rows = await queryRows(

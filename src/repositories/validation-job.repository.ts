@@ -110,8 +110,36 @@ export class ValidationJobRepository extends BaseRepository<ValidationJob> {
     return rows.length === 1;
   }
 
+  /**
+   * Completes a running job with its final counts in one statement (total = validated: every
+   * image was looked at). IllegalTransitionError when it no longer runs.
+   */
+  complete(
+    id: number,
+    counts: { validatedImages: number; invalidImages: number },
+    manager?: EntityManager,
+  ): Promise<ValidationJob> {
+    return this.lifecycle.transition(this.manager(manager), id, 'complete', {
+      extra: {
+        total_images: counts.validatedImages,
+        validated_images: counts.validatedImages,
+        invalid_images: counts.invalidImages,
+      },
+    });
+  }
+
   claimNext(manager?: EntityManager): Promise<ValidationJob | null> {
     return this.lifecycle.claimNext(this.manager(manager));
+  }
+
+  /** See JobStateMachine.heartbeat: false once the job no longer runs. */
+  heartbeat(id: number, manager?: EntityManager): Promise<boolean> {
+    return this.lifecycle.heartbeat(this.manager(manager), id);
+  }
+
+  /** Wakes listening workers when the surrounding transaction commits (JobStateMachine.notifyPending). */
+  notifyPending(manager?: EntityManager): Promise<void> {
+    return this.lifecycle.notifyPending(this.manager(manager));
   }
 
   transition(

@@ -13,15 +13,16 @@ import { IdPageDto } from '../dto/pagination.dto';
 import type { ExportJob, ExportOptions } from '../entities/export-job.entity';
 import type { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
-import { ConflictError, IllegalTransitionError } from '../errors';
+import { ConflictError } from '../errors';
 import { ActivityLogRepository } from '../repositories/activity-log.repository';
 import { CrawlJobRepository } from '../repositories/crawl-job.repository';
-import { ExportJobRepository } from '../repositories/export-job.repository';
+import { ExportJobRepository, type ExportResult } from '../repositories/export-job.repository';
 import { ImageRepository } from '../repositories/image.repository';
 import { ValidationJobRepository } from '../repositories/validation-job.repository';
 import { neutraliseCsvFormula } from './export/csv-formula';
 import type { ImageStorage } from '../storage/image-storage';
-import { inTransaction, translated } from './transaction';
+import { JobRunner, type JobRun } from './jobs/job-runner';
+import { inTransaction } from './transaction';
 
 export interface ExportJobServiceOptions {
   /** Where export files are written (created when missing). */
@@ -104,9 +105,6 @@ async function removeFile(file: string): Promise<void> {
   });
 }
 
-/** Thrown inside a run when the job stopped running (cancelled, recovered) under the worker. */
-class JobStoppedError extends Error {}
-
 /**
  * Export jobs: request, run (stream the images into a csv/jsonl manifest, or a zip/tar holding
  * manifest.jsonl plus every image's file), download, purge.
@@ -129,6 +127,8 @@ export class ExportJobService {
   private readonly exportJobs: ExportJobRepository;
   private readonly validationJobs: ValidationJobRepository;
   private readonly activity: ActivityLogRepository;
+  /** Claims, heartbeats, stop detection and failure, shared with validations; the worker runs it. */
+  readonly jobs: JobRunner<ExportJob, ExportProgress>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -139,6 +139,9 @@ export class ExportJobService {
     this.exportJobs = new ExportJobRepository(dataSource);
     this.validationJobs = new ValidationJobRepository(dataSource);
     this.activity = new ActivityLogRepository(dataSource);
+    this.jobs = new JobRunner('export', this.exportJobs, (job, run) => this.export(job, run), {
+      afterRecovery: (jobs) => this.removeFilesOf(jobs),
+    });
   }
 
   /** A pending export of a crawl job the user owns. */
@@ -156,6 +159,7 @@ export class ExportJobService {
         { crawlJobId: crawlJob.id, userId, name: dto.name, format: dto.format, options },
         m,
       );
+      await this.exportJobs.notifyPending(m);
       await this.activity.record(
         {
           userId,
@@ -203,7 +207,9 @@ export class ExportJobService {
     assertId('export job', id);
     return inTransaction(this.dataSource, async (m) => {
       await this.exportJobs.getOwned(userId, id, m);
-      return this.exportJobs.transition(id, transition, {}, m);
+      const job = await this.exportJobs.transition(id, transition, {}, m);
+      if (job.status === 'pending') await this.exportJobs.notifyPending(m);
+      return job;
     });
   }
 
@@ -245,25 +251,19 @@ export class ExportJobService {
 
   /** Worker: claims the oldest pending export and runs it; null when none is pending. */
   async runNext(onProgress?: ExportProgressListener): Promise<ExportJob | null> {
-    const job = await this.exportJobs.claimNext();
-    return job ? this.execute(job, onProgress) : null;
+    const job = await this.jobs.claimNext();
+    return job ? this.jobs.run(job, { onProgress }) : null;
   }
 
   /** Worker: starts the given pending export and runs it to the end. */
   async run(id: number, onProgress?: ExportProgressListener): Promise<ExportJob> {
     assertId('export job', id);
-    const job = await translated(() => this.exportJobs.transition(id, 'start'));
-    return this.execute(job, onProgress);
+    return this.jobs.run(await this.jobs.start(id), { onProgress });
   }
 
   /** Fails running exports whose worker went silent, and removes the files they left. */
-  async recoverStale(leaseSeconds: number): Promise<ExportJob[]> {
-    const recovered = await this.exportJobs.recoverStale(leaseSeconds);
-    for (const job of recovered) {
-      await removeFile(`${this.filePath(job)}.part`);
-      await removeFile(this.filePath(job));
-    }
-    return recovered;
+  recoverStale(leaseSeconds: number): Promise<ExportJob[]> {
+    return this.jobs.recoverStale(leaseSeconds);
   }
 
   /**
@@ -319,10 +319,40 @@ export class ExportJobService {
     return removed;
   }
 
-  private async execute(job: ExportJob, onProgress?: ExportProgressListener): Promise<ExportJob> {
+  /**
+   * The export as the shared skeleton runs it (it heartbeats, stops the export when the job
+   * stops running, fails it when this throws): write the file, then complete the job with it.
+   */
+  private async export(job: ExportJob, run: JobRun<ExportProgress>): Promise<ExportJob> {
+    const file = await this.writeExportFile(job, run);
+    try {
+      return await this.exportJobs.complete(job.id, file);
+    } catch (error) {
+      // A refused 'complete' (cancelled or recovered just before it): the file must not stay.
+      await removeFile(this.filePath(job));
+      throw error;
+    }
+  }
+
+  /** After stale recovery: the files a lost worker left of the exports now failed. */
+  private async removeFilesOf(jobs: ExportJob[]): Promise<void> {
+    for (const job of jobs) {
+      await removeFile(`${this.filePath(job)}.part`);
+      await removeFile(this.filePath(job));
+    }
+  }
+
+  /**
+   * The data part: streams the job's images into the export file (as `<name>.part`, renamed
+   * when complete) and says what it wrote. Progress goes through `run.progress`, which throws
+   * JobStoppedError once the job no longer runs; the part file is removed on any error.
+   */
+  private async writeExportFile(
+    job: ExportJob,
+    run: JobRun<ExportProgress>,
+  ): Promise<ExportResult> {
     const finalPath = this.filePath(job);
     const partPath = `${finalPath}.part`;
-    let completed: ExportJob;
     try {
       let rules: ValidationRules | undefined;
       if (job.exportOptions.onlyValid) {
@@ -340,14 +370,12 @@ export class ExportJobService {
       let exported = 0;
       const advance = async (count: number) => {
         exported += count;
-        const progress = {
+        await run.progress({
           id: job.id,
           totalImages: Math.max(total, exported),
           exportedImages: exported,
           progress: Math.min(99, Math.floor((exported * 100) / Math.max(total, exported, 1))),
-        };
-        if (!(await this.exportJobs.recordProgress(job.id, progress))) throw new JobStoppedError();
-        await onProgress?.(progress);
+        });
       };
       const images = (track: boolean) =>
         this.imagesOf(job.crawlJobId, rules, track ? advance : undefined);
@@ -375,34 +403,19 @@ export class ExportJobService {
       await rename(partPath, finalPath);
       const { size } = await stat(finalPath);
       const hours = job.exportOptions.expiresInHours ?? this.options.defaultExpiresInHours ?? 24;
-      completed = await this.exportJobs.transition(job.id, 'complete', {
-        extra: {
-          total_images: exported,
-          exported_images: exported,
-          file_size: size,
-          download_url: this.downloadUrl(finalPath),
-          expires_at: new Date(Date.now() + hours * 3_600_000),
-        },
-      });
+      return {
+        exportedImages: exported,
+        fileSize: size,
+        downloadUrl: this.downloadUrl(finalPath),
+        expiresAt: new Date(Date.now() + hours * 3_600_000),
+      };
     } catch (error) {
-      // Whatever went wrong (a missing image, a cancel, a refused 'complete'), no file of an
-      // export that did not complete stays behind: neither the .part nor a renamed file.
+      // Whatever went wrong (a missing image, a stop under us), no file of an export that did
+      // not complete stays behind: neither the .part nor a renamed file.
       await removeFile(partPath);
       await removeFile(finalPath);
-      // Stopped under us: cancelled or recovered mid-run, or just before 'complete'.
-      if (error instanceof JobStoppedError || error instanceof IllegalTransitionError) {
-        return (await this.exportJobs.findById(job.id)) ?? job;
-      }
-      const message = error instanceof Error ? error.message : String(error);
-      return this.exportJobs
-        .transition(job.id, 'fail', { errorMessage: `export failed: ${message}` })
-        .catch(() => {
-          throw error;
-        });
+      throw error;
     }
-    // Outside the try: a listener failing after completion does not undo the export.
-    await onProgress?.(completed);
-    return completed;
   }
 
   /** A manifest row for the csv writer: text cells neutralised unless switched off. */

@@ -6,3 +6,5 @@ export * from './profile.service';
 export * from './project.service';
 export * from './transaction';
 export * from './validation-job.service';
+export * from './jobs/job-runner';
+export * from './jobs/worker';

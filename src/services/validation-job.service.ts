@@ -6,7 +6,8 @@ import { ActivityLogRepository } from '../repositories/activity-log.repository';
 import { CrawlJobRepository } from '../repositories/crawl-job.repository';
 import { ImageRepository } from '../repositories/image.repository';
 import { ValidationJobRepository } from '../repositories/validation-job.repository';
-import { inTransaction, translated } from './transaction';
+import { JobRunner, type JobRun } from './jobs/job-runner';
+import { inTransaction } from './transaction';
 
 export interface ValidationJobServiceOptions {
   /** Images checked per statement; each batch also updates the job's progress. Default 5000. */
@@ -45,6 +46,8 @@ export class ValidationJobService {
   private readonly validationJobs: ValidationJobRepository;
   private readonly activity: ActivityLogRepository;
   private readonly batchSize: number;
+  /** Claims, heartbeats, stop detection and failure, shared with exports; the worker runs it. */
+  readonly jobs: JobRunner<ValidationJob, ValidationProgress>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -55,6 +58,9 @@ export class ValidationJobService {
     this.validationJobs = new ValidationJobRepository(dataSource);
     this.activity = new ActivityLogRepository(dataSource);
     this.batchSize = options.batchSize ?? 5000;
+    this.jobs = new JobRunner('validation', this.validationJobs, (job, run) =>
+      this.validate(job, run),
+    );
   }
 
   /** A pending validation job for a crawl job the user owns. */
@@ -68,6 +74,7 @@ export class ValidationJobService {
         { crawlJobId: crawlJob.id, name: dto.name, rules },
         m,
       );
+      await this.validationJobs.notifyPending(m);
       await this.activity.record(
         {
           userId,
@@ -112,86 +119,70 @@ export class ValidationJobService {
     assertId('validation job', id);
     return inTransaction(this.dataSource, async (m) => {
       await this.validationJobs.getOwned(userId, id, m);
-      return this.validationJobs.transition(id, transition, {}, m);
+      const job = await this.validationJobs.transition(id, transition, {}, m);
+      if (job.status === 'pending') await this.validationJobs.notifyPending(m);
+      return job;
     });
   }
 
   /** Worker: claims the oldest pending validation job and runs it; null when none is pending. */
   async runNext(onProgress?: ProgressListener): Promise<ValidationJob | null> {
-    const job = await this.validationJobs.claimNext();
-    return job ? this.execute(job, onProgress) : null;
+    const job = await this.jobs.claimNext();
+    return job ? this.jobs.run(job, { onProgress }) : null;
   }
 
   /** Worker: starts the given pending job and runs it to the end. */
   async run(id: number, onProgress?: ProgressListener): Promise<ValidationJob> {
     assertId('validation job', id);
-    const job = await translated(() => this.validationJobs.transition(id, 'start'));
-    return this.execute(job, onProgress);
+    return this.jobs.run(await this.jobs.start(id), { onProgress });
   }
 
-  /** Fails running jobs whose worker stopped reporting for longer than `leaseSeconds`. */
+  /** Fails running jobs whose worker showed no sign of life for longer than `leaseSeconds`. */
   recoverStale(leaseSeconds: number): Promise<ValidationJob[]> {
-    return this.validationJobs.recoverStale(leaseSeconds);
+    return this.jobs.recoverStale(leaseSeconds);
   }
 
   /**
-   * Checks the images in id order, `batchSize` per statement, updating the counts after each
-   * batch. Stops quietly when the job stops running (cancelled, recovered) mid-way; fails the
-   * job with the error's message when anything throws.
+   * The validation itself, run by the shared skeleton (which heartbeats, stops it when the job
+   * stops running, fails it when this throws): checks the images in id order, `batchSize` per
+   * statement, recording the counts after each batch, then completes the job and sets the crawl
+   * job's valid_images in one transaction.
    */
-  private async execute(job: ValidationJob, onProgress?: ProgressListener): Promise<ValidationJob> {
-    try {
-      const rules = job.validationRules;
-      const total = await this.images.countByCrawlJob(job.crawlJobId);
-      let validated = 0;
-      let invalid = 0;
-      let afterId = 0;
-      for (;;) {
-        const batch = await this.images.validityBatch(job.crawlJobId, rules, {
-          afterId,
-          limit: this.batchSize,
-        });
-        if (batch.checked === 0 || batch.lastId === null) break;
-        validated += batch.checked;
-        invalid += batch.invalid;
-        afterId = batch.lastId;
-        const progress = {
-          id: job.id,
-          totalImages: Math.max(total, validated),
-          validatedImages: validated,
-          invalidImages: invalid,
-          // 99 at most until the completing transition sets 100.
-          progress: Math.min(99, Math.floor((validated * 100) / Math.max(total, validated, 1))),
-        };
-        if (!(await this.validationJobs.recordProgress(job.id, progress))) {
-          return (await this.validationJobs.findById(job.id)) ?? job;
-        }
-        await onProgress?.(progress);
-      }
-      const completed = await inTransaction(this.dataSource, async (m) => {
-        await this.validationJobs.recordProgress(
-          job.id,
-          {
-            totalImages: validated,
-            validatedImages: validated,
-            invalidImages: invalid,
-            progress: 99,
-          },
-          m,
-        );
-        const completed = await this.validationJobs.transition(job.id, 'complete', {}, m);
-        await this.crawlJobs.setValidImages(job.crawlJobId, validated - invalid, m);
-        return completed;
+  private async validate(
+    job: ValidationJob,
+    run: JobRun<ValidationProgress>,
+  ): Promise<ValidationJob> {
+    const rules = job.validationRules;
+    const total = await this.images.countByCrawlJob(job.crawlJobId);
+    let validated = 0;
+    let invalid = 0;
+    let afterId = 0;
+    for (;;) {
+      const batch = await this.images.validityBatch(job.crawlJobId, rules, {
+        afterId,
+        limit: this.batchSize,
       });
-      await onProgress?.(completed);
-      return completed;
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      return this.validationJobs
-        .transition(job.id, 'fail', { errorMessage: `validation failed: ${message}` })
-        .catch(() => {
-          throw error;
-        });
+      if (batch.checked === 0 || batch.lastId === null) break;
+      validated += batch.checked;
+      invalid += batch.invalid;
+      afterId = batch.lastId;
+      await run.progress({
+        id: job.id,
+        totalImages: Math.max(total, validated),
+        validatedImages: validated,
+        invalidImages: invalid,
+        // 99 at most until the completing transition sets 100.
+        progress: Math.min(99, Math.floor((validated * 100) / Math.max(total, validated, 1))),
+      });
     }
+    return inTransaction(this.dataSource, async (m) => {
+      const completed = await this.validationJobs.complete(
+        job.id,
+        { validatedImages: validated, invalidImages: invalid },
+        m,
+      );
+      await this.crawlJobs.setValidImages(job.crawlJobId, validated - invalid, m);
+      return completed;
+    });
   }
 }

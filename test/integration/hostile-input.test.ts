@@ -207,6 +207,13 @@ describe('hostile input to the services', () => {
       ).toHaveProperty('offset');
     });
 
+    it.each([0, 1.5, INT4_MAX + 1, Number.MAX_SAFE_INTEGER, 1e300])(
+      'refuses a lease of %p seconds for recoverStale',
+      async (lease) => {
+        expect(await refusedFields(crawlJobs.recoverStale(lease))).toHaveProperty('leaseSeconds');
+      },
+    );
+
     it('refuses a chunk report whose sum would pass int4, changing nothing', async () => {
       const { crawlJob } = await runningJob();
       await crawlJobs.recordChunkProgress(crawlJob.id, { startedChunks: INT4_MAX - 1 });

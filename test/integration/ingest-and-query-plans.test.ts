@@ -209,7 +209,7 @@ describe('image ingest and the hot queries’ plans', () => {
       ],
       [
         'claiming a validation job',
-        'ix_validation_job_status',
+        'ix_validation_job_pending',
         async () => {
           const runner = capture.dataSource.createQueryRunner();
           await runner.startTransaction();
@@ -225,7 +225,7 @@ describe('image ingest and the hot queries’ plans', () => {
       ],
       [
         'claiming an export job',
-        'ix_export_job_status',
+        'ix_export_job_pending',
         async () => {
           const runner = capture.dataSource.createQueryRunner();
           await runner.startTransaction();

@@ -3,6 +3,7 @@ import { dataSourceOptions } from '../../src/connection/data-source-options';
 import { ExportJobRepository } from '../../src/repositories/export-job.repository';
 import { ValidationJobRepository } from '../../src/repositories/validation-job.repository';
 import { makeOwnedCrawlJob } from '../helpers/factories';
+import { capturingDataSource, indexesInPlan } from '../helpers/query-capture';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
 const WORKERS = 8;
@@ -85,5 +86,82 @@ describe('claiming jobs with FOR UPDATE SKIP LOCKED', () => {
     expect((await repo.claimNext())?.id).toBe(rows[1].id);
     expect((await repo.claimNext())?.id).toBe(rows[2].id);
     expect(await repo.claimNext()).toBeNull();
+  });
+
+  describe('on a table holding 100,000 finished jobs', () => {
+    /** EXPLAIN ANALYZE of the exact statement claimNext() sends, rolled back. */
+    async function claimPlan(claim: (worker: DataSource) => Promise<unknown>) {
+      const capture = await capturingDataSource(db.url);
+      try {
+        const runner = capture.dataSource.createQueryRunner();
+        await runner.startTransaction();
+        try {
+          const { sql, params } = await capture.lastQuery(() => claim(capture.dataSource));
+          // Undo the claim, then explain the same statement on the same rows.
+          await runner.rollbackTransaction();
+          await runner.startTransaction();
+          const [row] = (await runner.query(
+            `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`,
+            params,
+          )) as { 'QUERY PLAN': unknown }[];
+          return row['QUERY PLAN'];
+        } finally {
+          await runner.rollbackTransaction();
+          await runner.release();
+        }
+      } finally {
+        await capture.dataSource.destroy();
+      }
+    }
+
+    /** Shared buffers the whole statement touched: a walk past the finished jobs reads hundreds. */
+    const buffersRead = (plan: unknown) => {
+      const top = (plan as [{ Plan: Record<string, number> }])[0].Plan;
+      return top['Shared Hit Blocks'] + top['Shared Read Blocks'];
+    };
+
+    beforeAll(async () => {
+      const { user, crawlJob } = await makeOwnedCrawlJob(ds);
+      // A queue as it looks after months in service: finished jobs first, a few pending last.
+      for (const table of ['validation_jobs', 'export_jobs']) {
+        await db.query(`UPDATE ${table} SET status = 'completed' WHERE status <> 'completed'`);
+        const columns = table === 'export_jobs' ? ', user_id' : '';
+        const values = table === 'export_jobs' ? ', $2' : '';
+        await db.query(
+          `INSERT INTO ${table} (crawl_job_id, name, status${columns})
+           SELECT $1, 'done ' || i, CASE WHEN i % 3 = 0 THEN 'failed' ELSE 'completed' END${values}
+             FROM generate_series(1, 100000) i`,
+          table === 'export_jobs' ? [crawlJob.id, user.id] : [crawlJob.id],
+        );
+        await db.query(
+          `INSERT INTO ${table} (crawl_job_id, name${columns})
+           SELECT $1, 'pending ' || i${values} FROM generate_series(1, 5) i`,
+          table === 'export_jobs' ? [crawlJob.id, user.id] : [crawlJob.id],
+        );
+        await db.query(`VACUUM ANALYZE ${table}`);
+      }
+    });
+
+    it.each([
+      [
+        'validation',
+        'ix_validation_job_pending',
+        (w: DataSource) => new ValidationJobRepository(w).claimNext(),
+      ],
+      [
+        'export',
+        'ix_export_job_pending',
+        (w: DataSource) => new ExportJobRepository(w).claimNext(),
+      ],
+    ] as const)(
+      'the %s claim reads the partial index of pending jobs, not the finished ones',
+      async (_kind, index, claim) => {
+        const plan = await claimPlan(claim);
+        expect(indexesInPlan(plan)).toContain(index);
+        expect(indexesInPlan(plan)).not.toContain(index.replace('_pending', '_status'));
+        // A handful of pages, where walking the primary key past 100,000 finished jobs reads hundreds.
+        expect(buffersRead(plan)).toBeLessThan(50);
+      },
+    );
   });
 });

@@ -208,7 +208,7 @@ describe('the job lifecycle', () => {
           `SELECT error_message FROM ${table} WHERE id = $1`,
           [dead],
         );
-        expect(row.error_message).toMatch(/^worker lost: no progress for more than 3600 seconds/);
+        expect(row.error_message).toMatch(/^worker lost: no heartbeat for more than 3600 seconds/);
       }
     },
   );

@@ -130,7 +130,7 @@ describe('the packed package', () => {
         'ValidationJob',
         'ExportJob',
       ],
-      migrations: 4,
+      migrations: 5,
       mode: 'each',
       synchronize: false,
       testing: ['TestFactory', 'createTestDatabase', 'startTestServer'],
@@ -147,6 +147,7 @@ describe('the packed package', () => {
       { DATABASE_URL: db.url },
     );
     expect(output).toContain('ValidateConstraints1731542400003 has been executed successfully');
+    expect(output).toContain('PendingJobIndexes1731542400004 has been executed successfully');
   });
 
   it('reports the database up to date through its own CLI binary', () => {

@@ -55,7 +55,8 @@ describe('stats', () => {
     expect(names).toEqual(
       expect.arrayContaining(['pk_images', 'ix_image_crawl_job_id', 'ix_profiles_email']),
     );
-    expect(names).toHaveLength(7 + 12 + 1);
+    // 7 primary keys, the 14 indexes of SPEC.md, and the invalid one this test added.
+    expect(names).toHaveLength(7 + 14 + 1);
     const invalid = stats.indexes.find((i) => i.index === 'ix_images_filename');
     expect(invalid).toMatchObject({ valid: false, unique: true, table: 'images' });
     for (const index of stats.indexes) {

@@ -63,6 +63,25 @@ describe('verify, on a tampered database', () => {
     ).toEqual(['error ix_crawl_job_status: is on (status) USING hash, expected on (status)']);
   });
 
+  it('reports a partial index rebuilt with another predicate, which TypeORM (no predicates) misses', async () => {
+    await tampered(
+      'DROP INDEX ix_validation_job_pending',
+      `CREATE INDEX ix_validation_job_pending ON validation_jobs (id) WHERE status IN ('pending', 'running')`,
+    );
+
+    const report = await verifySchema(dataSource);
+
+    expect(
+      report.findings
+        .filter((f) => f.kind === 'index')
+        .map((f) => `${f.severity} ${f.name}: ${f.message}`),
+    ).toEqual([
+      "error ix_validation_job_pending: is on (id) WHERE ((status)::text = ANY ((ARRAY['pending'::character varying, 'running'::character varying])::text[])), " +
+        "expected on (id) WHERE ((status)::text = 'pending'::text)",
+    ]);
+    expect(report.drift).toEqual([]);
+  });
+
   it('reports a foreign key re-added with another on-delete rule', async () => {
     await tampered(
       'ALTER TABLE activity_logs DROP CONSTRAINT fk_activity_logs_user_id',
@@ -236,7 +255,7 @@ describe('verify, on a tampered database', () => {
     const report = await verifySchema(dataSource);
 
     expect(summary(report, ['migrations'])).toEqual([
-      'error - migrations ValidateConstraints1731542400003',
+      'error - migrations PendingJobIndexes1731542400004',
     ]);
   });
 });
@@ -282,7 +301,7 @@ describe('pixcrawler-db migrate --verify', () => {
     const empty = await createTestDatabase('verify_cli');
     try {
       const { code, output } = await runCli(['migrate', '--verify'], empty.url);
-      expect(output).toContain('Applied 4 migration(s).');
+      expect(output).toContain('Applied 5 migration(s).');
       expect(output).toContain('Verification passed.');
       expect(code).toBe(0);
     } finally {

@@ -161,7 +161,11 @@ const SPEC: Record<string, ExpectedTable> = {
     foreignKeys: [
       'fk_validation_jobs_crawl_job_id (crawl_job_id) -> crawl_jobs(id) ON DELETE CASCADE',
     ],
-    indexes: ['ix_validation_job_status (status)', 'ix_validation_job_crawl_job_id (crawl_job_id)'],
+    indexes: [
+      'ix_validation_job_status (status)',
+      'ix_validation_job_crawl_job_id (crawl_job_id)',
+      `ix_validation_job_pending (id) WHERE "status" = 'pending'`,
+    ],
     checks: {
       ck_validation_jobs_status: `"status" IN ${STATUSES}`,
       ck_validation_jobs_progress: '"progress" BETWEEN 0 AND 100',
@@ -203,6 +207,7 @@ const SPEC: Record<string, ExpectedTable> = {
       'ix_export_job_status (status)',
       'ix_export_job_user_id (user_id)',
       'ix_export_job_crawl_job_id (crawl_job_id)',
+      `ix_export_job_pending (id) WHERE "status" = 'pending'`,
     ],
     checks: {
       ck_export_jobs_status: `"status" IN ${STATUSES}`,
@@ -319,13 +324,14 @@ describe('the entity metadata', () => {
         expect(fk.onUpdate ?? 'NO ACTION').toBe('NO ACTION');
     });
 
-    it('has the indexes of SPEC.md with their names, columns in order and uniqueness', () => {
+    it('has the indexes of SPEC.md with their names, columns in order, uniqueness and predicates', () => {
       expect(
         sorted(
           table(name).indices.map(
             (index) =>
               `${index.name} (${index.columns.map((c) => c.databaseName).join(', ')})` +
-              (index.isUnique ? ' UNIQUE' : ''),
+              (index.isUnique ? ' UNIQUE' : '') +
+              (index.where ? ` WHERE ${index.where}` : ''),
           ),
         ),
       ).toEqual(sorted(spec.indexes));

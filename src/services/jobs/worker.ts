@@ -1,0 +1,383 @@
+import type { ClientBase, Notification } from 'pg';
+import type { DataSource, QueryRunner } from 'typeorm';
+import { MAX_ID } from '../../entities/columns';
+import { ValidationError } from '../../errors';
+import { JOB_CHANNEL } from '../../repositories/job-lifecycle';
+import type { JobRunOptions, RunnableJob, RunnableJobKind } from './job-runner';
+
+/** The table a NOTIFY names (its payload) for each kind of job. */
+const TABLE_OF: Record<RunnableJobKind, string> = {
+  validation: 'validation_jobs',
+  export: 'export_jobs',
+};
+
+export interface JobWorkerOptions {
+  /** Jobs run at once, of all kinds together. Default 1. */
+  concurrency?: number;
+  /**
+   * Seconds a running job may go without a heartbeat before stale recovery fails it as lost
+   * (its worker died). Every worker beats well inside it (a quarter of it, at least every 30 s).
+   * Default 300.
+   */
+  leaseSeconds?: number;
+  /**
+   * The fallback poll, for notifications a worker missed (its listening connection was lost, or
+   * a pooler in transaction mode, which does not pass LISTEN on). Default 30 s.
+   */
+  pollIntervalMs?: number;
+  /** How often this worker fails stale jobs (of any worker). Default half the lease, at most 60 s. */
+  recoveryIntervalMs?: number;
+  /** How long running jobs may take to finish after a stop before they are failed. Default 30 s. */
+  gracePeriodMs?: number;
+  /** Aborting it stops the worker gracefully, as `stop()` does (pass one tied to SIGTERM). */
+  signal?: AbortSignal;
+  events?: JobWorkerEvents;
+}
+
+/** What a worker reports as it goes; every callback is optional. */
+export interface JobWorkerEvents {
+  /** Listening for notifications (again, after `listenerLost`). */
+  listening?: () => void;
+  /** The listening connection broke; polling carries on and the worker listens again shortly. */
+  listenerLost?: (error: Error) => void;
+  started?: (kind: RunnableJobKind, job: RunnableJob) => void;
+  /** A run ended: the job is completed, failed (its error_message says why) or cancelled. */
+  finished?: (kind: RunnableJobKind, job: RunnableJob, milliseconds: number) => void;
+  /** Running jobs of dead workers, failed by stale recovery. */
+  recovered?: (kind: RunnableJobKind, jobs: RunnableJob[]) => void;
+  /** stop() began: no more claims; `running` jobs get the grace period. */
+  stopping?: (reason: string, running: number) => void;
+  /** After the grace period: these jobs were failed with `message`. */
+  abandoned?: (kind: RunnableJobKind, job: RunnableJob, message: string) => void;
+  /** A claim, recovery or run failed unexpectedly (the database went away?); the worker goes on. */
+  error?: (error: unknown) => void;
+}
+
+/** What the worker needs of a kind of job: a JobRunner (a service's `jobs`) is one. */
+export interface RunnableJobs {
+  readonly kind: RunnableJobKind;
+  claimNext(): Promise<RunnableJob | null>;
+  run(
+    job: RunnableJob,
+    options: Pick<JobRunOptions<never, never>, 'abandon' | 'heartbeatMs'>,
+  ): Promise<RunnableJob>;
+  recoverStale(leaseSeconds: number): Promise<RunnableJob[]>;
+}
+
+interface Running {
+  kind: RunnableJobKind;
+  job: RunnableJob;
+  abandon: AbortController;
+  done: Promise<void>;
+}
+
+/** After abandoning, how long to wait for the runs to notice before returning anyway. */
+const SETTLE_MS = 5_000;
+
+/** The longest delay a Node timer takes; a longer one fires at once (after a warning). */
+const MAX_TIMER_MS = 2_147_483_647;
+/** A heartbeat at least this often, however long the lease. */
+const MAX_HEARTBEAT_MS = 30_000;
+
+/** A setting within its range, or a message for it in `fields`; the default when unset. */
+function setting(
+  fields: Record<string, string[]>,
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  { integer = false, min = 1, max }: { integer?: boolean; min?: number; max: number },
+): number {
+  if (value === undefined) return fallback;
+  const ok =
+    Number.isFinite(value) && value >= min && value <= max && (!integer || Number.isInteger(value));
+  if (!ok) {
+    fields[name] = [
+      `${name} must be a ${integer ? 'whole ' : ''}number from ${min} to ${max}, got ${value}`,
+    ];
+  }
+  return value;
+}
+
+/**
+ * Runs validation and export jobs: up to `concurrency` at once, claimed as they are requested.
+ *
+ * - Wake-up: the worker LISTENs on the jobs channel; a request or a retry sends a NOTIFY in its
+ *   own transaction, so a worker wakes the moment the job is visible and never before. A slow
+ *   poll catches what a lost notification would have missed. No busy polling.
+ * - Heartbeat: each running job is touched every quarter lease (at least every 30 s), apart
+ *   from its progress writes (JobRunner); stale recovery, run periodically, fails running jobs
+ *   of any worker that missed their heartbeats for a whole lease (the worker died).
+ * - Shutdown: `stop()` (or the `signal`) stops claiming, waits up to the grace period for the
+ *   running jobs, then fails what is left with a message saying why. Nothing stays `running`
+ *   with no worker (if even that fails, recovery fails the job after the lease).
+ */
+export class JobWorker {
+  private readonly runners: RunnableJobs[];
+  private readonly concurrency: number;
+  private readonly leaseSeconds: number;
+  private readonly heartbeatMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly recoveryIntervalMs: number;
+  private readonly gracePeriodMs: number;
+  private readonly events: JobWorkerEvents;
+  private readonly running = new Set<Running>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  private listener?: QueryRunner;
+  private detachListener?: () => void;
+  private relisten?: NodeJS.Timeout;
+  private filling?: Promise<void>;
+  private fillAgain = false;
+  private nextRunner = 0;
+  private stopped?: Promise<void>;
+  private resolveDone!: () => void;
+  /** Resolves once the worker has stopped (after `stop()` or the signal). */
+  readonly done = new Promise<void>((resolve) => (this.resolveDone = resolve));
+
+  constructor(
+    private readonly dataSource: DataSource,
+    runners: readonly RunnableJobs[],
+    private readonly options: JobWorkerOptions = {},
+  ) {
+    const fields: Record<string, string[]> = {};
+    if (runners.length === 0) fields.runners = ['give at least one kind of job to run'];
+    this.runners = [...runners];
+    this.concurrency = setting(fields, 'concurrency', options.concurrency, 1, {
+      integer: true,
+      max: 1000,
+    });
+    this.leaseSeconds = setting(fields, 'leaseSeconds', options.leaseSeconds, 300, {
+      integer: true,
+      max: MAX_ID,
+    });
+    this.heartbeatMs = Math.min((this.leaseSeconds * 1000) / 4, MAX_HEARTBEAT_MS);
+    this.pollIntervalMs = setting(fields, 'pollIntervalMs', options.pollIntervalMs, 30_000, {
+      max: MAX_TIMER_MS,
+    });
+    this.recoveryIntervalMs = setting(
+      fields,
+      'recoveryIntervalMs',
+      options.recoveryIntervalMs,
+      Math.min(60_000, (this.leaseSeconds * 1000) / 2),
+      { max: MAX_TIMER_MS },
+    );
+    this.gracePeriodMs = setting(fields, 'gracePeriodMs', options.gracePeriodMs, 30_000, {
+      min: 0,
+      max: MAX_TIMER_MS,
+    });
+    if (Object.keys(fields).length > 0) throw new ValidationError(fields);
+    this.events = options.events ?? {};
+  }
+
+  /** Kinds of job this worker runs. */
+  get kinds(): RunnableJobKind[] {
+    return this.runners.map((runner) => runner.kind);
+  }
+
+  /** Jobs running now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /**
+   * Listens, recovers stale jobs, claims what is pending and keeps going until stopped. Resolves
+   * once running (await `done` for the end). Throws when the database cannot be reached.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error('a JobWorker starts once; create a new one');
+    this.state = 'running';
+    const { signal } = this.options;
+    if (signal?.aborted) {
+      void this.stop(String(signal.reason ?? 'aborted'));
+      return;
+    }
+    signal?.addEventListener('abort', () => void this.stop(String(signal.reason ?? 'aborted')), {
+      once: true,
+    });
+    try {
+      await this.listen();
+    } catch (error) {
+      await this.stop('the database could not be reached');
+      throw error;
+    }
+    await this.recover();
+    this.timers.push(setInterval(() => this.fill(), this.pollIntervalMs));
+    this.timers.push(setInterval(() => void this.recover(), this.recoveryIntervalMs));
+    this.fill();
+  }
+
+  /**
+   * Stops claiming, lets running jobs finish within the grace period, then fails what is left
+   * with a message naming `reason`. Resolves when stopped; calling it again returns the same.
+   */
+  stop(reason = 'stop requested'): Promise<void> {
+    this.stopped ??= this.shutDown(reason).finally(() => {
+      this.state = 'stopped';
+      this.resolveDone();
+    });
+    return this.stopped;
+  }
+
+  private async shutDown(reason: string): Promise<void> {
+    this.state = 'stopping';
+    for (const timer of this.timers) clearInterval(timer);
+    clearTimeout(this.relisten);
+    await this.unlisten();
+    await this.filling;
+    this.events.stopping?.(reason, this.running.size);
+    if (this.running.size === 0) return;
+
+    const all = Promise.all([...this.running].map((entry) => entry.done));
+    let graceTimer: NodeJS.Timeout | undefined;
+    const graceOver = await Promise.race([
+      all.then(() => false),
+      new Promise<boolean>(
+        (resolve) => (graceTimer = setTimeout(() => resolve(true), this.gracePeriodMs)),
+      ),
+    ]);
+    clearTimeout(graceTimer);
+    if (!graceOver) return;
+
+    const seconds = this.gracePeriodMs / 1000;
+    for (const entry of this.running) {
+      const message =
+        `worker stopped (${reason}) before the job finished: it ran past the ${seconds} s grace ` +
+        'period. Retry the job to run it again.';
+      entry.abandon.abort(message);
+      this.events.abandoned?.(entry.kind, entry.job, message);
+    }
+    let settleTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      all,
+      new Promise((resolve) => (settleTimer = setTimeout(resolve, SETTLE_MS))),
+    ]);
+    clearTimeout(settleTimer);
+  }
+
+  /**
+   * Claims jobs until `concurrency` run or none is pending. One fill at a time; a wake-up during
+   * one (a notification, a finished job) runs another after it, so none is lost.
+   */
+  private fill(): void {
+    if (this.state !== 'running') return;
+    if (this.filling) {
+      this.fillAgain = true;
+      return;
+    }
+    this.fillAgain = false;
+    this.filling = this.claimUntilFull().finally(() => {
+      this.filling = undefined;
+      if (this.fillAgain) this.fill();
+    });
+  }
+
+  private async claimUntilFull(): Promise<void> {
+    try {
+      while (this.state === 'running' && this.running.size < this.concurrency) {
+        if (!(await this.claimOne())) return;
+      }
+    } catch (error) {
+      // The database went away mid-claim: the next poll tries again.
+      this.events.error?.(error);
+    }
+  }
+
+  /** Claims one job, taking the kinds in turn so that one kind's backlog does not starve the other. */
+  private async claimOne(): Promise<boolean> {
+    for (let i = 0; i < this.runners.length; i++) {
+      const index = (this.nextRunner + i) % this.runners.length;
+      const runner = this.runners[index];
+      const job = await runner.claimNext();
+      if (job) {
+        this.nextRunner = (index + 1) % this.runners.length;
+        this.launch(runner, job);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private launch(runner: RunnableJobs, job: RunnableJob): void {
+    const abandon = new AbortController();
+    const started = Date.now();
+    const entry: Running = { kind: runner.kind, job, abandon, done: Promise.resolve() };
+    this.running.add(entry);
+    this.events.started?.(runner.kind, job);
+    entry.done = runner
+      .run(job, { abandon: abandon.signal, heartbeatMs: this.heartbeatMs })
+      .then(
+        (finished) => this.events.finished?.(runner.kind, finished, Date.now() - started),
+        (error: unknown) => this.events.error?.(error),
+      )
+      .finally(() => {
+        this.running.delete(entry);
+        this.fill();
+      });
+  }
+
+  private async recover(): Promise<void> {
+    for (const runner of this.runners) {
+      try {
+        const recovered = await runner.recoverStale(this.leaseSeconds);
+        if (recovered.length > 0) this.events.recovered?.(runner.kind, recovered);
+      } catch (error) {
+        this.events.error?.(error);
+      }
+    }
+  }
+
+  /** LISTEN on its own connection; when that connection breaks, listen again after a pause. */
+  private async listen(): Promise<void> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      const client = (await runner.connect()) as ClientBase;
+      const tables = new Set(this.runners.map((r) => TABLE_OF[r.kind]));
+      const onNotification = (message: Notification) => {
+        if (message.channel === JOB_CHANNEL && tables.has(message.payload ?? '')) this.fill();
+      };
+      const onError = (error: Error) => this.listenerLost(runner, error);
+      const onEnd = () => this.listenerLost(runner, new Error('connection ended'));
+      client.on('notification', onNotification);
+      client.on('error', onError);
+      client.on('end', onEnd);
+      // The connection goes back to the pool on release: leave nothing of ours on it.
+      this.detachListener = () => {
+        client.off('notification', onNotification);
+        client.off('error', onError);
+        client.off('end', onEnd);
+      };
+      await runner.query(`LISTEN ${JOB_CHANNEL}`);
+    } catch (error) {
+      this.detachListener?.();
+      await runner.release().catch(() => undefined);
+      throw error;
+    }
+    this.listener = runner;
+    this.events.listening?.();
+  }
+
+  private listenerLost(runner: QueryRunner, error: Error): void {
+    if (this.listener !== runner || this.state !== 'running') return;
+    this.listener = undefined;
+    this.detachListener?.();
+    void runner.release().catch(() => undefined);
+    this.events.listenerLost?.(error);
+    const retry = () => {
+      if (this.state !== 'running') return;
+      this.listen().then(
+        () => this.fill(), // whatever was requested while deaf
+        () => (this.relisten = setTimeout(retry, Math.min(this.pollIntervalMs, 5_000))),
+      );
+    };
+    this.relisten = setTimeout(retry, Math.min(this.pollIntervalMs, 1_000));
+  }
+
+  private async unlisten(): Promise<void> {
+    const runner = this.listener;
+    this.listener = undefined;
+    if (!runner) return;
+    await runner.query(`UNLISTEN ${JOB_CHANNEL}`).catch(() => undefined);
+    this.detachListener?.();
+    await runner.release().catch(() => undefined);
+  }
+}
