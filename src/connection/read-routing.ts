@@ -40,6 +40,9 @@ export function statementRunner(
  * The primary's WAL position after every transaction committed so far (an LSN as text, such as
  * `0/3000148`). The insert position, not pg_current_wal_lsn() (the write position): a commit
  * made with synchronous_commit = off returns before its WAL is written, and must count too.
+ * (When the last record ended exactly at a page boundary, the insert position is just past the
+ * next page's header, which a standby reaches only with the next record; the background writer
+ * logs one within 15 s of activity, so a waiter is late then, never wrong.)
  */
 export async function currentWalLsn(query: RunQuery): Promise<string> {
   const [row] = await query('SELECT pg_current_wal_insert_lsn()::text AS lsn');
