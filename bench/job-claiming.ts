@@ -328,7 +328,7 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
 
 export const benchmark: Benchmark = {
   name: 'job-claiming',
-  title: '5. Job claiming at any history size, side by side with pg-boss',
+  title: '6. Job claiming at any history size, side by side with pg-boss',
   run,
 };
 

@@ -234,7 +234,7 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
 
 export const benchmark: Benchmark = {
   name: 'live-migration',
-  title: '6. Live migration under write load: lock-safe vs plain',
+  title: '7. Live migration under write load: lock-safe vs plain',
   run,
 };
 

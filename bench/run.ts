@@ -1,3 +1,4 @@
+import { benchmark as archiveExport } from './archive-export';
 import { benchmark as exportStreaming } from './export-streaming';
 import { benchmark as imageIngest } from './image-ingest';
 import { benchmark as indexSpeedups } from './index-speedups';
@@ -11,7 +12,15 @@ import { runBenchmarks } from './lib/runner';
  * server; a full run writes docs/benchmarks.md.
  */
 runBenchmarks(
-  [indexSpeedups, writeCost, imageIngest, exportStreaming, jobClaiming, liveMigration],
+  [
+    indexSpeedups,
+    writeCost,
+    imageIngest,
+    exportStreaming,
+    archiveExport,
+    jobClaiming,
+    liveMigration,
+  ],
   process.argv.slice(2),
   { writeDocs: 'all' },
 ).then(

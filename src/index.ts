@@ -13,7 +13,21 @@ export { revertLastMigration, runPendingMigrations } from './migrator/migrator';
 export type { MigrateOptions, MigratorEvents } from './migrator/migrator';
 export { MigrationRefusedError } from './migrator/migration-refused-error';
 export type { MigrationRefusal, RefusalReason } from './migrator/migration-refused-error';
-export type { MigrationTraits, PixCrawlerMigration } from './migrations';
+export type { MigrationObject, MigrationTraits, PixCrawlerMigration } from './migrations';
+export { planMigrations } from './migrator/plan';
+export type { MigrationPlan, PlannedMigration, PlanStep, PlannedLock } from './migrator/plan';
+export type { LockMode } from './migrator/statement-impact';
+export { checkAdoption } from './upgrade/adoption';
+export type {
+  AdoptionAction,
+  AdoptionEntry,
+  AdoptionOptions,
+  AdoptionReason,
+  AdoptionReport,
+  TimestampConversion,
+} from './upgrade/adoption';
+export { incompleteMigrations } from './inspect/migration-states';
+export type { IncompleteMigration } from './inspect/migration-states';
 export { assertPrimary, isStandby, StandbyServerError } from './connection/server-role';
 export type { RunQuery } from './connection/server-role';
 export {

@@ -25,6 +25,10 @@ export interface BenchSizes {
   /** The two export sizes; memory is compared between them. */
   exportSmall: number;
   exportLarge: number;
+  /** Image files in the two archive (zip/tar) exports, and in the Azurite archive run. */
+  archiveSmall: number;
+  archiveLarge: number;
+  azuriteFiles: number;
   /** Jobs per claiming run, and the worker counts. */
   claimJobs: number;
   workers: number[];
@@ -58,6 +62,9 @@ export function parseArgs(argv: string[]): BenchSizes {
     saveRows: Math.min(images, quick ? 1_000 : 10_000),
     exportSmall: Math.max(1000, Math.floor(images / 10)),
     exportLarge: images,
+    archiveSmall: quick ? 200 : 5_000,
+    archiveLarge: quick ? 2_000 : 50_000,
+    azuriteFiles: quick ? 300 : 5_000,
     claimJobs: quick ? 1_000 : 10_000,
     workers: [1, 4, 16],
     claimHistory: quick ? 20_000 : 1_000_000,

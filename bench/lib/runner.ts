@@ -42,6 +42,8 @@ function sizesLine(sizes: BenchSizes): string {
     `${d.projects.toLocaleString('en-US')} projects, ${d.profiles.toLocaleString('en-US')} profiles. ` +
     `Ingest ${sizes.ingestRows.toLocaleString('en-US')} rows (save() ${sizes.saveRows.toLocaleString('en-US')}), ` +
     `exports of ${sizes.exportSmall.toLocaleString('en-US')} and ${sizes.exportLarge.toLocaleString('en-US')} images, ` +
+    `archives of ${sizes.archiveSmall.toLocaleString('en-US')} and ${sizes.archiveLarge.toLocaleString('en-US')} files ` +
+    `(${sizes.azuriteFiles.toLocaleString('en-US')} through Azurite), ` +
     `${sizes.claimJobs.toLocaleString('en-US')} jobs per claiming run, with 0 and ` +
     `${sizes.claimHistory.toLocaleString('en-US')} finished jobs in the table.`
   );

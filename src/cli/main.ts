@@ -4,6 +4,7 @@ import { ExitCode } from './output';
 import { handleInterrupts } from './session';
 import { registerDemo } from './commands/demo';
 import { registerMigrate } from './commands/migrate';
+import { registerPlan } from './commands/plan';
 import { registerPreflight } from './commands/preflight';
 import { registerRevert } from './commands/revert';
 import { registerSeedLegacy } from './commands/seed-legacy';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
   registerMigrate(program);
+  registerPlan(program);
   registerRevert(program);
   registerStatus(program);
   registerVerify(program);

@@ -1,4 +1,5 @@
 import type { DataSource, EntityMetadata } from 'typeorm';
+import { withoutNotValid } from './schema-compare';
 import {
   normalizeDefault,
   type ColumnShape,
@@ -180,7 +181,3 @@ export async function canonicalSpellings(
   }
   return spellings;
 }
-
-/** `pg_get_constraintdef` appends ` NOT VALID` to unvalidated constraints; validity is compared apart. */
-export const withoutNotValid = (definition: string): string =>
-  definition.replace(/\s+NOT VALID$/, '');

@@ -1,5 +1,9 @@
 import { MigrationExecutor, type DataSource } from 'typeorm';
-import { migrationName } from '../migrations/migration-traits';
+import {
+  migrationName,
+  type MigrationObject,
+  type PixCrawlerMigration,
+} from '../migrations/migration-traits';
 
 export interface MigrationState {
   name: string;
@@ -51,4 +55,47 @@ export async function migrationStatus(dataSource: DataSource): Promise<Migration
     unknown: migrations.filter((m) => m.unknown).map((m) => m.name),
     upToDate: pending.length === 0,
   };
+}
+
+/** A migration recorded as applied whose objects are not all there. */
+export interface IncompleteMigration {
+  name: string;
+  missing: MigrationObject[];
+  /** Its up() can run again to make what is missing (see MigrationTraits.rerunnable). */
+  rerunnable: boolean;
+}
+
+/**
+ * Recorded migrations whose declared objects (MigrationTraits.creates) are missing from the
+ * current schema: what an interrupted revert leaves (the record is removed last). Oldest first.
+ */
+export async function incompleteMigrations(dataSource: DataSource): Promise<IncompleteMigration[]> {
+  const applied = new Set(
+    (await migrationStates(dataSource)).filter((s) => s.applied).map((s) => s.name),
+  );
+  const declared = (dataSource.migrations as PixCrawlerMigration[]).filter(
+    (m) => applied.has(migrationName(m)) && (m.creates?.length ?? 0) > 0,
+  );
+  if (declared.length === 0) return [];
+  const rows: { kind: string; table: string; name: string }[] = await dataSource.query(
+    `SELECT 'table' AS kind, c.relname AS table, c.relname AS name
+       FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+     UNION ALL
+     SELECT 'index', t.relname, i.relname
+       FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+      WHERE t.relnamespace = current_schema()::regnamespace AND x.indisvalid
+     UNION ALL
+     SELECT 'constraint', t.relname, con.conname
+       FROM pg_constraint con JOIN pg_class t ON t.oid = con.conrelid
+      WHERE t.relnamespace = current_schema()::regnamespace`,
+  );
+  const present = new Set(rows.map((r) => `${r.kind} ${r.table}.${r.name}`));
+  return declared.flatMap((migration) => {
+    const missing = (migration.creates ?? []).filter(
+      (object) => !present.has(`${object.kind} ${object.table}.${object.name}`),
+    );
+    return missing.length === 0
+      ? []
+      : [{ name: migrationName(migration), missing, rerunnable: migration.rerunnable === true }];
+  });
 }

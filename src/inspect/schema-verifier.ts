@@ -1,6 +1,12 @@
 import type { DataSource } from 'typeorm';
-import { canonicalSpellings, expectedSchema, withoutNotValid } from './expected-schema';
-import { migrationStates } from './migration-states';
+import {
+  compareSchemas,
+  withoutNotValid,
+  type CompareOptions,
+  type SchemaDifference,
+} from './schema-compare';
+import { canonicalSpellings, expectedSchema } from './expected-schema';
+import { incompleteMigrations, migrationStates } from './migration-states';
 import { currentSchema, readSchemaCatalog } from './schema-catalog';
 import { schemaDrift } from './schema-drift';
 import type { ForeignKeyShape, IndexShape, TableShape } from './schema-shape';
@@ -36,6 +42,12 @@ export interface Finding {
   message: string;
   /** Set when running the pending migrations (which repair what they own) fixes this. */
   repairedByMigrate?: boolean;
+  /**
+   * The migration that makes this missing object, when it is recorded as applied: what an
+   * interrupted revert leaves. With repairedByMigrate, migrate runs it again; without, it must
+   * be reverted (every step of a revert can run again) and migrated again.
+   */
+  recordedBy?: string;
 }
 
 export interface TableSummary {
@@ -62,14 +74,7 @@ export interface VerificationReport {
   ok: boolean;
 }
 
-export interface CompareOptions {
-  /** Tables that are expected to exist without an entity: the migrations table. */
-  ignoredTables?: string[];
-}
-
 const list = (items: readonly string[]) => `(${items.join(', ')})`;
-const sameList = (a: readonly string[], b: readonly string[]) =>
-  a.length === b.length && a.every((item, i) => item === b[i]);
 
 const describeForeignKey = (fk: ForeignKeyShape) =>
   `${list(fk.columns)} → ${fk.referencedTable}${list(fk.referencedColumns)} ON DELETE ${fk.onDelete}`;
@@ -78,284 +83,189 @@ const describeIndex = (index: IndexShape) =>
   (index.method === 'btree' ? '' : ` USING ${index.method}`) +
   (index.where ? ` WHERE ${index.where}` : '');
 
-/** Compares two schemas (pure: no database), returning every difference as a finding. */
-export function compareSchemas(
-  expected: Map<string, TableShape>,
-  actual: Map<string, TableShape>,
-  options: CompareOptions = {},
+const NOT_IN_MODEL = 'not in the entities (left alone)';
+
+/** The comparer's differences between the entities and the database, as verify's findings. */
+export function verifyFindings(
+  expected: ReadonlyMap<string, TableShape>,
+  actual: ReadonlyMap<string, TableShape>,
+  options: Pick<CompareOptions, 'ignoredTables'> = {},
 ): Finding[] {
-  const findings: Finding[] = [];
-  for (const table of expected.values()) {
-    const live = actual.get(table.name);
-    if (!live) {
-      findings.push({
-        severity: 'error',
-        table: table.name,
-        kind: 'table',
-        name: table.name,
-        message: 'missing: the table does not exist',
-      });
-      continue;
-    }
-    findings.push(...compareTable(table, live));
-  }
-  const ignored = new Set(options.ignoredTables ?? []);
-  for (const table of actual.values()) {
-    if (expected.has(table.name) || ignored.has(table.name)) continue;
-    findings.push({
-      severity: 'warning',
-      table: table.name,
-      kind: 'table',
-      name: table.name,
-      message: 'not described by any entity (left alone)',
-    });
-  }
-  return findings;
+  return compareSchemas(expected, actual, options).map(findingOf);
 }
 
-function compareTable(expected: TableShape, live: TableShape): Finding[] {
-  const findings: Finding[] = [];
-  const add = (
-    severity: Severity,
-    kind: FindingKind,
-    name: string,
-    message: string,
-    repairedByMigrate?: boolean,
-  ) =>
-    findings.push({
-      severity,
-      table: expected.name,
-      kind,
-      name,
-      message,
-      ...(repairedByMigrate && { repairedByMigrate }),
-    });
-  const notInModel = 'not in the entities (left alone)';
-
-  // Columns
-  for (const column of expected.columns) {
-    const found = live.columns.find((c) => c.name === column.name);
-    if (!found) {
-      add('error', 'column', column.name, `missing (expected ${column.type})`);
-      continue;
-    }
-    if (found.type !== column.type) {
-      add('error', 'column', column.name, `type is ${found.type}, expected ${column.type}`);
-    }
-    if (found.nullable !== column.nullable) {
-      add(
-        'error',
-        'column',
-        column.name,
-        column.nullable ? 'is NOT NULL, expected nullable' : 'is nullable, expected NOT NULL',
-      );
-    }
-    if (found.default !== column.default) {
-      add(
-        'error',
-        'column',
-        column.name,
-        `default is ${found.default ?? '(none)'}, expected ${column.default ?? '(none)'}`,
-      );
-    }
-  }
-  for (const column of live.columns) {
-    if (!expected.columns.some((c) => c.name === column.name)) {
-      add('warning', 'column', column.name, `${notInModel}: ${column.type}`);
-    }
-  }
-
-  // Primary key
-  if (expected.primaryKey) {
-    const pk = expected.primaryKey;
-    if (!live.primaryKey) {
-      add('error', 'primary key', pk.name, `missing (expected on ${list(pk.columns)})`);
-    } else {
-      if (live.primaryKey.name !== pk.name) {
-        add(
-          'error',
-          'primary key',
-          pk.name,
-          `is named ${live.primaryKey.name}, expected ${pk.name}`,
-        );
+/**
+ * What a difference between the entities and the database means for `verify`: anything the
+ * entities describe that is missing or different is an error; anything the database holds that
+ * they do not know is a warning, except a second foreign key on an entity's foreign-key column,
+ * which silently changes what a delete does.
+ */
+export function findingOf(difference: SchemaDifference): Finding {
+  const { table, name } = difference;
+  const finding = (severity: Severity, message: string, repairedByMigrate = false): Finding => ({
+    severity,
+    table,
+    kind: difference.kind,
+    name,
+    message,
+    ...(repairedByMigrate && { repairedByMigrate }),
+  });
+  const notValid = (what: string) =>
+    finding(
+      'error',
+      'is NOT VALID: existing rows were never checked against it ' +
+        `(ALTER TABLE "${table}" VALIDATE CONSTRAINT "${what}" checks them)`,
+      true,
+    );
+  switch (difference.kind) {
+    case 'table':
+      return difference.problem === 'missing'
+        ? finding('error', 'missing: the table does not exist')
+        : finding('warning', 'not described by any entity (left alone)');
+    case 'column': {
+      const { expected, actual } = difference;
+      switch (difference.problem) {
+        case 'missing':
+          return finding('error', `missing (expected ${expected!.type})`);
+        case 'extra':
+          return finding('warning', `${NOT_IN_MODEL}: ${actual!.type}`);
+        case 'type':
+          return finding('error', `type is ${actual!.type}, expected ${expected!.type}`);
+        case 'nullability':
+          return finding(
+            'error',
+            expected!.nullable
+              ? 'is NOT NULL, expected nullable'
+              : 'is nullable, expected NOT NULL',
+          );
+        case 'default':
+          return finding(
+            'error',
+            `default is ${actual!.default ?? '(none)'}, expected ${expected!.default ?? '(none)'}`,
+          );
       }
-      if (!sameList(live.primaryKey.columns, pk.columns)) {
-        add(
-          'error',
-          'primary key',
-          pk.name,
-          `is on ${list(live.primaryKey.columns)}, expected ${list(pk.columns)}`,
-        );
+      break;
+    }
+    case 'primary key': {
+      const { expected, actual } = difference;
+      switch (difference.problem) {
+        case 'missing':
+          return finding('error', `missing (expected on ${list(expected!.columns)})`);
+        case 'name':
+          return finding('error', `is named ${actual!.name}, expected ${expected!.name}`);
+        case 'columns':
+          return finding(
+            'error',
+            `is on ${list(actual!.columns)}, expected ${list(expected!.columns)}`,
+          );
       }
+      break;
+    }
+    case 'foreign key': {
+      const { expected, actual, twin } = difference;
+      switch (difference.problem) {
+        case 'missing':
+          return finding(
+            'error',
+            `missing (expected ${describeForeignKey(expected!)})` +
+              (twin ? `; a foreign key on the same columns exists as ${twin.name}` : ''),
+          );
+        case 'extra':
+          return finding('warning', `${NOT_IN_MODEL}: ${describeForeignKey(actual!)}`);
+        case 'other':
+          return finding(
+            'error',
+            `${describeForeignKey(actual!)} is a second foreign key on an entity's foreign-key ` +
+              'column: it changes what a delete does (a NO ACTION or RESTRICT one makes a delete ' +
+              'fail instead of cascading). Drop it: ' +
+              `ALTER TABLE "${table}" DROP CONSTRAINT "${name}"`,
+          );
+        case 'target':
+          return finding(
+            'error',
+            `is ${describeForeignKey(actual!)}, expected ${describeForeignKey(expected!)}`,
+          );
+        case 'on delete':
+          return finding(
+            'error',
+            `is ON DELETE ${actual!.onDelete}, expected ON DELETE ${expected!.onDelete}`,
+          );
+        case 'on update':
+          return finding(
+            'error',
+            `is ON UPDATE ${actual!.onUpdate}, expected ON UPDATE ${expected!.onUpdate}`,
+          );
+        case 'not valid':
+          return notValid(name);
+      }
+      break;
+    }
+    case 'index': {
+      const { expected, actual, twin } = difference;
+      switch (difference.problem) {
+        case 'missing':
+          return finding(
+            'error',
+            `missing (expected ${describeIndex(expected!)})` +
+              (twin ? `; an index on the same columns exists as ${twin.name}` : ''),
+          );
+        case 'extra':
+          return finding(
+            'warning',
+            `${NOT_IN_MODEL}: ${describeIndex(actual!)}${actual!.valid === false ? ', and INVALID' : ''}`,
+          );
+        case 'definition':
+          return finding(
+            'error',
+            `is ${describeIndex(actual!)}, expected ${describeIndex(expected!)}`,
+          );
+        case 'invalid':
+          return finding(
+            'error',
+            'is INVALID (an interrupted CREATE INDEX CONCURRENTLY): queries do not use it ' +
+              `(REINDEX INDEX CONCURRENTLY "${name}" rebuilds it)`,
+            true,
+          );
+      }
+      break;
+    }
+    case 'unique constraint': {
+      const { expected, actual } = difference;
+      switch (difference.problem) {
+        case 'missing':
+          return finding('error', `missing (expected on ${list(expected!.columns)})`);
+        case 'extra':
+          return finding('warning', `${NOT_IN_MODEL}: on ${list(actual!.columns)}`);
+        case 'columns':
+          return finding(
+            'error',
+            `is on ${list(actual!.columns)}, expected ${list(expected!.columns)}`,
+          );
+      }
+      break;
+    }
+    case 'check': {
+      const { expected, actual } = difference;
+      switch (difference.problem) {
+        case 'missing': {
+          const definition = expected!.definition;
+          const shown = /^CHECK /.test(definition) ? definition : `CHECK (${definition})`;
+          return finding('error', `missing (expected ${shown})`);
+        }
+        case 'extra':
+          return finding('warning', `${NOT_IN_MODEL}: ${actual!.definition}`);
+        case 'definition':
+          return finding(
+            'error',
+            `is ${withoutNotValid(actual!.definition)}, expected ${expected!.definition}`,
+          );
+        case 'not valid':
+          return notValid(name);
+      }
+      break;
     }
   }
-
-  // Foreign keys
-  for (const fk of expected.foreignKeys) {
-    const found = live.foreignKeys.find((f) => f.name === fk.name);
-    if (!found) {
-      const twin = live.foreignKeys.find((f) => sameList(f.columns, fk.columns));
-      add(
-        'error',
-        'foreign key',
-        fk.name,
-        `missing (expected ${describeForeignKey(fk)})` +
-          (twin ? `; a foreign key on the same columns exists as ${twin.name}` : ''),
-      );
-      continue;
-    }
-    if (
-      !sameList(found.columns, fk.columns) ||
-      found.referencedTable !== fk.referencedTable ||
-      !sameList(found.referencedColumns, fk.referencedColumns)
-    ) {
-      add(
-        'error',
-        'foreign key',
-        fk.name,
-        `is ${describeForeignKey(found)}, expected ${describeForeignKey(fk)}`,
-      );
-    } else if (found.onDelete !== fk.onDelete) {
-      add(
-        'error',
-        'foreign key',
-        fk.name,
-        `is ON DELETE ${found.onDelete}, expected ON DELETE ${fk.onDelete}`,
-      );
-    }
-    if (found.onUpdate !== fk.onUpdate) {
-      add(
-        'error',
-        'foreign key',
-        fk.name,
-        `is ON UPDATE ${found.onUpdate}, expected ON UPDATE ${fk.onUpdate}`,
-      );
-    }
-    if (found.validated === false) {
-      add(
-        'error',
-        'foreign key',
-        fk.name,
-        'is NOT VALID: existing rows were never checked against it ' +
-          `(ALTER TABLE "${expected.name}" VALIDATE CONSTRAINT "${fk.name}" checks them)`,
-        true,
-      );
-    }
-  }
-  for (const fk of live.foreignKeys) {
-    if (!expected.foreignKeys.some((f) => f.name === fk.name)) {
-      add('warning', 'foreign key', fk.name, `${notInModel}: ${describeForeignKey(fk)}`);
-    }
-  }
-
-  // Indexes
-  for (const index of expected.indexes) {
-    const found = live.indexes.find((i) => i.name === index.name);
-    if (!found) {
-      const twin = live.indexes.find((i) => sameList(i.columns, index.columns));
-      add(
-        'error',
-        'index',
-        index.name,
-        `missing (expected ${describeIndex(index)})` +
-          (twin ? `; an index on the same columns exists as ${twin.name}` : ''),
-      );
-      continue;
-    }
-    if (
-      !sameList(found.columns, index.columns) ||
-      found.unique !== index.unique ||
-      found.method !== index.method ||
-      !samePredicate(found, index)
-    ) {
-      add(
-        'error',
-        'index',
-        index.name,
-        `is ${describeIndex(found)}, expected ${describeIndex(index)}`,
-      );
-    }
-    if (found.valid === false) {
-      add(
-        'error',
-        'index',
-        index.name,
-        'is INVALID (an interrupted CREATE INDEX CONCURRENTLY): queries do not use it ' +
-          `(REINDEX INDEX CONCURRENTLY "${index.name}" rebuilds it)`,
-        true,
-      );
-    }
-  }
-  for (const index of live.indexes) {
-    if (!expected.indexes.some((i) => i.name === index.name)) {
-      const invalid = index.valid === false ? ', and INVALID' : '';
-      add('warning', 'index', index.name, `${notInModel}: ${describeIndex(index)}${invalid}`);
-    }
-  }
-
-  // Unique constraints
-  for (const unique of expected.uniques) {
-    const found = live.uniques.find((u) => u.name === unique.name);
-    if (!found) {
-      add(
-        'error',
-        'unique constraint',
-        unique.name,
-        `missing (expected on ${list(unique.columns)})`,
-      );
-    } else if (!sameList(found.columns, unique.columns)) {
-      add(
-        'error',
-        'unique constraint',
-        unique.name,
-        `is on ${list(found.columns)}, expected ${list(unique.columns)}`,
-      );
-    }
-  }
-  for (const unique of live.uniques) {
-    if (!expected.uniques.some((u) => u.name === unique.name)) {
-      add('warning', 'unique constraint', unique.name, `${notInModel}: on ${list(unique.columns)}`);
-    }
-  }
-
-  // Checks
-  for (const check of expected.checks) {
-    const found = live.checks.find((c) => c.name === check.name);
-    if (!found) {
-      const shown = /^CHECK /.test(check.definition)
-        ? check.definition
-        : `CHECK (${check.definition})`;
-      add('error', 'check', check.name, `missing (expected ${shown})`);
-      continue;
-    }
-    if (
-      check.comparable &&
-      withoutNotValid(found.definition) !== withoutNotValid(check.definition)
-    ) {
-      add(
-        'error',
-        'check',
-        check.name,
-        `is ${withoutNotValid(found.definition)}, expected ${check.definition}`,
-      );
-    }
-    if (found.validated === false) {
-      add(
-        'error',
-        'check',
-        check.name,
-        'is NOT VALID: existing rows were never checked against it ' +
-          `(ALTER TABLE "${expected.name}" VALIDATE CONSTRAINT "${check.name}" checks them)`,
-        true,
-      );
-    }
-  }
-  for (const check of live.checks) {
-    if (!expected.checks.some((c) => c.name === check.name)) {
-      add('warning', 'check', check.name, `${notInModel}: ${check.definition}`);
-    }
-  }
-  return findings;
+  throw new Error(`verify: no finding for ${JSON.stringify(difference)}`);
 }
 
 /**
@@ -364,11 +274,12 @@ function compareTable(expected: TableShape, live: TableShape): Finding[] {
  * alone, so a drift statement that only drops one of them is a warning too; any other
  * statement is an error.
  */
-function driftFindings(statements: string[], findings: Finding[]): Finding[] {
-  const knownExtras = new Set(
-    findings
-      .filter((f) => f.severity === 'warning' && f.table !== null)
-      .map((f) => `${f.table}.${f.name}`),
+function driftFindings(statements: string[], differences: SchemaDifference[]): Finding[] {
+  // Objects the database has and the entities do not: `table.name` → the severity verify gave it.
+  const knownExtras = new Map(
+    differences
+      .filter((d) => d.problem === 'extra' || d.problem === 'other')
+      .map((d) => [`${d.table}.${d.name}`, findingOf(d).severity] as const),
   );
   const lastIdentifier = (text: string) => /"([^"]+)"\s*$/.exec(text.trim())?.[1];
   return statements.map((statement) => {
@@ -376,20 +287,23 @@ function driftFindings(statements: string[], findings: Finding[]): Finding[] {
     const alterDrop = /^ALTER TABLE\s+(.+?)\s+DROP (?:COLUMN|CONSTRAINT)\s+"([^"]+)"\s*$/i.exec(
       statement.trim(),
     );
-    let extra = false;
+    let extra: Severity | undefined;
     if (dropIndex) {
-      extra = [...knownExtras].some((key) => key.endsWith(`.${dropIndex[1]}`));
+      extra = [...knownExtras].find(([key]) => key.endsWith(`.${dropIndex[1]}`))?.[1];
     } else if (alterDrop) {
-      extra = knownExtras.has(`${lastIdentifier(alterDrop[1])}.${alterDrop[2]}`);
+      extra = knownExtras.get(`${lastIdentifier(alterDrop[1])}.${alterDrop[2]}`);
     }
     return {
-      severity: extra ? 'warning' : 'error',
+      severity: extra ?? 'error',
       table: null,
       kind: 'drift',
       name: statement,
-      message: extra
-        ? 'TypeORM would drop an object the entities do not know (left alone)'
-        : 'TypeORM finds the entities and the database differ',
+      message:
+        extra === 'warning'
+          ? 'TypeORM would drop an object the entities do not know (left alone)'
+          : extra === 'error'
+            ? 'TypeORM would drop the second foreign key reported above'
+            : 'TypeORM finds the entities and the database differ',
     } satisfies Finding;
   });
 }
@@ -418,13 +332,6 @@ async function migrationFindings(dataSource: DataSource): Promise<Finding[]> {
     });
   }
   return findings;
-}
-
-/** Same WHERE, or, when the expected one is not in PostgreSQL's spelling, both partial or not. */
-function samePredicate(found: IndexShape, expected: IndexShape): boolean {
-  if (expected.whereComparable === false)
-    return (found.where === null) === (expected.where === null);
-  return (found.where ?? null) === (expected.where ?? null);
 }
 
 /**
@@ -491,14 +398,25 @@ export async function verifySchema(
   const actual = await readSchemaCatalog(dataSource, schema);
   const migrationsTable = dataSource.options.migrationsTableName ?? 'migrations';
   const findings: Finding[] = await spellAsPostgres(dataSource, schema, expected, actual);
-  findings.push(
-    ...compareSchemas(expected, actual, {
-      ignoredTables: [migrationsTable, dataSource.options.metadataTableName ?? 'typeorm_metadata'],
-    }),
-  );
+  const differences = compareSchemas(expected, actual, {
+    ignoredTables: [migrationsTable, dataSource.options.metadataTableName ?? 'typeorm_metadata'],
+  });
+  findings.push(...differences.map(findingOf));
+  // A missing object whose migration is recorded as applied: say which, and whether migrate
+  // repairs it (the finding stays one finding, so the counts mean what they did).
+  for (const incomplete of await incompleteMigrations(dataSource)) {
+    for (const object of incomplete.missing) {
+      const finding = findings.find(
+        (f) => f.severity === 'error' && f.table === object.table && f.name === object.name,
+      );
+      if (!finding) continue;
+      finding.recordedBy = incomplete.name;
+      if (incomplete.rerunnable) finding.repairedByMigrate = true;
+    }
+  }
   findings.push(...(await migrationFindings(dataSource)));
   const drift = options.drift === false ? [] : await schemaDrift(dataSource);
-  findings.push(...driftFindings(drift, findings));
+  findings.push(...driftFindings(drift, differences));
 
   // The entities' tables, and any other table only when there is something to say about it.
   const tables = [...new Set([...expected.keys(), ...actual.keys()])]

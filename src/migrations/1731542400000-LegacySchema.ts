@@ -16,6 +16,9 @@ import type { PixCrawlerMigration } from './migration-traits';
 export class LegacySchema1731542400000 implements PixCrawlerMigration {
   name = 'LegacySchema1731542400000';
   readonly adoptsExistingTables = true;
+  readonly creates = ['profiles', 'projects', 'crawl_jobs', 'images', 'activity_logs'].map(
+    (table) => ({ kind: 'table' as const, table, name: table }),
+  );
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`CREATE TABLE "profiles" (
@@ -81,10 +84,10 @@ export class LegacySchema1731542400000 implements PixCrawlerMigration {
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query(`DROP TABLE "activity_logs"`);
-    await queryRunner.query(`DROP TABLE "images"`);
-    await queryRunner.query(`DROP TABLE "crawl_jobs"`);
-    await queryRunner.query(`DROP TABLE "projects"`);
-    await queryRunner.query(`DROP TABLE "profiles"`);
+    await queryRunner.query(`DROP TABLE IF EXISTS "activity_logs"`);
+    await queryRunner.query(`DROP TABLE IF EXISTS "images"`);
+    await queryRunner.query(`DROP TABLE IF EXISTS "crawl_jobs"`);
+    await queryRunner.query(`DROP TABLE IF EXISTS "projects"`);
+    await queryRunner.query(`DROP TABLE IF EXISTS "profiles"`);
   }
 }

@@ -118,6 +118,15 @@ const migrationsTableName = (queryRunner: QueryRunner) =>
 export class JobTablesAndConstraints1731542400001 implements PixCrawlerMigration {
   name = 'JobTablesAndConstraints1731542400001';
   readonly constrainsExistingRows = true;
+  readonly creates = [
+    { kind: 'table' as const, table: 'validation_jobs', name: 'validation_jobs' },
+    { kind: 'table' as const, table: 'export_jobs', name: 'export_jobs' },
+    ...EXISTING_TABLE_CONSTRAINTS.map(({ table, name }) => ({
+      kind: 'constraint' as const,
+      table,
+      name,
+    })),
+  ];
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await applyMigrationTimeouts(queryRunner, { transactional: true });
@@ -207,10 +216,11 @@ export class JobTablesAndConstraints1731542400001 implements PixCrawlerMigration
 
   public async down(queryRunner: QueryRunner): Promise<void> {
     await applyMigrationTimeouts(queryRunner, { transactional: true });
-    await queryRunner.query(`DROP TABLE "export_jobs"`);
-    await queryRunner.query(`DROP TABLE "validation_jobs"`);
+    // IF EXISTS: every step can be run again after a failure part way (see down() of the others).
+    await queryRunner.query(`DROP TABLE IF EXISTS "export_jobs"`);
+    await queryRunner.query(`DROP TABLE IF EXISTS "validation_jobs"`);
     for (const { table, name } of [...EXISTING_TABLE_CONSTRAINTS].reverse()) {
-      await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT "${name}"`);
+      await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT IF EXISTS "${name}"`);
     }
     const migrationsTable = migrationsTableName(queryRunner);
     if (await queryRunner.hasTable(migrationsTable)) {

@@ -42,6 +42,8 @@ const LEGACY_EMAIL_CONSTRAINT = 'profiles_email_key';
 export class IndexExistingTables1731542400002 implements PixCrawlerMigration {
   name = 'IndexExistingTables1731542400002';
   transaction = false;
+  readonly rerunnable = true;
+  readonly creates = INDEXES.map(({ table, name }) => ({ kind: 'index' as const, table, name }));
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     assertOutsideTransaction(queryRunner, this.name);

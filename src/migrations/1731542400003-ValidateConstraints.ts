@@ -1,12 +1,30 @@
 import type { QueryRunner } from 'typeorm';
 import type { PixCrawlerMigration } from './migration-traits';
-import { applyMigrationTimeouts, resetMigrationTimeouts } from './lock-safe-ddl';
+import {
+  applyMigrationTimeouts,
+  otherForeignKeysOn,
+  resetMigrationTimeouts,
+} from './lock-safe-ddl';
 import { EXISTING_TABLE_CONSTRAINTS } from './1731542400001-JobTablesAndConstraints';
+
+/** The columns of a `FOREIGN KEY ("a", "b") REFERENCES …` definition; none for a check. */
+const foreignKeyColumns = (definition: string): string[] =>
+  /^FOREIGN KEY \(([^)]*)\)/
+    .exec(definition)?.[1]
+    .split(',')
+    .map((column) => column.trim().replace(/^"|"$/g, '')) ?? [];
 
 /**
  * Validates the foreign keys and checks that JobTablesAndConstraints added NOT VALID.
  * VALIDATE CONSTRAINT scans the table under SHARE UPDATE EXCLUSIVE, which blocks no reader or
- * writer. Each constraint is validated in its own statement outside a transaction, so a run
+ * writer.
+ *
+ * Once a foreign key is validated, any other foreign key on the same column is dropped: a
+ * database the web app's ORM created has its own (`projects_user_id_profiles_id_fk`, ON DELETE
+ * NO ACTION), which would make a delete fail instead of cascading. Dropping it only after ours
+ * is valid keeps the column guarded at every moment; the drop takes a brief ACCESS EXCLUSIVE
+ * lock on the table and the one it references. down() does not bring such keys back: the
+ * reverted schema is the legacy one, which has no foreign keys. Each constraint is validated in its own statement outside a transaction, so a run
  * that fails on one (a row that breaks it: run `pixcrawler-db preflight`) keeps the ones already
  * validated, and the next run carries on.
  *
@@ -22,8 +40,13 @@ export class ValidateConstraints1731542400003 implements PixCrawlerMigration {
   public async up(queryRunner: QueryRunner): Promise<void> {
     await applyMigrationTimeouts(queryRunner, { transactional: false });
     try {
-      for (const { table, name } of EXISTING_TABLE_CONSTRAINTS) {
+      for (const { table, name, definition } of EXISTING_TABLE_CONSTRAINTS) {
         await queryRunner.query(`ALTER TABLE "${table}" VALIDATE CONSTRAINT "${name}"`);
+        const columns = foreignKeyColumns(definition);
+        if (columns.length === 0) continue;
+        for (const other of await otherForeignKeysOn(queryRunner, table, columns, name)) {
+          await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT "${other}"`);
+        }
       }
     } finally {
       await resetMigrationTimeouts(queryRunner);
@@ -36,7 +59,7 @@ export class ValidateConstraints1731542400003 implements PixCrawlerMigration {
     try {
       await applyMigrationTimeouts(queryRunner, { transactional: true });
       for (const { table, name, definition } of EXISTING_TABLE_CONSTRAINTS) {
-        await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT "${name}"`);
+        await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT IF EXISTS "${name}"`);
         await queryRunner.query(
           `ALTER TABLE "${table}" ADD CONSTRAINT "${name}" ${definition} NOT VALID`,
         );

@@ -33,6 +33,12 @@ export const PENDING_JOB_INDEXES: readonly IndexDefinition[] = [
 export class PendingJobIndexes1731542400004 implements MigrationInterface {
   name = 'PendingJobIndexes1731542400004';
   transaction = false;
+  readonly rerunnable = true;
+  readonly creates = PENDING_JOB_INDEXES.map(({ table, name }) => ({
+    kind: 'index' as const,
+    table,
+    name,
+  }));
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     assertOutsideTransaction(queryRunner, this.name);

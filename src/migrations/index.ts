@@ -5,7 +5,12 @@ import { ValidateConstraints1731542400003 } from './1731542400003-ValidateConstr
 import { PendingJobIndexes1731542400004 } from './1731542400004-PendingJobIndexes';
 import type { PixCrawlerMigration } from './migration-traits';
 
-export { migrationName, type MigrationTraits, type PixCrawlerMigration } from './migration-traits';
+export {
+  migrationName,
+  type MigrationObject,
+  type MigrationTraits,
+  type PixCrawlerMigration,
+} from './migration-traits';
 
 /** Every migration, oldest first. A new migration is added here as well as in this folder. */
 export const migrations: Array<new () => PixCrawlerMigration> = [

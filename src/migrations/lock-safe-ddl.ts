@@ -136,6 +136,31 @@ export async function uniqueConstraintsOnColumn(
 }
 
 /**
+ * The foreign keys on exactly these columns of a table (in this order) other than `keep`,
+ * whatever created them: an ORM's `<table>_<column>_<target>_id_fk` beside ours. Found by
+ * columns, not through `keep`, so the answer does not depend on `keep` existing yet.
+ */
+export async function otherForeignKeysOn(
+  queryRunner: QueryRunner,
+  table: string,
+  columns: readonly string[],
+  keep: string,
+): Promise<string[]> {
+  const rows: { name: string }[] = await queryRunner.query(
+    `SELECT con.conname AS name
+       FROM pg_constraint con
+      WHERE con.conrelid = to_regclass($1) AND con.contype = 'f' AND con.conname <> $3
+        AND ARRAY(SELECT a.attname::text
+                    FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, position)
+                    JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+                   ORDER BY k.position) = $2::text[]
+      ORDER BY con.conname`,
+    [table, columns, keep],
+  );
+  return rows.map((row) => row.name);
+}
+
+/**
  * TypeORM's `migration:revert` wraps `down()` in a transaction even when the migration says
  * `transaction = false` (only `-t none` stops it), and CONCURRENTLY fails inside one half way.
  * Refuse up front with the two ways that work, before anything changes.

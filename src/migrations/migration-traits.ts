@@ -16,6 +16,24 @@ export interface MigrationTraits {
    * the preflight check of those rows runs (and must be clean) before it starts.
    */
   readonly constrainsExistingRows?: boolean;
+  /**
+   * Objects up() creates that must exist while the migration is recorded as applied. An
+   * interrupted revert can leave the record with half of them gone; migrate and verify look.
+   */
+  readonly creates?: readonly MigrationObject[];
+  /**
+   * up() may run again where it is recorded: every step keeps what is done and makes what is
+   * missing (CREATE INDEX CONCURRENTLY guarded by the catalog, for one). migrate then repairs
+   * missing objects by running it again.
+   */
+  readonly rerunnable?: boolean;
+}
+
+/** A table, index or constraint (on `table`) a migration creates. */
+export interface MigrationObject {
+  kind: 'table' | 'index' | 'constraint';
+  table: string;
+  name: string;
 }
 
 export type PixCrawlerMigration = MigrationInterface & MigrationTraits;

@@ -1,4 +1,4 @@
-import type { LegacyMismatch } from '../upgrade/legacy-schema';
+import type { AdoptionReport } from '../upgrade/adoption';
 import type { PreflightReport } from '../upgrade/preflight';
 
 /**
@@ -9,8 +9,13 @@ import type { PreflightReport } from '../upgrade/preflight';
 export type MigrationRefusal =
   /** `baseline` was asked for, but none of the tables to adopt exist. */
   | { reason: 'nothing-to-adopt'; migration: string; expectedTables: string[] }
-  /** The tables to adopt differ from the legacy shape in ways adoption cannot take. */
-  | { reason: 'legacy-shape-mismatch'; migration: string; mismatches: LegacyMismatch[] }
+  /**
+   * The tables to adopt differ from the legacy shape in ways adoption cannot take: the
+   * classification, whose `refusals` say which (upgrade/adoption.ts).
+   */
+  | { reason: 'legacy-shape-mismatch'; migration: string; adoption: AdoptionReport }
+  /** The database records migrations this code does not know: a newer release migrated it. */
+  | { reason: 'unknown-migrations'; migrations: string[] }
   /** The tables exist but no migration is recorded: adopt them explicitly (`baseline`). */
   | { reason: 'adoption-required'; migration: string; existingTables: string[] }
   /** Existing rows break constraints a pending migration adds. */
@@ -27,6 +32,7 @@ const SUMMARIES: Record<RefusalReason, string> = {
     'the tables exist but no migration is recorded: adopt them with the baseline option',
   'rows-break-constraints': 'existing rows break constraints a pending migration adds',
   'revert-drops-data': 'reverting would drop tables that hold rows',
+  'unknown-migrations': 'the database records migrations this code does not know',
 };
 
 export class MigrationRefusedError extends Error {

@@ -2,13 +2,22 @@ import { DataSource, MigrationExecutor, type Logger, type Migration } from 'type
 import { validateSettings, wholeNumberSetting } from '../settings';
 import { withMigrationLock } from '../connection/migration-lock';
 import { assertPrimary } from '../connection/server-role';
-import { migrationStates, pendingMigrations } from '../inspect/migration-states';
+import {
+  incompleteMigrations,
+  migrationStates,
+  pendingMigrations,
+  type IncompleteMigration,
+} from '../inspect/migration-states';
+import { applyMigrationTimeouts } from '../migrations/lock-safe-ddl';
 import { migrationName, type PixCrawlerMigration } from '../migrations/migration-traits';
 import {
-  checkLegacySchema,
-  existingLegacyTables,
-  LEGACY_TABLE_NAMES,
-} from '../upgrade/legacy-schema';
+  checkAdoption,
+  conversionStatements,
+  type AdoptionOptions,
+  type AdoptionReport,
+  type TimestampConversion,
+} from '../upgrade/adoption';
+import { existingLegacyTables, LEGACY_TABLE_NAMES } from '../upgrade/legacy-schema';
 import { runPreflight, type PreflightReport } from '../upgrade/preflight';
 import { MigrationRefusedError } from './migration-refused-error';
 
@@ -40,16 +49,25 @@ export interface MigratorEvents {
   finished?: (name: string, milliseconds: number) => void;
   /** An existing database was adopted: its first migration recorded as applied, not run. */
   baselined?: (name: string) => void;
+  /** A recorded migration's missing objects were made again by running its up() again. */
+  repaired?: (migration: IncompleteMigration) => void;
+  /** A recorded migration's objects are missing and running it again is not safe: say so. */
+  incomplete?: (migration: IncompleteMigration) => void;
+  /** Adopting an existing database: how its tables differ from the legacy shape, classified. */
+  adopting?: (report: AdoptionReport) => void;
+  /** The baseline step converted timestamp columns to timestamptz. */
+  converted?: (conversions: TimestampConversion[]) => void;
   /** Preflight ran before the constraint migrations (the report may be clean). */
   preflight?: (report: PreflightReport) => void;
   /** A statement gave up waiting for a lock (lock_timeout); the run is retried after a pause. */
   retrying?: (attempt: number, maxAttempts: number, delayMs: number, error: Error) => void;
 }
 
-export interface MigrateOptions {
+export interface MigrateOptions extends AdoptionOptions {
   /**
-   * Adopt a database that already holds the five legacy tables: check them against
-   * legacy-schema.ts and record LegacySchema as applied instead of running it.
+   * Adopt a database that already holds the five legacy tables: classify their differences
+   * from legacy-schema.ts (upgrade/adoption.ts), convert what converts in place, and record
+   * LegacySchema as applied instead of running it.
    */
   baseline?: boolean;
   /** Attempts when a migration fails with lock_not_available; default PIXCRAWLER_LOCK_RETRIES or 5. */
@@ -64,7 +82,7 @@ function declaredMigrations(dataSource: DataSource): PixCrawlerMigration[] {
 }
 
 /** The migration an existing database adopts instead of running (LegacySchema), if any. */
-function adoptingMigration(dataSource: DataSource): string | undefined {
+export function adoptingMigration(dataSource: DataSource): string | undefined {
   const migration = declaredMigrations(dataSource).find((m) => m.adoptsExistingTables);
   return migration && migrationName(migration);
 }
@@ -118,22 +136,39 @@ async function retryingLockTimeouts<T>(
   }
 }
 
+/** What a migrate run would do, decided under the migration lock before anything changes. */
+export interface RunDecision {
+  /** Known migrations not yet recorded, oldest first (LegacySchema included when adopting). */
+  pending: string[];
+  /** Adopting an existing database: LegacySchema is recorded, not run, after the conversions. */
+  adoption?: AdoptionReport;
+  /** Preflight, when a constraint migration is pending on tables that exist (may be clean). */
+  preflight?: PreflightReport;
+}
+
 /**
- * The guards that run, under the migration lock, before anything changes: an existing database
- * must be adopted explicitly (`baseline`) and match the legacy schema, and no row may break a
- * constraint still to be added. Records the baseline last, so a refusal changes nothing.
+ * The guards that run, under the migration lock, before anything changes: no migration recorded
+ * that this code does not know, an existing database adopted explicitly (`baseline`) and with no
+ * difference from the legacy shape that nothing safe resolves, and no row breaking a constraint
+ * still to be added. Reads only; `plan` calls it too (reporting broken rows instead of refusing).
  */
-async function prepareRun(
+export async function decideRun(
   dataSource: DataSource,
-  pending: string[],
-  events: MigratorEvents,
-  options: MigrateOptions,
-): Promise<void> {
+  options: MigrateOptions = {},
+  { brokenRows = 'refuse' }: { brokenRows?: 'refuse' | 'report' } = {},
+): Promise<RunDecision> {
+  const states = await migrationStates(dataSource);
+  const unknown = states.filter((state) => state.unknown).map((state) => state.name);
+  if (unknown.length > 0) {
+    throw new MigrationRefusedError({ reason: 'unknown-migrations', migrations: unknown });
+  }
+  const pending = states.filter((state) => !state.applied).map((state) => state.name);
   const query = <T>(sql: string, params?: unknown[]): Promise<T[]> => dataSource.query(sql, params);
   // The adopting migration (LegacySchema) while it is pending, else undefined.
   const adopted = pending.find((name) => name === adoptingMigration(dataSource));
   const existing = adopted ? await existingLegacyTables(query) : [];
   const adopting = adopted !== undefined && existing.length > 0;
+  let adoption: AdoptionReport | undefined;
 
   if (adopted && options.baseline) {
     if (existing.length === 0) {
@@ -143,12 +178,12 @@ async function prepareRun(
         expectedTables: [...LEGACY_TABLE_NAMES],
       });
     }
-    const mismatches = await checkLegacySchema(query);
-    if (mismatches.length > 0) {
+    adoption = await checkAdoption(dataSource, options);
+    if (adoption.refusals.length > 0) {
       throw new MigrationRefusedError({
         reason: 'legacy-shape-mismatch',
         migration: adopted,
-        mismatches,
+        adoption,
       });
     }
   } else if (adopted && adopting) {
@@ -161,24 +196,94 @@ async function prepareRun(
 
   const tablesExist = !adopted || adopting;
   const constraining = pending.filter((name) => constrainingMigrations(dataSource).includes(name));
+  let preflight: PreflightReport | undefined;
   if (tablesExist && constraining.length > 0) {
-    const report = await runPreflight(dataSource);
-    events.preflight?.(report);
-    if (report.broken.length > 0) {
+    preflight = await runPreflight(dataSource);
+    if (preflight.broken.length > 0 && brokenRows === 'refuse') {
       throw new MigrationRefusedError({
         reason: 'rows-break-constraints',
         migrations: constraining,
-        preflight: report,
+        preflight,
       });
     }
   }
+  return { pending, ...(adoption ? { adoption } : {}), ...(preflight ? { preflight } : {}) };
+}
 
-  if (adopted && adopting) {
-    const executor = new BaselineExecutor(dataSource);
-    executor.fake = true;
-    executor.transaction = 'each';
-    await executor.executePendingMigrations();
-    events.baselined?.(adopted);
+/**
+ * The baseline step: the conversions the adoption classified (timestamps to timestamptz), in one
+ * transaction under the migration lock timeout, then LegacySchema recorded as applied. The
+ * conversions are idempotent (a converted column is no longer classified), so a run that fails
+ * between the two is simply run again.
+ */
+async function adopt(
+  dataSource: DataSource,
+  adoption: AdoptionReport,
+  events: MigratorEvents,
+  options: MigrateOptions,
+): Promise<void> {
+  const statements = conversionStatements(adoption.conversions);
+  if (statements.length > 0) {
+    await retryingLockTimeouts(
+      async () => {
+        const runner = dataSource.createQueryRunner();
+        await runner.connect();
+        try {
+          await runner.startTransaction();
+          try {
+            await applyMigrationTimeouts(runner, { transactional: true });
+            for (const statement of statements) await runner.query(statement);
+            await runner.commitTransaction();
+          } catch (error) {
+            await runner.rollbackTransaction();
+            throw error;
+          }
+        } finally {
+          await runner.release();
+        }
+      },
+      events,
+      options,
+    );
+    events.converted?.(adoption.conversions);
+  }
+  const executor = new BaselineExecutor(dataSource);
+  executor.fake = true;
+  executor.transaction = 'each';
+  await executor.executePendingMigrations();
+  events.baselined?.(adoptingMigration(dataSource) ?? '');
+}
+
+/**
+ * Recorded migrations whose objects are missing (an interrupted revert removes the record last):
+ * a rerunnable one runs its up() again, which makes only what is missing; any other is reported.
+ */
+async function repairIncomplete(
+  dataSource: DataSource,
+  events: MigratorEvents,
+  options: MigrateOptions,
+): Promise<void> {
+  const migrations = declaredMigrations(dataSource);
+  for (const incomplete of await incompleteMigrations(dataSource)) {
+    const migration = migrations.find((m) => migrationName(m) === incomplete.name);
+    if (!migration || !incomplete.rerunnable) {
+      events.incomplete?.(incomplete);
+      continue;
+    }
+    await retryingLockTimeouts(
+      async () => {
+        const runner = dataSource.createQueryRunner();
+        await runner.connect();
+        try {
+          await migration.up(runner);
+        } finally {
+          await runner.release();
+        }
+      },
+      events,
+      options,
+    );
+    events.repaired?.(incomplete);
   }
 }
 
@@ -262,8 +367,13 @@ export async function runPendingMigrations(
   return withMigrationLock(
     dataSource,
     async () => {
-      const pending = await pendingMigrations(dataSource);
-      await prepareRun(dataSource, pending, events, options);
+      const decision = await decideRun(dataSource, options);
+      if (decision.preflight) events.preflight?.(decision.preflight);
+      await repairIncomplete(dataSource, events, options);
+      if (decision.adoption) {
+        events.adopting?.(decision.adoption);
+        await adopt(dataSource, decision.adoption, events, options);
+      }
       const toRun = await pendingMigrations(dataSource);
       events.pending?.(toRun);
       if (toRun.length === 0) return [];

@@ -1,3 +1,7 @@
+import { PassThrough, pipeline as streamPipeline, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { PoolClient, QueryResult } from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import Cursor from 'pg-cursor';
 import type { EntityManager } from 'typeorm';
 import {
@@ -7,6 +11,18 @@ import {
 } from '../connection/read-routing';
 import { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
+import { NotFoundError } from '../errors';
+import { copyTextLine } from './copy-text';
+import { CsvFormulaNeutraliser } from './csv-formula-stream';
+import { CopyBinaryToJsonl } from './manifest-jsonl';
+import {
+  inlineParams,
+  MANIFEST_COLUMNS,
+  manifestCsvHeader,
+  manifestCsvSql,
+  manifestBinarySql,
+  type ManifestCsvOptions,
+} from './manifest-sql';
 import { BaseRepository } from './base.repository';
 import { hydrate, queryRows } from './sql';
 
@@ -63,60 +79,117 @@ export function validityPredicate(rules: ValidationRules, params: unknown[]): st
   return conditions.length ? `COALESCE(${conditions.join(' AND ')}, false)` : 'true';
 }
 
-const columnArray = <T>(images: NewImage[], pick: (image: NewImage) => T | null | undefined) =>
-  images.map((image) => pick(image) ?? null);
+/** The columns ingest writes, in the order copyLines writes them. */
+const INGEST_COLUMNS = [
+  'crawl_job_id',
+  'original_url',
+  'filename',
+  'storage_url',
+  'width',
+  'height',
+  'file_size',
+  'format',
+] as const;
+
+/** The images as COPY text, about 1,000 rows per chunk. */
+function* copyLines(crawlJobId: number, images: NewImage[]): Generator<string> {
+  const job = String(crawlJobId);
+  for (let start = 0; start < images.length; start += 1000) {
+    let chunk = '';
+    for (const image of images.slice(start, start + 1000)) {
+      chunk += `${job}\t${copyTextLine([
+        image.originalUrl,
+        image.filename,
+        image.storageUrl,
+        image.width,
+        image.height,
+        image.fileSize,
+        image.format,
+      ])}`;
+    }
+    yield chunk;
+  }
+}
+
+/** One image's file, as an archive export needs it. */
+export interface ExportFileRow {
+  id: number;
+  filename: string;
+  storageUrl: string | null;
+}
+
+/** A crawl job's exported images as seen by one snapshot; see ImageRepository.readExport. */
+export interface ExportSnapshot {
+  /** How many images the export holds. */
+  count(): Promise<number>;
+  /** The csv manifest, header first, as COPY streams it. Read it to the end (or fail). */
+  csv(options?: ManifestCsvOptions): Readable;
+  /** The jsonl manifest, one image per line, as COPY streams it. Read it to the end (or fail). */
+  jsonl(): Readable;
+  /** The jsonl manifest's size in bytes (a counting pass over the same rows). */
+  jsonlBytes(): Promise<number>;
+  /** The images' files in id order, `batchSize` rows per read (default 1000). */
+  files(batchSize?: number): AsyncGenerator<ExportFileRow[]>;
+}
 
 export class ImageRepository extends BaseRepository<Image> {
   protected readonly entity = Image;
 
   /**
-   * Inserts any number of images in ONE statement with eight parameters (the columns as arrays,
-   * expanded by unnest), whatever the row count: no 65,535-parameter limit, no per-row round
-   * trips. The same statement adds the count to the crawl job's total_images and
-   * downloaded_images (a data-modifying CTE is all-or-nothing), so rows and counters never
-   * disagree.
+   * Inserts any number of images with COPY FROM STDIN, the fastest way into PostgreSQL, and adds
+   * the count to the crawl job's total_images and downloaded_images in the same transaction, so
+   * rows and counters never disagree (all or nothing). Raw rows: checking them is the
+   * service's job (CrawlJobService.ingestImages).
+   *
+   * Joins the manager's transaction when it has one (whose caller has locked the crawl job, as
+   * ingestImages does, to check it first); otherwise runs its own, locking the job's row first
+   * (FOR UPDATE) so concurrent ingests queue on its counters. Three round trips whatever the
+   * row count: BEGIN with the lock, the COPY, the counter UPDATE with COMMIT.
    */
   async ingest(
     crawlJobId: number,
     images: NewImage[],
     manager?: EntityManager,
   ): Promise<Omit<IngestResult, 'trimmed'>> {
-    const [row] = await queryRows<{
-      inserted: number;
-      total_images: number;
-      downloaded_images: number;
-    }>(
-      this.manager(manager),
-      `WITH inserted AS (
-         INSERT INTO images (crawl_job_id, original_url, filename, storage_url, width, height, file_size, format)
-         SELECT $1, u.original_url, u.filename, u.storage_url, u.width, u.height, u.file_size, u.format
-           FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::text[])
-             AS u(original_url, filename, storage_url, width, height, file_size, format)
-         RETURNING 1
-       ), n AS (SELECT count(*)::int AS inserted FROM inserted)
-       UPDATE crawl_jobs SET
-           total_images = total_images + n.inserted,
-           downloaded_images = downloaded_images + n.inserted,
-           updated_at = now()
-         FROM n
-        WHERE crawl_jobs.id = $1
-        RETURNING n.inserted, total_images, downloaded_images`,
-      [
-        crawlJobId,
-        columnArray(images, (i) => i.originalUrl),
-        columnArray(images, (i) => i.filename),
-        columnArray(images, (i) => i.storageUrl),
-        columnArray(images, (i) => i.width),
-        columnArray(images, (i) => i.height),
-        columnArray(images, (i) => i.fileSize),
-        columnArray(images, (i) => i.format),
-      ],
-    );
-    return {
-      inserted: row.inserted,
-      totalImages: row.total_images,
-      downloadedImages: row.downloaded_images,
-    };
+    if (!Number.isSafeInteger(crawlJobId)) {
+      throw new TypeError(`crawl job id must be an integer, got ${String(crawlJobId)}`);
+    }
+    const runner = manager?.queryRunner ?? this.dataSource.createQueryRunner();
+    const client = (await runner.connect()) as PoolClient;
+    const ownTransaction = !runner.isTransactionActive;
+    try {
+      if (ownTransaction) {
+        // Simple protocol: BEGIN and the lock in one round trip (the id is an integer).
+        const [, locked] = (await client.query(
+          `BEGIN; SELECT 1 FROM crawl_jobs WHERE id = ${crawlJobId} FOR UPDATE`,
+        )) as unknown as QueryResult[];
+        if (locked.rows.length === 0) throw new NotFoundError('crawl job', crawlJobId);
+      }
+      if (images.length > 0) {
+        await pipeline(
+          Readable.from(copyLines(crawlJobId, images)),
+          client.query(copyFrom(`COPY images (${INGEST_COLUMNS.join(', ')}) FROM STDIN`)),
+        );
+      }
+      const update = `UPDATE crawl_jobs SET total_images = total_images + ${images.length},
+              downloaded_images = downloaded_images + ${images.length}, updated_at = now()
+        WHERE id = ${crawlJobId} RETURNING total_images, downloaded_images`;
+      const updated = ownTransaction
+        ? ((await client.query(`${update}; COMMIT`)) as unknown as QueryResult[])[0]
+        : await client.query(update);
+      const [counters] = updated.rows as Array<{ total_images: number; downloaded_images: number }>;
+      if (!counters) throw new NotFoundError('crawl job', crawlJobId);
+      return {
+        inserted: images.length,
+        totalImages: counters.total_images,
+        downloadedImages: counters.downloaded_images,
+      };
+    } catch (error) {
+      if (ownTransaction) await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      if (!manager?.queryRunner) await runner.release();
+    }
   }
 
   /**
@@ -191,13 +264,122 @@ export class ImageRepository extends BaseRepository<Image> {
   }
 
   /** The SQL `stream` runs, for EXPLAIN in tests and for review. */
-  streamSql(crawlJobId: number, rules?: ValidationRules): { sql: string; params: unknown[] } {
+  streamSql(
+    crawlJobId: number,
+    rules?: ValidationRules,
+    columns: readonly string[] = ['*'],
+  ): { sql: string; params: unknown[] } {
     const params: unknown[] = [crawlJobId];
     const filter = rules ? `AND ${validityPredicate(rules, params)}` : '';
     return {
-      sql: `SELECT * FROM images WHERE crawl_job_id = $1 ${filter} ORDER BY id`,
+      sql: `SELECT ${columns.join(', ')} FROM images WHERE crawl_job_id = $1 ${filter} ORDER BY id`,
       params,
     };
+  }
+
+  /**
+   * Runs `work` with a read-only view of one crawl job's images (passing the rules, when given)
+   * for an export: its manifest as COPY streams, its files' rows, its count, all from ONE
+   * snapshot (REPEATABLE READ READ ONLY), so an archive's manifest and files always agree.
+   *
+   * The export's one place that picks a connection: its own, never a caller's transaction (a
+   * COPY or an open cursor occupies a connection until it ends), from `exportConnection()`: a
+   * replica that has caught up with the primary, when there is one. A COPY left unfinished (the
+   * consumer stopped reading) cannot be ended from the client, so that connection is closed
+   * instead of going back to the pool.
+   */
+  async readExport<T>(
+    crawlJobId: number,
+    rules: ValidationRules | undefined,
+    work: (snapshot: ExportSnapshot) => Promise<T>,
+  ): Promise<T> {
+    const { sql, params } = this.streamSql(crawlJobId, rules, MANIFEST_COLUMNS);
+    const rows = inlineParams(sql, params);
+    const [client, release] = await this.exportConnection();
+    let unfinishedCopy: Readable | undefined;
+    const copy = (statement: string): Readable => {
+      const stream = client.query(copyTo(statement));
+      // Errors reach the consumer through its own listener; this one keeps a late error (the
+      // connection closed under an abandoned COPY) from being an uncaught 'error' event.
+      stream.on('error', () => undefined);
+      unfinishedCopy = stream;
+      stream.once('end', () => {
+        if (unfinishedCopy === stream) unfinishedCopy = undefined;
+      });
+      return stream;
+    };
+    const scalar = async (statement: string): Promise<number> => {
+      const result = await client.query<{ value: string | number }>(statement);
+      return Number(result.rows[0].value);
+    };
+    const snapshot: ExportSnapshot = {
+      count: () => scalar(`SELECT count(*)::int AS value FROM (${rows}) m`),
+      csv: (options) => {
+        const csv = new PassThrough();
+        csv.write(manifestCsvHeader(options));
+        const records = copy(manifestCsvSql(rows, options));
+        if (options?.formulaProtection === false) {
+          streamPipeline(records, csv, () => undefined); // errors reach csv
+        } else {
+          streamPipeline(records, new CsvFormulaNeutraliser(), csv, () => undefined);
+        }
+        return csv;
+      },
+      jsonl: () => {
+        const jsonl = new CopyBinaryToJsonl();
+        streamPipeline(copy(manifestBinarySql(rows)), jsonl, () => undefined); // errors reach jsonl
+        return jsonl;
+      },
+      jsonlBytes: async () => {
+        const counter = new CopyBinaryToJsonl(true);
+        counter.resume();
+        await pipeline(copy(manifestBinarySql(rows)), counter);
+        return counter.bytes;
+      },
+      files: async function* (batchSize = 5000) {
+        const cursor = client.query(
+          new Cursor(`SELECT id, filename, storage_url FROM (${rows}) m`),
+        );
+        const read = () =>
+          cursor.read(batchSize) as Promise<
+            Array<{ id: number; filename: string; storage_url: string | null }>
+          >;
+        // The next batch is fetched while the consumer works on this one.
+        let next = read();
+        try {
+          for (;;) {
+            const batch = await next;
+            if (batch.length === 0) return;
+            next = batch.length < batchSize ? Promise.resolve([]) : read();
+            next.catch(() => undefined); // awaited on the next turn
+            yield batch.map((r) => ({ id: r.id, filename: r.filename, storageUrl: r.storage_url }));
+          }
+        } finally {
+          await next.catch(() => undefined);
+          await cursor.close();
+        }
+      },
+    };
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const result = await work(snapshot);
+      if (unfinishedCopy) throw new Error('an export COPY was left unfinished');
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      if (unfinishedCopy) {
+        unfinishedCopy.destroy();
+        broken = error instanceof Error ? error : new Error(String(error));
+      } else {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          broken = rollbackError;
+        });
+      }
+      throw error;
+    } finally {
+      release(broken);
+    }
   }
 
   /**

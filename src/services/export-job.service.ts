@@ -1,17 +1,8 @@
-import archiver from 'archiver';
-import { stringify } from 'csv-stringify';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
-import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { pathToFileURL } from 'node:url';
 import type { DataSource } from 'typeorm';
 import { CreateExportJobDto } from '../dto/create-export-job.dto';
 import { assertId, assertUserId, parseInput } from '../dto/parse';
 import { IdPageDto } from '../dto/pagination.dto';
 import type { ExportJob, ExportOptions } from '../entities/export-job.entity';
-import type { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
 import { ConflictError } from '../errors';
 import { ActivityLogRepository } from '../repositories/activity-log.repository';
@@ -19,22 +10,32 @@ import { CrawlJobRepository } from '../repositories/crawl-job.repository';
 import { ExportJobRepository, type ExportResult } from '../repositories/export-job.repository';
 import { ImageRepository } from '../repositories/image.repository';
 import { ValidationJobRepository } from '../repositories/validation-job.repository';
-import { neutraliseCsvFormula } from './export/csv-formula';
+import type { ExportDestination } from './export/export-destination';
+import { ExportWriter } from './export/export-writer';
+import { LocalDirectoryDestination } from './export/local-directory-destination';
+import { exportFileName } from './export/manifest';
 import type { ImageStorage } from '../storage/image-storage';
 import { JobRunner, type JobRun } from './jobs/job-runner';
 import { inTransaction } from './transaction';
 
 export interface ExportJobServiceOptions {
-  /** Where export files are written (created when missing). */
-  outputDir: string;
-  /** Reads image files for zip and tar exports. */
-  storage: ImageStorage;
-  /** download_url = `<base>/<file name>`; default a file:// URL of the file. */
+  /**
+   * Where export files are written: a LocalDirectoryDestination or a BlobContainerDestination.
+   * Give this or `outputDir`.
+   */
+  destination?: ExportDestination;
+  /** Shorthand for `destination: new LocalDirectoryDestination(outputDir, { downloadBaseUrl })`. */
+  outputDir?: string;
+  /** With `outputDir`: download_url = `<base>/<file name>`; default a file:// URL of the file. */
   downloadBaseUrl?: string;
+  /** Reads image files for zip and tar exports (LocalDirectoryStorage, BlobContainerStorage). */
+  storage?: ImageStorage;
   /** Lifetime of an export file unless the request sets expiresInHours. Default 24. */
   defaultExpiresInHours?: number;
-  /** Images per cursor read and per progress update. Default 1000. */
+  /** Images between progress updates. Default 1000. */
   batchSize?: number;
+  /** Least time between two progress updates, in ms. Default 250 (see ExportWriterOptions). */
+  progressIntervalMs?: number;
   /**
    * CSV exports neutralise spreadsheet formulas the OWASP way (see `neutraliseCsvFormula`):
    * a text cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, and every text
@@ -44,48 +45,20 @@ export interface ExportJobServiceOptions {
   csvFormulaProtection?: boolean;
 }
 
-/** The manifest's columns: the images table's columns, in its order. */
-export const MANIFEST_COLUMNS = [
-  'id',
-  'crawl_job_id',
-  'original_url',
-  'filename',
-  'storage_url',
-  'width',
-  'height',
-  'file_size',
-  'format',
-] as const;
-export type ManifestRow = Record<(typeof MANIFEST_COLUMNS)[number], string | number | null>;
-
-export function manifestRow(image: Image): ManifestRow {
-  return {
-    id: image.id,
-    crawl_job_id: image.crawlJobId,
-    original_url: image.originalUrl,
-    filename: image.filename,
-    storage_url: image.storageUrl,
-    width: image.width,
-    height: image.height,
-    file_size: image.fileSize,
-    format: image.format,
-  };
-}
-
-/** Name of the manifest inside zip and tar exports. */
-export const ARCHIVE_MANIFEST = 'manifest.jsonl';
-
-/** Where an image's file goes inside a zip or tar export. */
-export function archiveEntryName(image: Pick<Image, 'id' | 'filename'>): string {
-  return `images/${image.id}-${image.filename.replace(/[/\\]/g, '_')}`;
-}
-
-export function exportFileName(job: Pick<ExportJob, 'id' | 'format'>): string {
-  return `export-${job.id}.${job.format}`;
-}
+export {
+  ARCHIVE_MANIFEST,
+  archiveEntryName,
+  exportFileName,
+  MANIFEST_COLUMNS,
+  manifestRow,
+  type ManifestRow,
+} from './export/manifest';
 
 export interface ExportDownload {
   downloadUrl: string;
+  /** Where the destination keeps the file: a local path, or the blob's URL (without a SAS). */
+  location: string;
+  /** @deprecated the same as `location` (a path only with a local destination). */
   filePath: string;
   fileSize: number | null;
   expiresAt: Date | null;
@@ -98,24 +71,16 @@ export type ExportProgressListener = (progress: ExportProgress) => void | Promis
 /** `export-<id>.<format>` and its `.part`: the only names this service writes. */
 const EXPORT_FILE = /^export-(\d+)\.(zip|tar|csv|jsonl)(\.part)?$/;
 
-/** Deletes a file if it is there. */
-async function removeFile(file: string): Promise<void> {
-  await unlink(file).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'ENOENT') throw error;
-  });
-}
-
 /**
- * Export jobs: request, run (stream the images into a csv/jsonl manifest, or a zip/tar holding
- * manifest.jsonl plus every image's file), download, purge.
+ * Export jobs: request, run (a csv/jsonl manifest, or a zip/tar holding manifest.jsonl plus
+ * every image's file), download, purge. The data path is ExportWriter's (COPY out of
+ * PostgreSQL, one snapshot, flat memory); this service owns the job: its status, progress,
+ * expiry and download record.
  *
- * - Memory stays constant: images come from a server-side cursor a batch at a time, and every
- *   writer pulls (Readable.from over an async generator, archive entries appended one at a time
- *   after the previous one was written), so a slow disk slows the cursor instead of buffering.
  * - A zip/tar export of an image without a readable file FAILS the job with a message naming the
- *   image and the path: a dataset silently missing files is worse than no dataset.
- * - Files are written as `<name>.part` and renamed when complete, so a download never sees half
- *   a file.
+ *   image: a dataset silently missing files is worse than no dataset.
+ * - Nothing is visible at the destination before the export completes (a .part file renamed, or
+ *   a blob whose blocks are committed at the end), and a failed export leaves nothing there.
  * - `onlyValid` re-applies the rules of the crawl job's latest completed validation job in SQL
  *   (the schema stores no per-image validity); without such a validation the export fails.
  * - Purging: the status set has no 'expired', so an expired export keeps its status; its file is
@@ -127,6 +92,8 @@ export class ExportJobService {
   private readonly exportJobs: ExportJobRepository;
   private readonly validationJobs: ValidationJobRepository;
   private readonly activity: ActivityLogRepository;
+  private readonly writer: ExportWriter;
+  readonly destination: ExportDestination;
   /** Claims, heartbeats, stop detection and failure, shared with validations; the worker runs it. */
   readonly jobs: JobRunner<ExportJob, ExportProgress>;
 
@@ -134,11 +101,32 @@ export class ExportJobService {
     private readonly dataSource: DataSource,
     private readonly options: ExportJobServiceOptions,
   ) {
+    if (options.destination && options.outputDir !== undefined) {
+      throw new TypeError('ExportJobService: give destination or outputDir, not both');
+    }
+    if (options.destination) {
+      this.destination = options.destination;
+    } else if (options.outputDir) {
+      this.destination = new LocalDirectoryDestination(options.outputDir, {
+        downloadBaseUrl: options.downloadBaseUrl,
+      });
+    } else {
+      throw new TypeError(
+        'ExportJobService needs a destination (new LocalDirectoryDestination(dir) or ' +
+          'new BlobContainerDestination(containerClient)) or an outputDir',
+      );
+    }
     this.crawlJobs = new CrawlJobRepository(dataSource);
     this.images = new ImageRepository(dataSource);
     this.exportJobs = new ExportJobRepository(dataSource);
     this.validationJobs = new ValidationJobRepository(dataSource);
     this.activity = new ActivityLogRepository(dataSource);
+    this.writer = new ExportWriter(this.images, {
+      storage: options.storage,
+      progressEvery: options.batchSize,
+      progressIntervalMs: options.progressIntervalMs,
+      csvFormulaProtection: options.csvFormulaProtection,
+    });
     this.jobs = new JobRunner('export', this.exportJobs, (job, run) => this.export(job, run), {
       afterRecovery: (jobs) => this.removeFilesOf(jobs),
     });
@@ -235,18 +223,20 @@ export class ExportJobService {
         { userId, action: 'export.downloaded', resourceType: 'export_job', resourceId: id },
         m,
       );
+      const location = this.filePath(job);
       return {
         downloadUrl: job.downloadUrl,
-        filePath: this.filePath(job),
+        location,
+        filePath: location,
         fileSize: job.fileSize,
         expiresAt: job.expiresAt,
       };
     });
   }
 
-  /** The export file's path in the output directory. */
+  /** Where the destination keeps the export's file: a local path, or the blob's URL. */
   filePath(job: Pick<ExportJob, 'id' | 'format'>): string {
-    return path.join(path.resolve(this.options.outputDir), exportFileName(job));
+    return this.destination.locate(exportFileName(job));
   }
 
   /** Worker: claims the oldest pending export and runs it; null when none is pending. */
@@ -276,7 +266,7 @@ export class ExportJobService {
       const expired = await this.exportJobs.listExpired(100);
       if (expired.length === 0) break;
       for (const job of expired) {
-        await removeFile(this.filePath(job));
+        await this.destination.remove(exportFileName(job));
         await this.exportJobs.clearDownload(job.id);
         purged.push(job.id);
       }
@@ -286,18 +276,14 @@ export class ExportJobService {
   }
 
   /**
-   * Export files in the output directory that no export will ever serve: a `.part` of a job
+   * Export files at the destination that no export will ever serve: a `.part` of a job
    * that is not running (its worker was killed mid-write), and an `export-N.<format>` whose job
    * is not a completed export with a download (killed between rename and completion, or a row
    * deleted since). Files of running jobs and anything not named like an export are left alone.
    * Returns the names removed.
    */
   async removeOrphanFiles(): Promise<string[]> {
-    const dir = path.resolve(this.options.outputDir);
-    const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return [] as string[];
-      throw error;
-    });
+    const names = await this.destination.list();
     const files = names.flatMap((name) => {
       const match = EXPORT_FILE.exec(name);
       return match
@@ -313,7 +299,7 @@ export class ExportJobService {
         state?.status === 'completed' && state.hasDownload && state.format === file.format;
       const keep = state?.status === 'running' || (!file.part && served);
       if (keep) continue;
-      await removeFile(path.join(dir, file.name));
+      await this.destination.remove(file.name);
       removed.push(file.name);
     }
     return removed;
@@ -329,7 +315,7 @@ export class ExportJobService {
       return await this.exportJobs.complete(job.id, file);
     } catch (error) {
       // A refused 'complete' (cancelled or recovered just before it): the file must not stay.
-      await removeFile(this.filePath(job));
+      await this.destination.remove(exportFileName(job));
       throw error;
     }
   }
@@ -337,175 +323,52 @@ export class ExportJobService {
   /** After stale recovery: the files a lost worker left of the exports now failed. */
   private async removeFilesOf(jobs: ExportJob[]): Promise<void> {
     for (const job of jobs) {
-      await removeFile(`${this.filePath(job)}.part`);
-      await removeFile(this.filePath(job));
+      await this.destination.remove(`${exportFileName(job)}.part`);
+      await this.destination.remove(exportFileName(job));
     }
   }
 
   /**
-   * The data part: streams the job's images into the export file (as `<name>.part`, renamed
-   * when complete) and says what it wrote. Progress goes through `run.progress`, which throws
-   * JobStoppedError once the job no longer runs; the part file is removed on any error.
+   * The data part: ExportWriter streams the job's images to the destination (nothing visible
+   * there until complete, nothing left on any error) and says what it wrote. Progress goes
+   * through `run.progress`, which throws JobStoppedError once the job no longer runs, and
+   * `run.signal` stops the streams.
    */
   private async writeExportFile(
     job: ExportJob,
     run: JobRun<ExportProgress>,
   ): Promise<ExportResult> {
-    const finalPath = this.filePath(job);
-    const partPath = `${finalPath}.part`;
-    try {
-      let rules: ValidationRules | undefined;
-      if (job.exportOptions.onlyValid) {
-        const validation = await this.validationJobs.latestCompleted(job.crawlJobId);
-        if (!validation) {
-          throw new Error(
-            `onlyValid needs a completed validation job of crawl job ${job.crawlJobId}; there is none`,
-          );
-        }
-        rules = validation.validationRules;
+    let rules: ValidationRules | undefined;
+    if (job.exportOptions.onlyValid) {
+      const validation = await this.validationJobs.latestCompleted(job.crawlJobId);
+      if (!validation) {
+        throw new Error(
+          `onlyValid needs a completed validation job of crawl job ${job.crawlJobId}; there is none`,
+        );
       }
-      const total = await this.images.countByCrawlJob(job.crawlJobId, rules);
-      await mkdir(path.dirname(finalPath), { recursive: true });
-
-      let exported = 0;
-      const advance = async (count: number) => {
-        exported += count;
-        await run.progress({
+      rules = validation.validationRules;
+    }
+    const hours = job.exportOptions.expiresInHours ?? this.options.defaultExpiresInHours ?? 24;
+    // Whole seconds: a SAS URL's expiry has no milliseconds, and expires_at must match it.
+    const expiresAt = new Date(Math.floor((Date.now() + hours * 3_600_000) / 1000) * 1000);
+    const written = await this.writer.write(
+      { id: job.id, crawlJobId: job.crawlJobId, format: job.format, rules },
+      this.destination,
+      expiresAt,
+      ({ exported, total }) =>
+        run.progress({
           id: job.id,
-          totalImages: Math.max(total, exported),
+          totalImages: total,
           exportedImages: exported,
-          progress: Math.min(99, Math.floor((exported * 100) / Math.max(total, exported, 1))),
-        });
-      };
-      const images = (track: boolean) =>
-        this.imagesOf(job.crawlJobId, rules, track ? advance : undefined);
-
-      switch (job.format) {
-        case 'csv':
-          await pipeline(
-            Readable.from(mapAsync(images(true), (image) => this.csvRow(image))),
-            stringify({
-              header: true,
-              columns: [...MANIFEST_COLUMNS],
-              quoted_string: this.options.csvFormulaProtection !== false,
-            }),
-            createWriteStream(partPath),
-          );
-          break;
-        case 'jsonl':
-          await pipeline(Readable.from(jsonLines(images(true))), createWriteStream(partPath));
-          break;
-        case 'zip':
-        case 'tar':
-          await this.writeArchive(job.format, partPath, images);
-          break;
-      }
-      await rename(partPath, finalPath);
-      const { size } = await stat(finalPath);
-      const hours = job.exportOptions.expiresInHours ?? this.options.defaultExpiresInHours ?? 24;
-      return {
-        exportedImages: exported,
-        fileSize: size,
-        downloadUrl: this.downloadUrl(finalPath),
-        expiresAt: new Date(Date.now() + hours * 3_600_000),
-      };
-    } catch (error) {
-      // Whatever went wrong (a missing image, a stop under us), no file of an export that did
-      // not complete stays behind: neither the .part nor a renamed file.
-      await removeFile(partPath);
-      await removeFile(finalPath);
-      throw error;
-    }
+          progress: Math.min(99, Math.floor((exported * 100) / Math.max(total, 1))),
+        }),
+      run.signal,
+    );
+    return {
+      exportedImages: written.exported,
+      fileSize: written.fileSize,
+      downloadUrl: written.downloadUrl,
+      expiresAt,
+    };
   }
-
-  /** A manifest row for the csv writer: text cells neutralised unless switched off. */
-  private csvRow(image: Image): ManifestRow {
-    const row = manifestRow(image);
-    if (this.options.csvFormulaProtection === false) return row;
-    for (const column of MANIFEST_COLUMNS) {
-      const value = row[column];
-      if (typeof value === 'string') row[column] = neutraliseCsvFormula(value);
-    }
-    return row;
-  }
-
-  private downloadUrl(filePath: string): string {
-    const base = this.options.downloadBaseUrl;
-    if (!base) return pathToFileURL(filePath).href;
-    return new URL(path.basename(filePath), base.endsWith('/') ? base : `${base}/`).href;
-  }
-
-  /** The job's images one by one; after each cursor batch, `advance` records progress. */
-  private async *imagesOf(
-    crawlJobId: number,
-    rules: ValidationRules | undefined,
-    advance?: (count: number) => Promise<void>,
-  ): AsyncGenerator<Image> {
-    for await (const batch of this.images.stream(crawlJobId, {
-      rules,
-      batchSize: this.options.batchSize ?? 1000,
-    })) {
-      yield* batch;
-      await advance?.(batch.length);
-    }
-  }
-
-  /**
-   * manifest.jsonl first (one cursor pass), then each image file (a second pass), each entry
-   * appended only after archiver has written the previous one.
-   */
-  private async writeArchive(
-    kind: 'zip' | 'tar',
-    partPath: string,
-    images: (track: boolean) => AsyncGenerator<Image>,
-  ): Promise<void> {
-    const archive = archiver(kind, kind === 'zip' ? { zlib: { level: 6 } } : {});
-    const output = createWriteStream(partPath);
-    const written = pipeline(archive, output);
-    written.catch(() => undefined); // awaited below; this only avoids an unhandled rejection
-    const add = (source: Readable, name: string, store: boolean) =>
-      new Promise<void>((resolve, reject) => {
-        const onError = (error: Error) => {
-          archive.off('entry', onEntry);
-          reject(error);
-        };
-        const onEntry = () => {
-          archive.off('error', onError);
-          source.off('error', onError);
-          resolve();
-        };
-        archive.once('entry', onEntry);
-        archive.once('error', onError);
-        source.once('error', onError);
-        archive.append(source, kind === 'zip' ? { name, store } : { name });
-      });
-    try {
-      await add(Readable.from(jsonLines(images(false))), ARCHIVE_MANIFEST, false);
-      for await (const image of images(true)) {
-        // Images are compressed already: stored as they are in a zip.
-        await add(await this.options.storage.open(image), archiveEntryName(image), true);
-      }
-      await archive.finalize();
-      await written;
-    } catch (error) {
-      try {
-        archive.abort();
-      } catch {
-        // archiver's tar module unpipes its tar-stream engine, which has no unpipe(): abort()
-        // throws a TypeError there. The error to report is the one that got us here.
-      }
-      archive.destroy();
-      output.destroy();
-      await written.catch(() => undefined);
-      throw error;
-    }
-  }
-}
-
-async function* mapAsync<T, U>(source: AsyncIterable<T>, map: (item: T) => U): AsyncGenerator<U> {
-  for await (const item of source) yield map(item);
-}
-
-async function* jsonLines(images: AsyncIterable<Image>): AsyncGenerator<string> {
-  for await (const image of images) yield `${JSON.stringify(manifestRow(image))}\n`;
 }

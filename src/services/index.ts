@@ -6,5 +6,6 @@ export * from './profile.service';
 export * from './project.service';
 export * from './transaction';
 export * from './validation-job.service';
+export * from './export';
 export * from './jobs/job-runner';
 export * from './jobs/worker';

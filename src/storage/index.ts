@@ -1,1 +1,3 @@
 export * from './image-storage';
+export * from './blob-container-storage';
+export { blobNameProblem } from './blob-names';

@@ -17,3 +17,8 @@
 export { startTestServer, type TestServer } from './test-server';
 export { createTestDatabase, type TestDatabase, type TestDatabaseOptions } from './test-database';
 export { TestFactory } from './factories';
+export {
+  buildOrmDatabase,
+  type OrmBuildOptions,
+  type OrmBuildResult,
+} from './orm-database-builder';

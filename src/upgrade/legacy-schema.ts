@@ -1,7 +1,10 @@
+import { normalizeDefault, type TableShape } from '../inspect/schema-shape';
+
 /**
  * The five tables as an existing PixCrawler database holds them ("The database before this
- * change" in SPEC.md), described once as data. `migrate --baseline` checks a database against
- * it, and the legacy database builder creates its tables and COPYs its rows from it.
+ * change" in SPEC.md), described once as data. `migrate --baseline` classifies a database's
+ * differences from it (upgrade/adoption.ts), and the legacy database builder creates its tables
+ * and COPYs its rows from it.
  *
  * Types are spelled the way PostgreSQL's `format_type()` prints them, so the check compares
  * strings. Defaults are SQL expressions (what the builder writes); the check does not compare
@@ -137,102 +140,40 @@ export function legacyTableDdl(table: LegacyTable): string {
   return `CREATE TABLE "${table.name}" (\n  ${[...columns, ...constraints].join(',\n  ')}\n)`;
 }
 
-/** Something a database has that keeps it from being adopted as a legacy database. */
-export interface LegacyMismatch {
-  table: string;
-  column?: string;
-  problem: string;
-}
-
-interface CatalogColumn {
-  table: string;
-  column: string;
-  type: string;
-  nullable: boolean;
+/**
+ * The legacy tables as a schema shape, for the one comparer (inspect/schema-compare.ts): columns
+ * with their types and nullability, the primary key on `id` under PostgreSQL's default name, the
+ * unique constraints, and nothing else. Defaults are normalised like the catalog's, though the
+ * adoption check does not compare them.
+ */
+export function legacyShape(): Map<string, TableShape> {
+  return new Map(
+    LEGACY_TABLES.map((table): [string, TableShape] => [
+      table.name,
+      {
+        name: table.name,
+        columns: table.columns.map((column) => ({
+          name: column.name,
+          type: column.type,
+          nullable: column.nullable,
+          default: column.serial
+            ? 'nextval(sequence)'
+            : normalizeDefault(column.default ?? null, column.type),
+        })),
+        primaryKey: { name: `${table.name}_pkey`, columns: ['id'] },
+        foreignKeys: [],
+        indexes: [],
+        uniques: (table.unique ?? []).map((unique) => ({ ...unique })),
+        checks: [],
+      },
+    ]),
+  );
 }
 
 type Query = <T>(sql: string, params?: unknown[]) => Promise<T[]>;
 
-/**
- * Compares the database's five tables with the description above: every table and column must
- * exist with the same type and nullability, and each table needs a primary key on `id`. Extra
- * tables and columns are allowed (the upgrade leaves them alone). Empty means it matches.
- */
-export async function checkLegacySchema(query: Query): Promise<LegacyMismatch[]> {
-  const columns = await query<CatalogColumn>(
-    `SELECT c.relname AS "table", a.attname AS "column",
-            format_type(a.atttypid, a.atttypmod) AS "type", NOT a.attnotnull AS "nullable"
-       FROM pg_attribute a
-       JOIN pg_class c ON c.oid = a.attrelid
-      WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
-        AND c.relname = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped`,
-    [LEGACY_TABLE_NAMES],
-  );
-  const primaryKeys = await query<{ table: string; columns: string[] }>(
-    `SELECT c.relname AS "table",
-            array(SELECT attname::text FROM pg_attribute
-                   WHERE attrelid = k.conrelid AND attnum = ANY(k.conkey)) AS "columns"
-       FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-      WHERE k.contype = 'p' AND c.relnamespace = current_schema()::regnamespace
-        AND c.relname = ANY($1)`,
-    [LEGACY_TABLE_NAMES],
-  );
-
-  const mismatches: LegacyMismatch[] = [];
-  for (const table of LEGACY_TABLES) {
-    const found = new Map(
-      columns.filter((c) => c.table === table.name).map((c) => [c.column, c] as const),
-    );
-    if (found.size === 0) {
-      mismatches.push({ table: table.name, problem: 'table is missing' });
-      continue;
-    }
-    for (const expected of table.columns) {
-      const actual = found.get(expected.name);
-      if (!actual) {
-        mismatches.push({ table: table.name, column: expected.name, problem: 'column is missing' });
-        continue;
-      }
-      if (actual.type !== expected.type) {
-        mismatches.push({
-          table: table.name,
-          column: expected.name,
-          problem: `type is ${actual.type}, expected ${expected.type}`,
-        });
-      }
-      if (actual.nullable !== expected.nullable) {
-        mismatches.push({
-          table: table.name,
-          column: expected.name,
-          problem: expected.nullable
-            ? 'is NOT NULL, expected nullable'
-            : 'is nullable, expected NOT NULL',
-        });
-      }
-    }
-    const key = primaryKeys.find((pk) => pk.table === table.name);
-    if (!key || key.columns.join(',') !== 'id') {
-      mismatches.push({
-        table: table.name,
-        problem: key
-          ? `primary key is on (${key.columns.join(', ')}), expected (id)`
-          : 'has no primary key, expected one on (id)',
-      });
-    }
-  }
-  const newTables = await query<{ name: string }>(
-    `SELECT relname AS name FROM pg_class
-      WHERE relnamespace = current_schema()::regnamespace AND relname = ANY($1)`,
-    [TABLES_THE_CHANGE_CREATES],
-  );
-  for (const { name } of newTables) {
-    mismatches.push({ table: name, problem: 'exists already, but the upgrade creates it' });
-  }
-  return mismatches;
-}
-
 /** Tables the migrations create next to the legacy ones: a legacy database cannot have them. */
-const TABLES_THE_CHANGE_CREATES = ['validation_jobs', 'export_jobs'];
+export const TABLES_THE_CHANGE_CREATES: readonly string[] = ['validation_jobs', 'export_jobs'];
 
 /** The legacy tables that exist in the current schema (any of the five). */
 export async function existingLegacyTables(query: Query): Promise<string[]> {

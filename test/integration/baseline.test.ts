@@ -1,6 +1,8 @@
 import { DataSource } from 'typeorm';
 import { buildLegacyDatabase } from '../../src/testing/legacy-builder';
-import { checkLegacySchema, LEGACY_TABLE_NAMES } from '../../src/upgrade/legacy-schema';
+import { LEGACY_TABLE_NAMES } from '../../src/upgrade/legacy-schema';
+import { checkAdoption } from '../../src/upgrade/adoption';
+import { runCli } from '../helpers/cli';
 import { revertLastMigration, runPendingMigrations } from '../../src/migrator/migrator';
 import { refusalOf } from '../helpers/refusal';
 import { preflightRules, runPreflight } from '../../src/upgrade/preflight';
@@ -109,10 +111,27 @@ describe('the legacy schema check', () => {
       runPendingMigrations(dataSource, {}, { baseline: true }),
     );
     expect(error.reason).toBe('legacy-shape-mismatch');
+    const refusal = error.refusal.reason === 'legacy-shape-mismatch' ? error.refusal : undefined;
+    expect(
+      refusal?.adoption.refusals.map((entry) => `${entry.reason} ${entry.table}.${entry.object}`),
+    ).toEqual([
+      'column-nullability profiles.full_name',
+      'column-missing crawl_jobs.task_ids',
+      'column-type images.width',
+    ]);
     expect(message).toContain('images.width: type is bigint, expected integer');
     expect(message).toContain('profiles.full_name: is NOT NULL, expected nullable');
     expect(message).toContain('crawl_jobs.task_ids: column is missing');
-    expect(message).not.toContain('legacy_note');
+    // Every difference is reported: the extra column as left alone.
+    expect(message).toMatch(/Left alone:\n.*activity_logs\.legacy_note text/);
+    expect(await schemaSnapshot(db)).toEqual(before);
+    expect(await recordedMigrations(db)).toEqual([]);
+
+    // The CLI says the same and exits 1.
+    const { code, output } = await runCli(['migrate', '--baseline'], db.url);
+    expect(code).toBe(1);
+    expect(output).toContain('images.width: type is bigint, expected integer');
+    expect(output).toContain('Nothing was changed.');
     expect(await schemaSnapshot(db)).toEqual(before);
     expect(await recordedMigrations(db)).toEqual([]);
   });
@@ -133,7 +152,12 @@ describe('the legacy schema check', () => {
     );
     await dataSource.initialize();
     await dataSource.runMigrations();
-    expect(await checkLegacySchema((sql, params) => dataSource.query(sql, params))).toEqual([]);
+    const adoption = await checkAdoption(dataSource);
+    // Only what JobTablesAndConstraints does anyway: the primary keys get their pk_ names.
+    expect(
+      adoption.entries.map((entry) => `${entry.action} ${entry.reason} ${entry.table}`),
+    ).toEqual(LEGACY_TABLE_NAMES.map((table) => `convert primary-key-renamed ${table}`));
+    expect(adoption.conversions).toEqual([]);
   });
 
   it('preflight checks, from the entities, exactly the constraints the migrations add to the existing tables', async () => {

@@ -133,7 +133,7 @@ describe('the packed package', () => {
       migrations: 5,
       mode: 'each',
       synchronize: false,
-      testing: ['TestFactory', 'createTestDatabase', 'startTestServer'],
+      testing: ['TestFactory', 'buildOrmDatabase', 'createTestDatabase', 'startTestServer'],
       missingClasses: [],
       missingFunctions: [],
       notFoundIsDomainError: true,

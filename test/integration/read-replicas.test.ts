@@ -308,6 +308,7 @@ describe('pixcrawler-db on a standby', () => {
   it.each([
     ['migrate', 'running migrations'],
     ['revert', 'reverting a migration'],
+    ['plan', 'planning migrations'],
     ['preflight --fix', 'preflight --fix'],
     ['preflight --restore backup.jsonl', 'preflight --restore'],
   ])('`%s` refuses, says why and what to do, and changes nothing', async (command, operation) => {

@@ -1,5 +1,6 @@
 import { normalizeDefault, type TableShape } from '../../src/inspect/schema-shape';
-import { compareSchemas } from '../../src/inspect/schema-verifier';
+import { compareSchemas } from '../../src/inspect/schema-compare';
+import { verifyFindings } from '../../src/inspect/schema-verifier';
 import { textTable } from '../../src/cli/text-table';
 
 describe('normalizeDefault', () => {
@@ -49,10 +50,10 @@ const table = (overrides: Partial<TableShape> = {}): TableShape => ({
   ...overrides,
 });
 
-describe('compareSchemas', () => {
+describe('verify findings from the comparer', () => {
   it('finds nothing when the two schemas are the same', () => {
     expect(
-      compareSchemas(new Map([['projects', table()]]), new Map([['projects', table()]])),
+      verifyFindings(new Map([['projects', table()]]), new Map([['projects', table()]])),
     ).toEqual([]);
   });
 
@@ -80,7 +81,7 @@ describe('compareSchemas', () => {
       ],
     });
     expect(
-      compareSchemas(new Map([['projects', expected]]), new Map([['projects', actual]])),
+      verifyFindings(new Map([['projects', expected]]), new Map([['projects', actual]])),
     ).toEqual([
       {
         severity: 'error',
@@ -104,7 +105,7 @@ describe('compareSchemas', () => {
         },
       ],
     });
-    const findings = compareSchemas(
+    const findings = verifyFindings(
       new Map([['projects', table()]]),
       new Map([['projects', actual]]),
     );
@@ -120,7 +121,7 @@ describe('compareSchemas', () => {
       ['migrations', table({ name: 'migrations' })],
       ['legacy', table({ name: 'legacy' })],
     ]);
-    const findings = compareSchemas(new Map([['projects', table()]]), actual, {
+    const findings = verifyFindings(new Map([['projects', table()]]), actual, {
       ignoredTables: ['migrations'],
     });
     expect(findings.map((f) => `${f.severity} ${f.kind} ${f.name}`)).toEqual([
@@ -145,5 +146,59 @@ describe('textTable', () => {
       'images    12000     1024 kB',
       'profiles      3  8192 bytes',
     ]);
+  });
+});
+
+describe('the comparer (typed differences)', () => {
+  const fk = (name: string, onDelete: 'CASCADE' | 'NO ACTION') => ({
+    name,
+    columns: ['user_id'],
+    referencedTable: 'profiles',
+    referencedColumns: ['id'],
+    onDelete,
+    onUpdate: 'NO ACTION' as const,
+  });
+
+  it('calls a foreign key beside the expected one on the same columns "other", and one elsewhere "extra"', () => {
+    const expected = table({ foreignKeys: [fk('fk_projects_user_id', 'CASCADE')] });
+    const live = table({
+      foreignKeys: [
+        fk('fk_projects_user_id', 'CASCADE'),
+        fk('projects_user_id_profiles_id_fk', 'NO ACTION'),
+        { ...fk('projects_team_id_teams_id_fk', 'NO ACTION'), columns: ['team_id'] },
+      ],
+    });
+    const differences = compareSchemas(
+      new Map([['projects', expected]]),
+      new Map([['projects', live]]),
+    );
+    expect(differences.map((d) => `${d.kind} ${d.name} ${d.problem}`)).toEqual([
+      'foreign key projects_user_id_profiles_id_fk other',
+      'foreign key projects_team_id_teams_id_fk extra',
+    ]);
+    expect(
+      verifyFindings(new Map([['projects', expected]]), new Map([['projects', live]])).map(
+        (f) => `${f.severity} ${f.name}`,
+      ),
+    ).toEqual(['error projects_user_id_profiles_id_fk', 'warning projects_team_id_teams_id_fk']);
+  });
+
+  it('leaves defaults and primary key names out when told to (the legacy shape does not fix them)', () => {
+    const expected = table();
+    const live = table({
+      columns: [{ name: 'id', type: 'integer', nullable: false, default: null }],
+      primaryKey: { name: 'projects_pkey', columns: ['id'] },
+    });
+    const all = compareSchemas(new Map([['projects', expected]]), new Map([['projects', live]]));
+    expect(all.map((d) => `${d.kind} ${d.problem}`)).toEqual([
+      'column default',
+      'primary key name',
+    ]);
+    expect(
+      compareSchemas(new Map([['projects', expected]]), new Map([['projects', live]]), {
+        defaults: false,
+        primaryKeyName: false,
+      }),
+    ).toEqual([]);
   });
 });

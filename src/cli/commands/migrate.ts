@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { runPendingMigrations, type MigratorEvents } from '../../migrator/migrator';
 import { ExitCode, outcome, say } from '../output';
+import { formatAdoptionReport } from '../reports/adoption';
 import { action, withSession } from '../session';
 import { verifyAndReport } from './verify';
 
@@ -10,7 +11,25 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 export function migratorEvents(): MigratorEvents {
   return {
     waiting: () => say('Another migrator holds the lock; waiting for it to finish…'),
-    baselined: (name) => say(`Legacy tables match; recorded ${name} as applied (not run).`),
+    adopting: (report) => say(formatAdoptionReport(report)),
+    converted: (conversions) =>
+      say(
+        `Converted the timestamps of ${conversions.map((c) => c.table).join(', ')} to ` +
+          `timestamptz (read as ${conversions[0].timezone}).`,
+      ),
+    baselined: (name) => say(`Adopted the existing tables: recorded ${name} as applied (not run).`),
+    repaired: ({ name, missing }) =>
+      say(
+        `Repaired ${name}: it is recorded as applied but ` +
+          `${missing.map((o) => o.name).join(', ')} were missing (an interrupted revert?); ` +
+          'ran it again to make them.',
+      ),
+    incomplete: ({ name, missing }) =>
+      say(
+        `WARNING: ${name} is recorded as applied but ${missing.map((o) => o.name).join(', ')} ` +
+          'are missing (an interrupted revert?). Run `pixcrawler-db revert` until it is ' +
+          'reverted (each step of a revert can run again), then `pixcrawler-db migrate`.',
+      ),
     preflight: (report) =>
       report.broken.length === 0 && say('Preflight: no existing row breaks the new constraints.'),
     retrying: (attempt, max, delayMs, error) =>
@@ -28,21 +47,50 @@ export function migratorEvents(): MigratorEvents {
   };
 }
 
-export function registerMigrate(program: Command): void {
-  program
-    .command('migrate')
-    .description('apply every pending migration, one migrator at a time (alembic upgrade head)')
+export interface AdoptionFlags {
+  baseline?: boolean;
+  legacyTimezone?: string;
+  allowRewrite?: boolean;
+}
+
+/** The adoption flags `migrate` and `plan` share. */
+export function adoptionOptions(command: Command): Command {
+  return command
     .option(
       '--baseline',
-      'adopt a database that already holds the five legacy tables: check them, record the ' +
-        'first migration as applied, then run the rest',
+      'adopt a database that already holds the five legacy tables: classify how they differ, ' +
+        'convert what converts in place, record the first migration as applied, then run the rest',
     )
+    .option(
+      '--legacy-timezone <zone>',
+      'with --baseline: the zone `timestamp without time zone` values were written in (default ' +
+        'UTC, a catalog-only change; any other zone rewrites the tables)',
+    )
+    .option(
+      '--allow-rewrite',
+      'with --baseline and a --legacy-timezone other than UTC: accept rewriting the tables',
+    );
+}
+
+/** The adoption flags as migrator options. */
+export const adoptionFlags = (flags: AdoptionFlags) => ({
+  baseline: flags.baseline,
+  legacyTimezone: flags.legacyTimezone,
+  allowRewrite: flags.allowRewrite,
+});
+
+export function registerMigrate(program: Command): void {
+  adoptionOptions(
+    program
+      .command('migrate')
+      .description('apply every pending migration, one migrator at a time (alembic upgrade head)'),
+  )
     .option(
       '--verify',
       'then verify the schema as `verify` does, in the same process; exits 1 if it finds errors',
     )
     .action(
-      action(async (options: { baseline?: boolean; verify?: boolean }) =>
+      action(async (options: AdoptionFlags & { verify?: boolean }) =>
         withSession(async ({ dataSource }) => {
           let baselined: string | null = null;
           const events = migratorEvents();
@@ -55,7 +103,7 @@ export function registerMigrate(program: Command): void {
                 events.baselined?.(name);
               },
             },
-            { baseline: options.baseline },
+            adoptionFlags(options),
           );
           if (applied.length > 0) say(`Applied ${applied.length} migration(s).`);
           if (!options.verify) return outcome(ExitCode.ok, { applied, baselined });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { migrationStatus } from '../../inspect/migration-states';
+import { existingLegacyTables } from '../../upgrade/legacy-schema';
 import { ExitCode, outcome, say } from '../output';
 import { action, withSession } from '../session';
 
@@ -20,15 +21,31 @@ export function registerStatus(program: Command): void {
             const note = state.unknown ? '  (applied, but not in this code: a newer release?)' : '';
             say(`  ${mark} ${state.name}${note}`);
           }
-          say(`\nCurrent: ${status.current ?? '(none: empty database)'}`);
+          // No migration recorded: an empty database, or one made before this tool (to adopt).
+          const unadoptedTables =
+            status.current === null
+              ? await existingLegacyTables((sql, params) => dataSource.query(sql, params))
+              : [];
+          const none =
+            unadoptedTables.length > 0
+              ? `(none: PixCrawler tables exist (${unadoptedTables.join(', ')}) but no migration is recorded)`
+              : '(none: empty database)';
+          say(`\nCurrent: ${status.current ?? none}`);
           say(`Head:    ${status.head ?? '(none)'}`);
           say(
-            status.upToDate
-              ? 'Up to date: nothing pending.'
-              : `${status.pending.length} pending: run \`pixcrawler-db migrate\`.`,
+            unadoptedTables.length > 0
+              ? 'This database was created before this tool managed it: adopt it. Check its rows ' +
+                  'with `pixcrawler-db preflight`, see what the upgrade does with ' +
+                  '`pixcrawler-db plan --baseline`, then run `pixcrawler-db migrate --baseline`.'
+              : status.upToDate
+                ? 'Up to date: nothing pending.'
+                : `${status.pending.length} pending: run \`pixcrawler-db migrate\`.`,
           );
           const failed = options.check && !status.upToDate;
-          return outcome(failed ? ExitCode.differences : ExitCode.ok, status);
+          return outcome(failed ? ExitCode.differences : ExitCode.ok, {
+            ...status,
+            unadoptedTables,
+          });
         }),
       ),
     );

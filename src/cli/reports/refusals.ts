@@ -1,5 +1,5 @@
 import type { MigrationRefusal } from '../../migrator/migration-refused-error';
-import { formatLegacyMismatches } from './legacy';
+import { ADOPTION_REFUSAL_ADVICE, formatAdoptionReport } from './adoption';
 import { formatPreflightReport } from './preflight';
 
 /**
@@ -16,11 +16,15 @@ export function refusalMessage(refusal: MigrationRefusal): string {
       );
     case 'legacy-shape-mismatch':
       return (
-        'The existing tables do not match the legacy schema this migration upgrades from, ' +
-        'so --baseline will not adopt them. Nothing was changed.\n' +
-        `${formatLegacyMismatches(refusal.mismatches)}\n` +
-        'Bring these tables to the shape in SPEC.md ("The database before this change"), ' +
-        'or restore the database this one was copied from, then run `migrate --baseline` again.'
+        'The existing tables differ from the legacy schema this migration upgrades from in ways ' +
+        'nothing safe resolves, so --baseline will not adopt them. Nothing was changed.\n' +
+        `${formatAdoptionReport(refusal.adoption)}\n${ADOPTION_REFUSAL_ADVICE}`
+      );
+    case 'unknown-migrations':
+      return (
+        `This database records migrations this code does not know (${refusal.migrations.join(', ')}): ` +
+        'a newer release of @pixcrawler/data migrated it. Nothing was changed.\n' +
+        'Run that release (or a newer one) instead: an older one cannot tell what its schema is.'
       );
     case 'adoption-required':
       return (
@@ -28,9 +32,11 @@ export function refusalMessage(refusal: MigrationRefusal): string {
         'but no migration is recorded in it: it was created before this tool managed it, and ' +
         'running the first migration would fail with "relation already exists". ' +
         'Nothing was changed.\n' +
-        'Check the rows first with `pixcrawler-db preflight`, then adopt the database with ' +
-        '`pixcrawler-db migrate --baseline`: it checks that the five tables match the legacy ' +
-        `schema, records ${refusal.migration} as applied (without running it) and runs the rest.`
+        'Check the rows first with `pixcrawler-db preflight`, see what the upgrade would do with ' +
+        '`pixcrawler-db plan --baseline`, then adopt the database with ' +
+        '`pixcrawler-db migrate --baseline`: it classifies how the tables differ from the legacy ' +
+        'schema, converts what converts in place, records ' +
+        `${refusal.migration} as applied (without running it) and runs the rest.`
       );
     case 'rows-break-constraints':
       return (

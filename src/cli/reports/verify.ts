@@ -7,7 +7,15 @@ export function formatVerificationReport(report: VerificationReport): string {
   const width = Math.max(...report.tables.map((t) => t.name.length), 5);
   const line = (f: Finding, indent = '    ') =>
     `${indent}${f.severity === 'error' ? 'ERROR' : 'WARN '}  ${f.kind} ${f.name}: ${f.message}` +
-    (f.repairedByMigrate ? '; run `pixcrawler-db migrate` to repair it' : '');
+    (f.recordedBy
+      ? `; ${f.recordedBy} makes it and is recorded as applied (an interrupted revert?)`
+      : '') +
+    (f.repairedByMigrate
+      ? '; run `pixcrawler-db migrate` to repair it'
+      : f.recordedBy
+        ? `; run \`pixcrawler-db revert\` until ${f.recordedBy} is reverted (every step of a ` +
+          'revert can run again), then `pixcrawler-db migrate`'
+        : '');
 
   for (const table of report.tables) {
     const own = report.findings.filter((f) => f.table === table.name);

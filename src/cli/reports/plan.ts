@@ -1,0 +1,106 @@
+import type { MigrationPlan, PlanStep, PlannedLock } from '../../migrator/plan';
+import { formatAdoptionReport } from './adoption';
+import { formatPreflightReport } from './preflight';
+import { refusalMessage } from './refusals';
+
+/** `plan` as an operator reads it: every statement, its locks, scans and rewrites, in order. */
+
+const number = (n: number) => n.toLocaleString('en-US');
+
+export function formatBytes(bytes: number): string {
+  const units = ['bytes', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} bytes` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+const WHAT_A_LOCK_BLOCKS: Record<PlannedLock['mode'], string> = {
+  'ACCESS EXCLUSIVE': 'blocks reads and writes',
+  'SHARE ROW EXCLUSIVE': 'blocks writes',
+  SHARE: 'blocks writes',
+  'SHARE UPDATE EXCLUSIVE': 'reads and writes go on',
+  'ROW SHARE': 'reads and writes go on',
+};
+
+function describeLock(lock: PlannedLock): string {
+  const size =
+    lock.bytes === null
+      ? 'new table'
+      : `${lock.rowEstimate === null ? 'rows unknown' : `~${number(lock.rowEstimate)} rows`}, ${formatBytes(lock.bytes)}`;
+  return `${lock.mode} on ${lock.table} (${size}): ${WHAT_A_LOCK_BLOCKS[lock.mode]}`;
+}
+
+/** A statement on one line, cut short when long (a CREATE TABLE runs to many lines). */
+const oneLine = (statement: string, width = 150) => {
+  const text = statement.replace(/\s+/g, ' ').trim();
+  return text.length > width ? `${text.slice(0, width - 3)}...` : text;
+};
+
+function describeStep(step: PlanStep): string[] {
+  const work = [
+    step.rewrites ? 'REWRITES the table' : step.scans ? 'scans the table' : 'no scan, no rewrite',
+    step.lockTimeout === '0'
+      ? 'waits for its lock as long as it takes'
+      : `gives up on its lock after ${step.lockTimeout} (retried)`,
+  ];
+  if (!step.recognised) work.push('statement not recognised: lock assumed');
+  const lines = step.locks.map((lock) => `       ${describeLock(lock)}`);
+  if (step.locks.length === 0)
+    lines.push(`       ${step.creates ? `creates ${step.creates}` : 'locks no existing table'}`);
+  lines.push(`       ${work.join('; ')}`);
+  return lines;
+}
+
+export function formatPlan(plan: MigrationPlan, command: string): string {
+  const lines: string[] = [
+    `Plan for \`${command}\` (PostgreSQL ${plan.serverVersion}, schema "${plan.schema}"). ` +
+      'Nothing has been changed.',
+  ];
+  if (plan.adoption) lines.push('', formatAdoptionReport(plan.adoption));
+  if (plan.preflight) {
+    lines.push(
+      '',
+      plan.preflight.broken.length === 0
+        ? 'Preflight: no existing row breaks the new constraints.'
+        : `Preflight: rows break the new constraints, so migrate would refuse to start:\n${formatPreflightReport(plan.preflight)}\nRun \`pixcrawler-db preflight --fix\` first (or repair them by hand).`,
+    );
+  }
+  if (plan.refusal && plan.refusal.reason !== 'rows-break-constraints') {
+    lines.push('', `migrate would refuse: ${refusalMessage(plan.refusal)}`);
+    return lines.join('\n');
+  }
+  const steps = plan.migrations.reduce((n, m) => n + m.steps.length, 0);
+  if (plan.migrations.length === 0) {
+    lines.push('', 'Nothing to migrate: the database is up to date.');
+    return lines.join('\n');
+  }
+  lines.push(
+    '',
+    `${plan.migrations.filter((m) => !m.recordedOnly && m.name !== 'baseline').length} migration(s), ` +
+      `${steps} statement(s); each lock wait is bounded by lock_timeout ${plan.lockTimeout} unless said otherwise:`,
+  );
+  let n = 0;
+  for (const migration of plan.migrations) {
+    lines.push('');
+    if (migration.recordedOnly) {
+      lines.push(`${migration.name}: recorded as applied, not run (the tables exist).`);
+      continue;
+    }
+    const title = migration.repair
+      ? `${migration.name} again: it is recorded as applied but objects it makes are missing (an interrupted revert?)`
+      : migration.name === 'baseline'
+        ? 'Baseline conversions, in one transaction, before anything is recorded'
+        : `${migration.name}, ${migration.transactional ? 'in one transaction' : 'no transaction: each statement commits on its own'}`;
+    lines.push(`${title}:`);
+    if (migration.steps.length === 0) lines.push('  (nothing to do here)');
+    for (const step of migration.steps) {
+      n++;
+      lines.push(`  ${String(n).padStart(2)}. ${oneLine(step.statement)}`, ...describeStep(step));
+    }
+  }
+  return lines.join('\n');
+}

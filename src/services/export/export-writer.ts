@@ -1,0 +1,476 @@
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { crc32, createDeflateRaw } from 'node:zlib';
+import type { ValidationRules } from '../../entities/validation-job.entity';
+import type { ExportFormat } from '../../entities/value-sets';
+import type {
+  ExportFileRow,
+  ExportSnapshot,
+  ImageRepository,
+} from '../../repositories/image.repository';
+import type { ImageFile, ImageReader, ImageStorage } from '../../storage/image-storage';
+import type { ExportDestination, StoredExport } from './export-destination';
+import { RecordCounter } from './record-counter';
+import { ARCHIVE_MANIFEST, archiveEntryName, exportFileName } from './manifest';
+import {
+  needsPax,
+  TAR_BLOCK,
+  tarEnd,
+  tarFileHeader,
+  tarPadding,
+  writeUstarHeader,
+} from './tar-format';
+import { ZipWriter } from './zip-format';
+
+/** What an export writes: which images, in which format. */
+export interface ExportToWrite {
+  id: number;
+  crawlJobId: number;
+  format: ExportFormat;
+  /** Only the images passing these rules (an `onlyValid` export). */
+  rules?: ValidationRules;
+}
+
+/** Rows written so far of how many. */
+export interface ExportCounts {
+  exported: number;
+  total: number;
+}
+
+/**
+ * Called with exact counts at multiples of `progressEvery` rows (at most one report per
+ * `progressIntervalMs`) and once at the end. A report runs while the next rows stream; the
+ * writer waits for it before the next one, so a listener may do I/O, and throwing from it stops
+ * the export (noticed by the next report at the latest).
+ */
+export type ExportCountsListener = (counts: ExportCounts) => void | Promise<void>;
+
+export interface ExportWriterOptions {
+  /** Reads the image files of zip and tar exports. */
+  storage?: ImageStorage;
+  /** Rows between progress reports. Default 1000. */
+  progressEvery?: number;
+  /**
+   * Least time between two progress reports, in ms (default 250): COPY streams thousands of
+   * rows per millisecond, and a report per 1,000 rows would make progress the bottleneck.
+   * 0 reports at every multiple of progressEvery.
+   */
+  progressIntervalMs?: number;
+  /** OWASP formula protection in csv (see ExportJobServiceOptions). Default true. */
+  csvFormulaProtection?: boolean;
+}
+
+export interface WrittenExport extends StoredExport {
+  exported: number;
+}
+
+/** Output of archives is handed on in chunks of this size. */
+const CHUNK = 1 << 20;
+/** Longest stretch of synchronous work (local file reads) before yielding to the event loop. */
+const MAX_BUSY_MS = 10;
+
+/**
+ * The export's data path, on its own: streams one export's rows (and files) from ONE database
+ * snapshot into a destination, and nothing else: claiming, heartbeats, stop detection and the
+ * job's status belong to the caller, which learns of progress through `onProgress` and stops a
+ * run with `signal` (or by throwing from `onProgress`).
+ *
+ * - csv and jsonl come straight out of PostgreSQL's COPY (jsonl produced in SQL), counted by
+ *   record as they pass; no row becomes a JavaScript object.
+ * - zip and tar put manifest.jsonl first, then every image's file, written by this module's own
+ *   tar and zip encoders; memory stays flat (tar), or grows by the zip central directory
+ *   (about 80 bytes per file).
+ * - A zip/tar export of an image without a readable file fails, naming the image: a dataset
+ *   silently missing files is worse than no dataset. Nothing is left at the destination.
+ */
+export class ExportWriter {
+  constructor(
+    private readonly images: ImageRepository,
+    private readonly options: ExportWriterOptions = {},
+  ) {}
+
+  async write(
+    job: ExportToWrite,
+    destination: ExportDestination,
+    expiresAt: Date,
+    onProgress?: ExportCountsListener,
+    signal?: AbortSignal,
+  ): Promise<WrittenExport> {
+    signal?.throwIfAborted();
+    const every = this.options.progressEvery ?? 1000;
+    if (!Number.isSafeInteger(every) || every < 1) {
+      throw new TypeError(`progressEvery must be a whole number of rows, at least 1; got ${every}`);
+    }
+    const upload = await destination.begin(exportFileName(job), job.format);
+    try {
+      const exported = await this.images.readExport(job.crawlJobId, job.rules, async (snapshot) => {
+        const total = await snapshot.count();
+        const reporter = new Reporter(
+          async (exported: number) => onProgress?.({ exported, total: Math.max(total, exported) }),
+          this.options.progressIntervalMs ?? 250,
+        );
+        let counted: () => number;
+        if (job.format === 'csv' || job.format === 'jsonl') {
+          const counter = new ProgressCounter(job.format, every, reporter);
+          counted = () => counter.rows;
+          const rows =
+            job.format === 'csv'
+              ? snapshot.csv({ formulaProtection: this.options.csvFormulaProtection !== false })
+              : snapshot.jsonl();
+          await pipeline(rows, counter, upload.stream, { signal });
+        } else {
+          const files = { rows: 0 };
+          counted = () => files.rows;
+          const source = Readable.from(
+            archive(job.format, snapshot, this.reader(), every, reporter, files),
+            { objectMode: false, highWaterMark: 4 * CHUNK },
+          );
+          await pipeline(source, upload.stream, { signal });
+        }
+        if (counted() !== total) {
+          throw new Error(`wrote ${counted()} of the export's ${total} rows`);
+        }
+        return total;
+      });
+      return { ...(await upload.commit(expiresAt)), exported };
+    } catch (error) {
+      await upload.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private reader(): ImageReader {
+    const storage = this.options.storage;
+    if (!storage) throw new Error('zip and tar exports need an ImageStorage to read files from');
+    return storage.reader?.() ?? readerThroughOpen(storage);
+  }
+}
+
+/**
+ * Progress reports in order, one in flight at a time, without holding the data up: a report
+ * runs while the next rows stream, and the writer waits for it only at the next report (so a
+ * stop is noticed at most one interval late) and at the end. A report's error surfaces there.
+ */
+class Reporter {
+  private pending: Promise<void> = Promise.resolve();
+  private last = -Infinity;
+  /** The count of the last report made (-1: none yet). */
+  reportedRows = -1;
+
+  constructor(
+    private readonly report: (rows: number) => Promise<void>,
+    private readonly intervalMs: number,
+  ) {}
+
+  /** A report at this count, unless the last one was less than the interval ago. */
+  async due(rows: number): Promise<void> {
+    if (performance.now() - this.last < this.intervalMs) return;
+    await this.at(rows);
+  }
+
+  /** A report at this count. */
+  async at(rows: number): Promise<void> {
+    this.last = performance.now();
+    this.reportedRows = rows;
+    await this.pending;
+    this.pending = this.report(rows);
+    this.pending.catch(() => undefined); // surfaces at the next at() or settled()
+  }
+
+  settled(): Promise<void> {
+    return this.pending;
+  }
+}
+
+/** Passes a COPY stream through unchanged, reporting progress every `every` records. */
+class ProgressCounter extends Transform {
+  /** Data rows seen: csv's header line does not count. */
+  rows: number;
+  private reported = 0;
+  private readonly counter: RecordCounter;
+
+  constructor(
+    format: 'csv' | 'jsonl',
+    private readonly interval: number,
+    private readonly reporter: Reporter,
+  ) {
+    super();
+    this.counter = new RecordCounter(format === 'csv');
+    this.rows = format === 'csv' ? -1 : 0;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.consume(chunk).then(() => done(), done);
+  }
+
+  override _flush(done: TransformCallback): void {
+    const last = Math.max(this.rows, 0);
+    const final = last === this.reporter.reportedRows ? undefined : this.reporter.at(last);
+    Promise.resolve(final)
+      .then(() => this.reporter.settled())
+      .then(() => done(), done);
+  }
+
+  /** Splits the chunk at each `every`-th record end, so a report's count is exact. */
+  private async consume(chunk: Buffer): Promise<void> {
+    let at = 0;
+    while (at < chunk.length) {
+      const target = this.reported + this.interval;
+      const { records, end } = this.counter.scan(chunk, at, target - this.rows);
+      this.rows += records;
+      if (this.rows < target) {
+        this.push(at === 0 ? chunk : chunk.subarray(at));
+        return;
+      }
+      this.push(chunk.subarray(at, end));
+      at = end;
+      this.reported = this.rows;
+      await this.reporter.due(this.rows);
+    }
+  }
+}
+
+/**
+ * The archive's output, gathered into chunks of about CHUNK bytes. Headers and small files
+ * are written straight into the current chunk (`region`), so a file costs one copy from the
+ * page cache and no allocation; large pieces are handed on as they are.
+ */
+class Output {
+  private buffer = Buffer.allocUnsafe(CHUNK);
+  private fill = 0;
+  private ready: Buffer[] = [];
+  private busySince = performance.now();
+
+  add(bytes: Buffer): void {
+    if (bytes.length > CHUNK / 4) {
+      this.close();
+      this.ready.push(bytes);
+      return;
+    }
+    const { buffer, offset } = this.region(bytes.length);
+    bytes.copy(buffer, offset);
+  }
+
+  /** `size` contiguous bytes to write into. */
+  region(size: number): { buffer: Buffer; offset: number } {
+    if (size > CHUNK) {
+      this.close();
+      const own = Buffer.allocUnsafe(size);
+      this.ready.push(own);
+      return { buffer: own, offset: 0 };
+    }
+    if (this.fill + size > this.buffer.length) this.close();
+    const offset = this.fill;
+    this.fill += size;
+    return { buffer: this.buffer, offset };
+  }
+
+  /** Chunks complete so far (taken). */
+  take(): Buffer[] {
+    const ready = this.ready;
+    this.ready = [];
+    return ready;
+  }
+
+  /** Everything written so far, the current chunk included. */
+  flush(): Buffer[] {
+    this.close();
+    return this.take();
+  }
+
+  /** Whether synchronous work has held the event loop long enough to let it run. */
+  shouldYield(): boolean {
+    const now = performance.now();
+    if (now - this.busySince < MAX_BUSY_MS) return false;
+    this.busySince = now;
+    return true;
+  }
+
+  rest(): void {
+    this.busySince = performance.now();
+  }
+
+  private close(): void {
+    if (this.fill === 0) return;
+    this.ready.push(this.buffer.subarray(0, this.fill));
+    this.buffer = Buffer.allocUnsafe(CHUNK);
+    this.fill = 0;
+  }
+}
+
+/**
+ * A zip or tar archive's bytes: manifest.jsonl from the snapshot, then each image's file read
+ * through `reader` (up to its concurrency in flight, written in id order).
+ */
+async function* archive(
+  kind: 'zip' | 'tar',
+  snapshot: ExportSnapshot,
+  reader: ImageReader,
+  every: number,
+  reporter: Reporter,
+  files: { rows: number },
+): AsyncGenerator<Buffer> {
+  const mtime = new Date();
+  const zip = kind === 'zip' ? new ZipWriter(mtime) : undefined;
+  const out = new Output();
+  function* emit(bytes: Buffer): Generator<Buffer> {
+    out.add(bytes);
+    yield* out.take();
+  }
+
+  // The manifest: tar needs its size before its bytes (the snapshot sums the lines in SQL);
+  // zip deflates it as it streams and puts size and CRC after it.
+  if (zip) {
+    yield* emit(zip.beginStreamed(ARCHIVE_MANIFEST, 'deflate'));
+    let crc = 0;
+    let size = 0;
+    let compressed = 0;
+    const deflate = createDeflateRaw({ level: 6 });
+    const feeding = pipeline(
+      snapshot.jsonl(),
+      new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          crc = crc32(chunk, crc);
+          size += chunk.length;
+          done(null, chunk);
+        },
+      }),
+      deflate,
+    );
+    feeding.catch(() => undefined); // its error also ends the loop below; awaited after it
+    for await (const chunk of deflate) {
+      compressed += (chunk as Buffer).length;
+      yield* emit(chunk as Buffer);
+    }
+    await feeding;
+    yield* emit(zip.endStreamed(crc, compressed, size));
+  } else {
+    const size = await snapshot.jsonlBytes();
+    yield* emit(tarFileHeader(ARCHIVE_MANIFEST, size, mtime));
+    let written = 0;
+    for await (const chunk of snapshot.jsonl()) {
+      written += (chunk as Buffer).length;
+      yield* emit(chunk as Buffer);
+    }
+    if (written !== size) {
+      throw new Error(`the manifest has ${written} bytes, the database counted ${size}`);
+    }
+    yield* emit(tarPadding(size));
+  }
+
+  // The files, in id order, read ahead up to the reader's concurrency.
+  const ahead: Array<{ image: ExportFileRow; file: ImageFile | Promise<ImageFile> }> = [];
+  const readAhead = (image: ExportFileRow) => {
+    let file: ImageFile | Promise<ImageFile>;
+    try {
+      file = reader.read(image);
+    } catch (error) {
+      file = Promise.reject(error);
+    }
+    if (file instanceof Promise) file.catch(() => undefined); // awaited in order below
+    ahead.push({ image, file });
+  };
+  try {
+    for await (const batch of snapshot.files()) {
+      let next = 0;
+      while (next < batch.length && ahead.length < reader.concurrency) readAhead(batch[next++]);
+      while (ahead.length > 0) {
+        const { image, file: pending } = ahead.shift()!;
+        const file = pending instanceof Promise ? await pending : pending;
+        if (next < batch.length) readAhead(batch[next++]);
+        const name = archiveEntryName(image);
+        if ('copyTo' in file) {
+          writeSmallFile(out, zip, name, file, mtime);
+          yield* out.take();
+        } else if ('bytes' in file) {
+          if (zip) yield* emit(zip.storedFile(name, crc32(file.bytes), file.size));
+          else yield* emit(tarFileHeader(name, file.size, mtime));
+          yield* emit(file.bytes);
+          if (!zip) yield* emit(tarPadding(file.size));
+        } else {
+          yield* emit(
+            zip ? zip.beginStreamed(name, 'store') : tarFileHeader(name, file.size, mtime),
+          );
+          let crc = 0;
+          let size = 0;
+          for await (const chunk of file.stream) {
+            crc = crc32(chunk as Buffer, crc);
+            size += (chunk as Buffer).length;
+            yield* emit(chunk as Buffer);
+          }
+          if (size !== file.size) {
+            throw new Error(`image ${image.id}: its file changed size while being read`);
+          }
+          yield* emit(zip ? zip.endStreamed(crc, size, size) : tarPadding(file.size));
+        }
+        files.rows++;
+        if (files.rows % every === 0) {
+          yield* out.flush();
+          await reporter.due(files.rows);
+          out.rest();
+        } else if (out.shouldYield()) {
+          await yieldToEventLoop();
+        }
+      }
+    }
+  } finally {
+    // Files read ahead but not written: close their streams.
+    for (const { file } of ahead.splice(0)) {
+      void Promise.resolve(file).then(
+        (f) => ('stream' in f ? f.stream.destroy() : 'discard' in f ? f.discard() : undefined),
+        () => undefined,
+      );
+    }
+  }
+  yield* emit(zip ? zip.finish() : tarEnd());
+  yield* out.flush();
+  if (reporter.reportedRows !== files.rows) await reporter.at(files.rows);
+  await reporter.settled();
+}
+
+/**
+ * A file the reader has open, written straight into the output: its header, its bytes read into
+ * the chunk, then (tar) the padding; a zip entry's CRC is computed over the bytes in place.
+ */
+function writeSmallFile(
+  out: Output,
+  zip: ZipWriter | undefined,
+  name: string,
+  file: { size: number; copyTo(target: Buffer, offset: number): void },
+  mtime: Date,
+): void {
+  if (zip) {
+    const headerSize = zip.storedHeaderSize(name);
+    const { buffer, offset } = out.region(headerSize + file.size);
+    file.copyTo(buffer, offset + headerSize);
+    const crc = crc32(buffer.subarray(offset + headerSize, offset + headerSize + file.size));
+    zip.storedFile(name, crc, file.size).copy(buffer, offset);
+    return;
+  }
+  const padding = (TAR_BLOCK - (file.size % TAR_BLOCK)) % TAR_BLOCK;
+  let at: { buffer: Buffer; offset: number };
+  if (needsPax(name, file.size)) {
+    out.add(tarFileHeader(name, file.size, mtime));
+    at = out.region(file.size + padding);
+  } else {
+    at = out.region(TAR_BLOCK + file.size + padding);
+    writeUstarHeader(at.buffer, at.offset, name, file.size, mtime);
+    at.offset += TAR_BLOCK;
+  }
+  file.copyTo(at.buffer, at.offset);
+  at.buffer.fill(0, at.offset + file.size, at.offset + file.size + padding);
+}
+
+/** For a storage without its own reader: each file through `open`, read into memory. */
+function readerThroughOpen(storage: ImageStorage): ImageReader {
+  return {
+    concurrency: 4,
+    read: async (image) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await storage.open(image)) chunks.push(chunk as Buffer);
+      const bytes = Buffer.concat(chunks);
+      return { size: bytes.length, bytes };
+    },
+  };
+}
