@@ -1,6 +1,7 @@
 import { DataSource, MigrationExecutor, type Logger, type Migration } from 'typeorm';
 import { validateSettings, wholeNumberSetting } from '../settings';
 import { withMigrationLock } from '../connection/migration-lock';
+import { assertPrimary } from '../connection/server-role';
 import {
   incompleteMigrations,
   migrationStates,
@@ -342,7 +343,7 @@ async function withProgressLogger<T>(
 /**
  * Runs every pending migration, each in its own transaction unless it opts out, holding the
  * migration lock throughout. Returns the names applied: none when another process applied them
- * while this one waited.
+ * while this one waited. StandbyServerError, before anything else, on a standby.
  */
 export async function runPendingMigrations(
   dataSource: DataSource,
@@ -362,6 +363,8 @@ export async function runPendingMigrations(
 ): Promise<string[]> {
   validateSettings();
   const { events, options } = migratorArguments(args);
+  // Before the lock: a standby grants advisory locks, then fails on the first DDL.
+  await assertPrimary(dataSource, 'running migrations');
   return withMigrationLock(
     dataSource,
     async () => {
@@ -429,6 +432,7 @@ export async function revertLastMigration(
 ): Promise<string | undefined> {
   validateSettings();
   const { events, options } = migratorArguments(args);
+  await assertPrimary(dataSource, 'reverting a migration');
   return withMigrationLock(
     dataSource,
     async () => {

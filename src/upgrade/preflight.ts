@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import type { PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { DataSource } from 'typeorm';
+import { assertPrimary } from '../connection/server-role';
 import { repairOfCheck, type CheckRepair } from '../entities/checks';
 import {
   SAFE_CRAWL_JOB_STATUS,
@@ -264,6 +265,7 @@ export async function fixPreflightViolations(
   dataSource: DataSource,
   { backupDir }: { backupDir: string },
 ): Promise<FixResult> {
+  await assertPrimary(dataSource, 'repairing preflight violations');
   const rules = preflightRules(dataSource);
   const report = await runPreflight(dataSource);
   const { file: backupFile, out } = await createBackupFile(backupDir);
@@ -482,6 +484,7 @@ export async function restorePreflightBackup(
   dataSource: DataSource,
   backupFile: string,
 ): Promise<RestoreResult> {
+  await assertPrimary(dataSource, 'restoring a preflight backup');
   const file = path.resolve(backupFile);
   const lines = await readBackup(file);
   const order = (line: BackupLine) => LEGACY_TABLE_NAMES.indexOf(line.table);
