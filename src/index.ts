@@ -28,6 +28,16 @@ export type {
 } from './upgrade/adoption';
 export { incompleteMigrations } from './inspect/migration-states';
 export type { IncompleteMigration } from './inspect/migration-states';
+export { assertPrimary, isStandby, StandbyServerError } from './connection/server-role';
+export type { RunQuery } from './connection/server-role';
+export {
+  currentWalLsn,
+  obtainCaughtUpConnection,
+  waitForReplay,
+  type CaughtUpReaderOptions,
+  type PooledConnection,
+  type ReadFrom,
+} from './connection/read-routing';
 export { schemaDrift } from './inspect/schema-drift';
 export { openDatabaseTarget } from './local/database-target';
 export type { DatabaseTarget } from './local/database-target';

@@ -1,3 +1,4 @@
+import { StandbyServerError } from '../connection/server-role';
 import { InvalidSettingError } from '../settings';
 import { ExitCode } from './output';
 import { PreflightBackupError } from '../upgrade/preflight';
@@ -85,6 +86,14 @@ export function operatorFailure(error: unknown): OperatorFailure | undefined {
 
 function operatorMessage(error: unknown): string | undefined {
   if (error instanceof PreflightBackupError) return backupMessage(error);
+  if (error instanceof StandbyServerError) {
+    return (
+      `Refused (${error.operation}): database "${error.database}" is on a standby, a read ` +
+      'replica in recovery, which is read-only. Nothing was changed. Point DATABASE_URL at ' +
+      'the primary and run it there; the replicas receive the change through replication. ' +
+      '(verify, stats, status and preflight without --fix run on a standby.)'
+    );
+  }
   const failure = driverFailure(error);
   const message = failure.message ?? '';
   if (failure.code === '42501') {

@@ -92,14 +92,16 @@ let interrupted = false;
  * breaks the connections still open. Those failures are the interruption, not errors to report:
  * say it once and leave with 130, the shell's code for an interrupted command.
  */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+function onInterrupt(signal: NodeJS.Signals): void {
+  interrupted = true;
+  process.exitCode = 130;
+  console.error(`\nInterrupted (${signal}): stopping.`);
+}
+
 export function handleInterrupts(): void {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      interrupted = true;
-      process.exitCode = 130;
-      console.error(`\nInterrupted (${signal}): stopping.`);
-    });
-  }
+  for (const signal of STOP_SIGNALS) process.once(signal, onInterrupt);
   process.on('uncaughtException', (error) => {
     if (interrupted) return;
     // A connection's 'error' event (the server went away) arrives here, not in the action.
@@ -107,6 +109,17 @@ export function handleInterrupts(): void {
     console.error(failure === undefined ? error : `\n${failure.message}`);
     process.exit(failure?.exitCode ?? ExitCode.differences);
   });
+}
+
+/**
+ * For a command whose stop is its normal end (the worker): SIGTERM and Ctrl-C call `stop`
+ * instead of counting as an interruption, so the command finishes its own way and exits 0.
+ */
+export function stopGracefullyOnSignals(stop: (signal: NodeJS.Signals) => void): void {
+  for (const signal of STOP_SIGNALS) {
+    process.removeListener(signal, onInterrupt);
+    process.once(signal, stop);
+  }
 }
 
 /** Turns what a command failed with into what the operator reads and the exit code. */

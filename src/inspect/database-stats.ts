@@ -1,4 +1,6 @@
 import type { DataSource } from 'typeorm';
+import { replicationMode } from '../connection/read-routing';
+import { isStandby } from '../connection/server-role';
 import { currentSchema } from './schema-catalog';
 
 /**
@@ -41,6 +43,12 @@ export interface IndexStats {
 
 export interface DatabaseStats {
   schema: string;
+  /**
+   * True when the figures were read on a standby (a replica, or DATABASE_URL pointing at one).
+   * Sizes and row estimates are the primary's (a physical replica is a copy of its files), but
+   * scan counters are per server: a standby's count the reads it answered itself.
+   */
+  standby: boolean;
   /** When the scan counters started counting (null: since the cluster was created). */
   statsSince: Date | null;
   tables: TableStats[];
@@ -105,14 +113,41 @@ interface IndexRow {
   valid: boolean;
 }
 
+/**
+ * Read-only and lag-tolerant, so it runs on a replica when the DataSource has one (see
+ * ReadFrom); all of it on one connection, so the figures come from one server.
+ */
 export async function readDatabaseStats(dataSource: DataSource): Promise<DatabaseStats> {
   const schema = await currentSchema(dataSource);
-  const tableRows: TableRow[] = await dataSource.query(TABLES_SQL, [schema]);
-  const indexRows: IndexRow[] = await dataSource.query(INDEXES_SQL, [schema]);
-  const [since]: { since: Date | null }[] = await dataSource.query(STATS_SINCE_SQL);
+  const runner = dataSource.createQueryRunner(replicationMode(dataSource, 'replica'));
+  try {
+    const query = (sql: string, params?: unknown[]) => runner.query(sql, params);
+    const tableRows: TableRow[] = await query(TABLES_SQL, [schema]);
+    const indexRows: IndexRow[] = await query(INDEXES_SQL, [schema]);
+    const [since]: { since: Date | null }[] = await query(STATS_SINCE_SQL);
+    return statsFromRows(
+      schema,
+      await isStandby(query),
+      since?.since ?? null,
+      tableRows,
+      indexRows,
+    );
+  } finally {
+    await runner.release();
+  }
+}
+
+function statsFromRows(
+  schema: string,
+  standby: boolean,
+  statsSince: Date | null,
+  tableRows: TableRow[],
+  indexRows: IndexRow[],
+): DatabaseStats {
   return {
     schema,
-    statsSince: since?.since ?? null,
+    standby,
+    statsSince,
     // bigint columns arrive as strings from pg; these counts and sizes fit a number.
     tables: tableRows.map((row) => ({
       table: row.table,

@@ -6,6 +6,7 @@ import {
   type ReferentialAction,
   type TableShape,
 } from './schema-shape';
+import { quoteIdentifier } from '../sql/quote';
 
 /**
  * The schema the entities describe, from the DataSource's built metadata (`initialize()` or
@@ -142,23 +143,23 @@ export async function canonicalSpellings(
         }
         const copy = `pixcrawler_verify_${table.name}`;
         await runner.query(
-          `CREATE TEMPORARY TABLE "${copy}" (LIKE "${schema}"."${table.name}") ON COMMIT DROP`,
+          `CREATE TEMPORARY TABLE ${quoteIdentifier(copy)} (LIKE ${quoteIdentifier(schema)}.${quoteIdentifier(table.name)}) ON COMMIT DROP`,
         );
         for (const check of table.checks) {
           await attempt(
-            `ALTER TABLE pg_temp."${copy}" ADD CONSTRAINT "${check.name}" CHECK (${check.definition}) NOT VALID`,
+            `ALTER TABLE pg_temp.${quoteIdentifier(copy)} ADD CONSTRAINT ${quoteIdentifier(check.name)} CHECK (${check.definition}) NOT VALID`,
           );
         }
         for (const index of partial) {
-          const columns = index.columns.map((column) => `"${column}"`).join(', ');
+          const columns = index.columns.map((column) => `${quoteIdentifier(column)}`).join(', ');
           await attempt(
-            `CREATE INDEX "${index.name}" ON pg_temp."${copy}" (${columns}) WHERE ${index.where}`,
+            `CREATE INDEX ${quoteIdentifier(index.name)} ON pg_temp.${quoteIdentifier(copy)} (${columns}) WHERE ${index.where}`,
           );
         }
         const checks: { name: string; definition: string }[] = await runner.query(
           `SELECT conname AS name, pg_get_constraintdef(oid) AS definition
              FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c'`,
-          [`pg_temp."${copy}"`],
+          [`pg_temp.${quoteIdentifier(copy)}`],
         );
         for (const row of checks) {
           spellings.checks.set(`${table.name}.${row.name}`, withoutNotValid(row.definition));
@@ -167,7 +168,7 @@ export async function canonicalSpellings(
           `SELECT c.relname AS name, pg_get_expr(i.indpred, i.indrelid) AS predicate
              FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
             WHERE i.indrelid = $1::regclass AND i.indpred IS NOT NULL`,
-          [`pg_temp."${copy}"`],
+          [`pg_temp.${quoteIdentifier(copy)}`],
         );
         for (const row of predicates) {
           spellings.indexPredicates.set(`${table.name}.${row.name}`, row.predicate);

@@ -264,11 +264,20 @@ export function compareForeignKeys(expected: TableShape, live: TableShape): Fore
   return differences;
 }
 
+/**
+ * Same WHERE; when one side's is not in PostgreSQL's spelling (`whereComparable: false`, on a
+ * standby), whether both are partial.
+ */
+const samePredicate = (a: IndexShape, b: IndexShape) =>
+  a.whereComparable === false || b.whereComparable === false
+    ? (a.where === null) === (b.where === null)
+    : (a.where ?? null) === (b.where ?? null);
+
 const sameIndexDefinition = (a: IndexShape, b: IndexShape) =>
   sameList(a.columns, b.columns) &&
   a.unique === b.unique &&
   a.method === b.method &&
-  (a.where ?? null) === (b.where ?? null);
+  samePredicate(a, b);
 
 export function compareIndexes(expected: TableShape, live: TableShape): IndexDifference[] {
   const differences: IndexDifference[] = [];

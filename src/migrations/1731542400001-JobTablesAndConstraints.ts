@@ -1,6 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import type { PixCrawlerMigration } from './migration-traits';
 import { applyMigrationTimeouts, renamePrimaryKey } from './lock-safe-ddl';
+import { quoteIdentifier } from '../sql/quote';
 
 /**
  * The first half of the guide's "What Changed", the part that takes only brief locks:
@@ -145,7 +146,7 @@ export class JobTablesAndConstraints1731542400001 implements PixCrawlerMigration
       // squawk: adding-foreign-key-constraint / constraint-missing-not-valid are satisfied by
       // NOT VALID; ValidateConstraints validates them without blocking writes.
       await queryRunner.query(
-        `ALTER TABLE "${table}" ADD CONSTRAINT "${name}" ${definition} NOT VALID`,
+        `ALTER TABLE ${quoteIdentifier(table)} ADD CONSTRAINT ${quoteIdentifier(name)} ${definition} NOT VALID`,
       );
     }
 
@@ -220,7 +221,9 @@ export class JobTablesAndConstraints1731542400001 implements PixCrawlerMigration
     await queryRunner.query(`DROP TABLE IF EXISTS "export_jobs"`);
     await queryRunner.query(`DROP TABLE IF EXISTS "validation_jobs"`);
     for (const { table, name } of [...EXISTING_TABLE_CONSTRAINTS].reverse()) {
-      await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT IF EXISTS "${name}"`);
+      await queryRunner.query(
+        `ALTER TABLE ${quoteIdentifier(table)} DROP CONSTRAINT IF EXISTS ${quoteIdentifier(name)}`,
+      );
     }
     const migrationsTable = migrationsTableName(queryRunner);
     if (await queryRunner.hasTable(migrationsTable)) {

@@ -10,6 +10,7 @@ import {
   uniqueConstraintsOnColumn,
   type IndexDefinition,
 } from './lock-safe-ddl';
+import { quoteIdentifier } from '../sql/quote';
 
 /**
  * The guide's new indexes on the five existing tables, built CONCURRENTLY so that reads and
@@ -54,7 +55,7 @@ export class IndexExistingTables1731542400002 implements PixCrawlerMigration {
       }
       for (const name of await uniqueConstraintsOnColumn(queryRunner, 'profiles', 'email')) {
         // Drops the constraint's own index with it; ix_profiles_email already guards uniqueness.
-        await queryRunner.query(`ALTER TABLE "profiles" DROP CONSTRAINT "${name}"`);
+        await queryRunner.query(`ALTER TABLE "profiles" DROP CONSTRAINT ${quoteIdentifier(name)}`);
       }
     } finally {
       await resetMigrationTimeouts(queryRunner);
@@ -77,7 +78,7 @@ export class IndexExistingTables1731542400002 implements PixCrawlerMigration {
           unique: true,
         });
         await queryRunner.query(
-          `ALTER TABLE "profiles" ADD CONSTRAINT "${LEGACY_EMAIL_CONSTRAINT}" UNIQUE USING INDEX "${LEGACY_EMAIL_CONSTRAINT}"`,
+          `ALTER TABLE "profiles" ADD CONSTRAINT ${quoteIdentifier(LEGACY_EMAIL_CONSTRAINT)} UNIQUE USING INDEX ${quoteIdentifier(LEGACY_EMAIL_CONSTRAINT)}`,
         );
       }
       for (const index of [...INDEXES].reverse()) {

@@ -6,6 +6,7 @@ import {
   resetMigrationTimeouts,
 } from './lock-safe-ddl';
 import { EXISTING_TABLE_CONSTRAINTS } from './1731542400001-JobTablesAndConstraints';
+import { quoteIdentifier } from '../sql/quote';
 
 /** The columns of a `FOREIGN KEY ("a", "b") REFERENCES …` definition; none for a check. */
 const foreignKeyColumns = (definition: string): string[] =>
@@ -41,11 +42,15 @@ export class ValidateConstraints1731542400003 implements PixCrawlerMigration {
     await applyMigrationTimeouts(queryRunner, { transactional: false });
     try {
       for (const { table, name, definition } of EXISTING_TABLE_CONSTRAINTS) {
-        await queryRunner.query(`ALTER TABLE "${table}" VALIDATE CONSTRAINT "${name}"`);
+        await queryRunner.query(
+          `ALTER TABLE ${quoteIdentifier(table)} VALIDATE CONSTRAINT ${quoteIdentifier(name)}`,
+        );
         const columns = foreignKeyColumns(definition);
         if (columns.length === 0) continue;
         for (const other of await otherForeignKeysOn(queryRunner, table, columns, name)) {
-          await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT "${other}"`);
+          await queryRunner.query(
+            `ALTER TABLE ${quoteIdentifier(table)} DROP CONSTRAINT ${quoteIdentifier(other)}`,
+          );
         }
       }
     } finally {
@@ -59,9 +64,11 @@ export class ValidateConstraints1731542400003 implements PixCrawlerMigration {
     try {
       await applyMigrationTimeouts(queryRunner, { transactional: true });
       for (const { table, name, definition } of EXISTING_TABLE_CONSTRAINTS) {
-        await queryRunner.query(`ALTER TABLE "${table}" DROP CONSTRAINT IF EXISTS "${name}"`);
         await queryRunner.query(
-          `ALTER TABLE "${table}" ADD CONSTRAINT "${name}" ${definition} NOT VALID`,
+          `ALTER TABLE ${quoteIdentifier(table)} DROP CONSTRAINT IF EXISTS ${quoteIdentifier(name)}`,
+        );
+        await queryRunner.query(
+          `ALTER TABLE ${quoteIdentifier(table)} ADD CONSTRAINT ${quoteIdentifier(name)} ${definition} NOT VALID`,
         );
       }
       await queryRunner.commitTransaction();

@@ -1,5 +1,6 @@
 import type { QueryRunner } from 'typeorm';
 import { durationSetting } from '../settings';
+import { quoteIdentifier } from '../sql/quote';
 
 /**
  * DDL helpers for migrations that run against large, live tables. They follow what
@@ -76,11 +77,11 @@ export async function createIndexConcurrently(
   await queryRunner.query('SET lock_timeout = 0');
   try {
     if (state === 'invalid') {
-      await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS "${index.name}"`);
+      await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteIdentifier(index.name)}`);
     }
-    const columns = index.columns.map((column) => `"${column}"`).join(', ');
+    const columns = index.columns.map((column) => `${quoteIdentifier(column)}`).join(', ');
     await queryRunner.query(
-      `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX CONCURRENTLY "${index.name}" ON "${index.table}" (${columns})` +
+      `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX CONCURRENTLY ${quoteIdentifier(index.name)} ON ${quoteIdentifier(index.table)} (${columns})` +
         (index.where ? ` WHERE ${index.where}` : ''),
     );
   } finally {
@@ -90,7 +91,7 @@ export async function createIndexConcurrently(
 
 /** DROP INDEX CONCURRENTLY IF EXISTS: never blocks readers or writers. Outside a transaction. */
 export async function dropIndexConcurrently(queryRunner: QueryRunner, name: string): Promise<void> {
-  await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS "${name}"`);
+  await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteIdentifier(name)}`);
 }
 
 /** The name of a table's primary key constraint, whatever created it. */
@@ -114,7 +115,9 @@ export async function renamePrimaryKey(
 ): Promise<void> {
   const current = await primaryKeyName(queryRunner, table);
   if (current !== name) {
-    await queryRunner.query(`ALTER TABLE "${table}" RENAME CONSTRAINT "${current}" TO "${name}"`);
+    await queryRunner.query(
+      `ALTER TABLE ${quoteIdentifier(table)} RENAME CONSTRAINT ${quoteIdentifier(current)} TO ${quoteIdentifier(name)}`,
+    );
   }
 }
 

@@ -1,6 +1,7 @@
 import { DataSource, MigrationExecutor, type Logger, type Migration } from 'typeorm';
 import { validateSettings, wholeNumberSetting } from '../settings';
 import { withMigrationLock } from '../connection/migration-lock';
+import { assertPrimary } from '../connection/server-role';
 import {
   incompleteMigrations,
   migrationStates,
@@ -19,6 +20,7 @@ import {
 import { existingLegacyTables, LEGACY_TABLE_NAMES } from '../upgrade/legacy-schema';
 import { runPreflight, type PreflightReport } from '../upgrade/preflight';
 import { MigrationRefusedError } from './migration-refused-error';
+import { quoteIdentifier } from '../sql/quote';
 
 export {
   MigrationRefusedError,
@@ -341,7 +343,7 @@ async function withProgressLogger<T>(
 /**
  * Runs every pending migration, each in its own transaction unless it opts out, holding the
  * migration lock throughout. Returns the names applied: none when another process applied them
- * while this one waited.
+ * while this one waited. StandbyServerError, before anything else, on a standby.
  */
 export async function runPendingMigrations(
   dataSource: DataSource,
@@ -361,6 +363,8 @@ export async function runPendingMigrations(
 ): Promise<string[]> {
   validateSettings();
   const { events, options } = migratorArguments(args);
+  // Before the lock: a standby grants advisory locks, then fails on the first DDL.
+  await assertPrimary(dataSource, 'running migrations');
   return withMigrationLock(
     dataSource,
     async () => {
@@ -395,7 +399,9 @@ async function refuseToDropLegacyData(dataSource: DataSource, migration: string)
   const query = <T>(sql: string, params?: unknown[]): Promise<T[]> => dataSource.query(sql, params);
   const withRows: string[] = [];
   for (const table of await existingLegacyTables(query)) {
-    const [row] = await query<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM "${table}") AS any`);
+    const [row] = await query<{ any: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM ${quoteIdentifier(table)}) AS any`,
+    );
     if (row.any) withRows.push(table);
   }
   if (withRows.length > 0) {
@@ -426,6 +432,7 @@ export async function revertLastMigration(
 ): Promise<string | undefined> {
   validateSettings();
   const { events, options } = migratorArguments(args);
+  await assertPrimary(dataSource, 'reverting a migration');
   return withMigrationLock(
     dataSource,
     async () => {

@@ -1,4 +1,5 @@
 import type { DataSource, QueryRunner } from 'typeorm';
+import { assertPrimary } from '../connection/server-role';
 import { incompleteMigrations } from '../inspect/migration-states';
 import { currentSchema, readSchemaCatalog } from '../inspect/schema-catalog';
 import type { TableShape } from '../inspect/schema-shape';
@@ -79,11 +80,16 @@ export interface MigrationPlan {
   migrations: PlannedMigration[];
 }
 
-/** Builds the plan. Reads only: the catalog is the same before and after (plan.test.ts). */
+/**
+ * Builds the plan. Reads only: the catalog is the same before and after (plan.test.ts).
+ * StandbyServerError on a standby: a plan is for the server that will run the migrations.
+ */
 export async function planMigrations(
   dataSource: DataSource,
   options: MigrateOptions = {},
 ): Promise<MigrationPlan> {
+  // A plan is for the server that will run the migrations: a standby never does.
+  await assertPrimary(dataSource, 'planning migrations');
   const schema = await currentSchema(dataSource);
   const [{ version }]: { version: string }[] = await dataSource.query(
     `SELECT current_setting('server_version') AS version`,

@@ -84,12 +84,12 @@ export class ActivityLogRepository extends BaseRepository<ActivityLog> {
     );
   }
 
-  /** Everyone's activity, newest first (ix_activity_log_timestamp). */
+  /** Everyone's activity, newest first (ix_activity_log_timestamp). Read on a replica. */
   recent(page: KeysetQuery, manager?: EntityManager): Promise<KeysetPage<ActivityLog>> {
     return this.page(null, page, manager);
   }
 
-  /** One user's activity, newest first (ix_activity_log_user_id). */
+  /** One user's activity, newest first (ix_activity_log_user_id). Read on a replica. */
   recentByUser(
     userId: string,
     page: KeysetQuery,
@@ -130,6 +130,7 @@ export class ActivityLogRepository extends BaseRepository<ActivityLog> {
         ORDER BY "timestamp" DESC, id DESC
         LIMIT $1`,
       params,
+      'replica',
     );
     const more = rows.length > limit;
     const pageRows = more ? rows.slice(0, limit) : rows;

@@ -37,6 +37,10 @@ export class CrawlJobRepository extends BaseRepository<CrawlJob> {
     );
   }
 
+  /**
+   * On the primary: workers look up the job they are writing to, and a crawl job created a
+   * moment ago may not have reached a replica yet.
+   */
   async findById(id: number, manager?: EntityManager): Promise<CrawlJob | null> {
     return this.row(`SELECT * FROM crawl_jobs WHERE id = $1`, [id], manager);
   }
@@ -44,9 +48,10 @@ export class CrawlJobRepository extends BaseRepository<CrawlJob> {
   /**
    * The crawl job if the user owns its project (and the project is not deleted). The one
    * ownership rule for crawl jobs and everything hanging off them (validation jobs, exports).
+   * Read on a replica unless the caller's transaction says otherwise.
    */
   async findOwned(userId: string, id: number, manager?: EntityManager): Promise<CrawlJob | null> {
-    return this.row(
+    return this.replicaRow(
       `SELECT cj.* FROM crawl_jobs cj JOIN projects p ON p.id = cj.project_id
         WHERE cj.id = $1 AND p.user_id = $2 AND p.status <> 'deleted'`,
       [id, userId],
@@ -70,13 +75,16 @@ export class CrawlJobRepository extends BaseRepository<CrawlJob> {
     return row?.user_id ?? null;
   }
 
-  /** A project's jobs, optionally of one status, newest first (ix_crawl_job_project_status). */
+  /**
+   * A project's jobs, optionally of one status, newest first (ix_crawl_job_project_status).
+   * Read on a replica.
+   */
   async listByProject(
     projectId: number,
     options: OffsetQuery & { status?: JobStatus },
     manager?: EntityManager,
   ): Promise<CrawlJob[]> {
-    return this.rows(
+    return this.replicaRows(
       `SELECT * FROM crawl_jobs
         WHERE project_id = $1 AND ($2::text IS NULL OR status = $2)
         ORDER BY id DESC LIMIT $3 OFFSET $4`,
@@ -85,13 +93,17 @@ export class CrawlJobRepository extends BaseRepository<CrawlJob> {
     );
   }
 
-  /** Jobs of one status, oldest first, keyset on id (ix_crawl_job_status). For schedulers. */
+  /**
+   * Jobs of one status, oldest first, keyset on id (ix_crawl_job_status). For schedulers. Read
+   * on a replica, so up to its lag behind: act on a job through a transition, which runs on the
+   * primary and checks the status again.
+   */
   async listByStatus(
     status: JobStatus,
     options: { limit: number; afterId?: number },
     manager?: EntityManager,
   ): Promise<CrawlJob[]> {
-    return this.rows(
+    return this.replicaRows(
       `SELECT * FROM crawl_jobs WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3`,
       [status, options.afterId ?? 0, options.limit],
       manager,

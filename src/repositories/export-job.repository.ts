@@ -51,13 +51,14 @@ export class ExportJobRepository extends BaseRepository<ExportJob> {
     );
   }
 
+  /** On the primary: the export worker re-reads the job it is running. */
   async findById(id: number, manager?: EntityManager): Promise<ExportJob | null> {
     return this.row(`SELECT * FROM export_jobs WHERE id = $1`, [id], manager);
   }
 
-  /** An export is the requesting user's own (export_jobs.user_id). */
+  /** An export is the requesting user's own (export_jobs.user_id). Read on a replica. */
   async findOwned(userId: string, id: number, manager?: EntityManager): Promise<ExportJob | null> {
-    return this.row(
+    return this.replicaRow(
       `SELECT * FROM export_jobs WHERE id = $1 AND user_id = $2`,
       [id, userId],
       manager,
@@ -70,22 +71,22 @@ export class ExportJobRepository extends BaseRepository<ExportJob> {
     return job;
   }
 
-  /** A user's exports, newest first, keyset on id (ix_export_job_user_id). */
+  /** A user's exports, newest first, keyset on id (ix_export_job_user_id). Read on a replica. */
   async listByUser(
     userId: string,
     options: { limit: number; beforeId?: number },
     manager?: EntityManager,
   ): Promise<ExportJob[]> {
-    return this.rows(
+    return this.replicaRows(
       `SELECT * FROM export_jobs WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
       [userId, options.beforeId ?? 2_147_483_647, options.limit],
       manager,
     );
   }
 
-  /** A crawl job's exports, newest first (ix_export_job_crawl_job_id). */
+  /** A crawl job's exports, newest first (ix_export_job_crawl_job_id). Read on a replica. */
   async listByCrawlJob(crawlJobId: number, manager?: EntityManager): Promise<ExportJob[]> {
-    return this.rows(
+    return this.replicaRows(
       `SELECT * FROM export_jobs WHERE crawl_job_id = $1 ORDER BY id DESC`,
       [crawlJobId],
       manager,
@@ -108,7 +109,11 @@ export class ExportJobRepository extends BaseRepository<ExportJob> {
     return rows.length === 1;
   }
 
-  /** Completed exports past expires_at that still have a file (download_url set). */
+  /**
+   * Completed exports past expires_at that still have a file (download_url set). On the
+   * primary: the purge loop calls it again right after clearing a batch, and a lagging replica
+   * would hand back the exports it has just cleared.
+   */
   async listExpired(limit: number, manager?: EntityManager): Promise<ExportJob[]> {
     return this.rows(
       `SELECT * FROM export_jobs
@@ -119,7 +124,11 @@ export class ExportJobRepository extends BaseRepository<ExportJob> {
     );
   }
 
-  /** For the given ids: status, format and whether a download is recorded (orphan sweeping). */
+  /**
+   * For the given ids: status, format and whether a download is recorded (orphan sweeping). On
+   * the primary: a lagging replica could call the file of an export completed a moment ago an
+   * orphan, and the sweep would delete it.
+   */
   async fileStates(
     ids: number[],
     manager?: EntityManager,

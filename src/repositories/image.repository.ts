@@ -4,6 +4,11 @@ import type { PoolClient, QueryResult } from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import Cursor from 'pg-cursor';
 import type { EntityManager } from 'typeorm';
+import {
+  obtainCaughtUpConnection,
+  type CaughtUpReaderOptions,
+  type PooledConnection,
+} from '../connection/read-routing';
 import { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
 import { NotFoundError } from '../errors';
@@ -187,7 +192,10 @@ export class ImageRepository extends BaseRepository<Image> {
     }
   }
 
-  /** How many of a crawl job's images there are (that pass the rules, when given). */
+  /**
+   * How many of a crawl job's images there are (that pass the rules, when given). On the
+   * primary: validation and export workers count what they are about to process and record.
+   */
   async countByCrawlJob(
     crawlJobId: number,
     rules?: ValidationRules,
@@ -203,13 +211,16 @@ export class ImageRepository extends BaseRepository<Image> {
     return row.count;
   }
 
-  /** A page of a crawl job's images in id order, keyset on id (ix_image_crawl_job_id). */
+  /**
+   * A page of a crawl job's images in id order, keyset on id (ix_image_crawl_job_id). Read on a
+   * replica.
+   */
   async listByCrawlJob(
     crawlJobId: number,
     options: { limit: number; afterId?: number },
     manager?: EntityManager,
   ): Promise<Image[]> {
-    return this.rows(
+    return this.replicaRows(
       `SELECT * FROM images WHERE crawl_job_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
       [crawlJobId, options.afterId ?? 0, options.limit],
       manager,
@@ -218,7 +229,8 @@ export class ImageRepository extends BaseRepository<Image> {
 
   /**
    * Checks the next `limit` images after `afterId` against the rules, set-wise in SQL: one
-   * statement returns how many were looked at and how many failed.
+   * statement returns how many were looked at and how many failed. On the primary: the
+   * validation worker writes these counts as the job's result.
    */
   async validityBatch(
     crawlJobId: number,
@@ -238,6 +250,17 @@ export class ImageRepository extends BaseRepository<Image> {
       params,
     );
     return { checked: row.checked, invalid: row.invalid, lastId: row.last_id };
+  }
+
+  /**
+   * The connection an export reads a crawl job's rows on (the cursor of `stream`, or a COPY):
+   * a replica's, once it has replayed everything committed on the primary before this call, so
+   * an export read there is as complete as one read on the primary; the primary's when there is
+   * no replica, or when the replica lags more than `maxWaitMs`. The caller releases it (with an
+   * error to close it instead of pooling it).
+   */
+  exportConnection(options: CaughtUpReaderOptions = {}): Promise<PooledConnection> {
+    return obtainCaughtUpConnection(this.dataSource, options);
   }
 
   /** The SQL `stream` runs, for EXPLAIN in tests and for review. */
@@ -262,7 +285,8 @@ export class ImageRepository extends BaseRepository<Image> {
    * snapshot (REPEATABLE READ READ ONLY), so an archive's manifest and files always agree.
    *
    * The export's one place that picks a connection: its own, never a caller's transaction (a
-   * COPY or an open cursor occupies a connection until it ends). A COPY left unfinished (the
+   * COPY or an open cursor occupies a connection until it ends), from `exportConnection()`: a
+   * replica that has caught up with the primary, when there is one. A COPY left unfinished (the
    * consumer stopped reading) cannot be ended from the client, so that connection is closed
    * instead of going back to the pool.
    */
@@ -278,10 +302,7 @@ export class ImageRepository extends BaseRepository<Image> {
     // an index-only scan of ix_image_crawl_job_id.
     const unordered = this.streamSql(crawlJobId, rules, ['id'], 'none');
     const countSql = `SELECT count(*)::int AS value FROM (${inlineParams(unordered.sql, unordered.params)}) m`;
-    const [client, release] = (await this.dataSource.driver.obtainMasterConnection()) as [
-      PoolClient,
-      (error?: Error) => void,
-    ];
+    const [client, release] = await this.exportConnection();
     let unfinishedCopy: Readable | undefined;
     const copy = (statement: string): Readable => {
       const stream = client.query(copyTo(statement));
@@ -375,6 +396,7 @@ export class ImageRepository extends BaseRepository<Image> {
    *
    * It always uses a connection of its own, never a caller's transaction: an open cursor
    * occupies its connection until closed, so other statements on it would queue behind it.
+   * That connection is `exportConnection()`'s: a replica that has caught up with the primary.
    * The read runs in one REPEATABLE READ READ ONLY transaction: one snapshot from first to last
    * row. (A protocol-level portal is planned like a plain query, for the whole result, so the
    * plan is the one EXPLAIN of `streamSql` shows.)
@@ -384,8 +406,7 @@ export class ImageRepository extends BaseRepository<Image> {
     options: { rules?: ValidationRules; batchSize?: number } = {},
   ): AsyncGenerator<Image[]> {
     const { sql, params } = this.streamSql(crawlJobId, options.rules);
-    const runner = this.dataSource.createQueryRunner();
-    const client = (await runner.connect()) as PoolClient;
+    const [client, release] = await this.exportConnection();
     let open = false;
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -406,7 +427,7 @@ export class ImageRepository extends BaseRepository<Image> {
       open = false;
     } finally {
       if (open) await client.query('ROLLBACK').catch(() => undefined);
-      await runner.release();
+      release();
     }
   }
 }

@@ -23,16 +23,19 @@ export class ProfileRepository extends BaseRepository<Profile> {
     );
   }
 
+  /**
+   * Read on a replica; with `lock` (FOR SHARE, in the caller's transaction) on the primary,
+   * where the lock means something.
+   */
   async findById(
     id: string,
     manager?: EntityManager,
     options: { lock?: boolean } = {},
   ): Promise<Profile | null> {
-    return this.row(
-      `SELECT * FROM profiles WHERE id = $1${options.lock ? ' FOR SHARE' : ''}`,
-      [id],
-      manager,
-    );
+    if (options.lock) {
+      return this.row(`SELECT * FROM profiles WHERE id = $1 FOR SHARE`, [id], manager);
+    }
+    return this.replicaRow(`SELECT * FROM profiles WHERE id = $1`, [id], manager);
   }
 
   /** The changed profile, or null when there is none with that id. */

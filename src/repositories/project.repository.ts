@@ -34,9 +34,12 @@ export class ProjectRepository extends BaseRepository<Project> {
     );
   }
 
-  /** The project if it exists, is not deleted and belongs to the user; otherwise null. */
+  /**
+   * The project if it exists, is not deleted and belongs to the user; otherwise null. Read on a
+   * replica unless the caller's transaction says otherwise.
+   */
   async findOwned(userId: string, id: number, manager?: EntityManager): Promise<Project | null> {
-    return this.row(
+    return this.replicaRow(
       `SELECT * FROM projects WHERE id = $1 AND user_id = $2 AND status <> 'deleted'`,
       [id, userId],
       manager,
@@ -49,13 +52,13 @@ export class ProjectRepository extends BaseRepository<Project> {
     return project;
   }
 
-  /** A user's projects (not deleted), newest first (ix_project_user_id). */
+  /** A user's projects (not deleted), newest first (ix_project_user_id). Read on a replica. */
   async listByUser(
     userId: string,
     { limit, offset }: OffsetQuery,
     manager?: EntityManager,
   ): Promise<Project[]> {
-    return this.rows(
+    return this.replicaRows(
       `SELECT * FROM projects WHERE user_id = $1 AND status <> 'deleted'
         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`,
       [userId, limit, offset],
@@ -78,7 +81,13 @@ export class ProjectRepository extends BaseRepository<Project> {
       manager,
     );
     if (moved) return moved;
-    const current = await this.getOwned(userId, id, manager);
+    // Why it did not move, read where the UPDATE ran (the primary), never on a replica.
+    const current = await this.row(
+      `SELECT * FROM projects WHERE id = $1 AND user_id = $2 AND status <> 'deleted'`,
+      [id, userId],
+      manager,
+    );
+    if (!current) throw new NotFoundError('project', id);
     throw new IllegalTransitionError('project', id, current.status, transition);
   }
 }

@@ -1,22 +1,25 @@
 import type { EntityManager, EntityTarget, ObjectLiteral } from 'typeorm';
+import { statementRunner, type ReadFrom } from '../connection/read-routing';
 
 /**
  * Runs one SQL statement and returns its rows, whatever the command. (`EntityManager.query`
  * returns `[rows, count]` for UPDATE and DELETE but plain rows otherwise; the repositories want
  * one shape.) Uses the manager's query runner when it has one, so the statement joins its
- * transaction.
+ * transaction; otherwise a connection to the server `from` names (see ReadFrom): the primary
+ * unless the caller declares the statement a lag-tolerant read.
  */
 export async function queryRows<T = Record<string, unknown>>(
   manager: EntityManager,
   sql: string,
   params: unknown[] = [],
+  from: ReadFrom = 'primary',
 ): Promise<T[]> {
-  const runner = manager.queryRunner ?? manager.connection.createQueryRunner();
+  const { runner, owned } = statementRunner(manager, from);
   try {
     const result = await runner.query(sql, params, true);
     return (result.records ?? []) as T[];
   } finally {
-    if (!manager.queryRunner) await runner.release();
+    if (owned) await runner.release();
   }
 }
 

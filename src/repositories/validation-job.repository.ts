@@ -28,17 +28,18 @@ export class ValidationJobRepository extends BaseRepository<ValidationJob> {
     );
   }
 
+  /** On the primary: the validation worker re-reads the job it is running. */
   async findById(id: number, manager?: EntityManager): Promise<ValidationJob | null> {
     return this.row(`SELECT * FROM validation_jobs WHERE id = $1`, [id], manager);
   }
 
-  /** A validation job belongs to the owner of its crawl job's project. */
+  /** A validation job belongs to the owner of its crawl job's project. Read on a replica. */
   async findOwned(
     userId: string,
     id: number,
     manager?: EntityManager,
   ): Promise<ValidationJob | null> {
-    return this.row(
+    return this.replicaRow(
       `SELECT vj.* FROM validation_jobs vj
          JOIN crawl_jobs cj ON cj.id = vj.crawl_job_id
          JOIN projects p ON p.id = cj.project_id
@@ -54,16 +55,19 @@ export class ValidationJobRepository extends BaseRepository<ValidationJob> {
     return job;
   }
 
-  /** A crawl job's validations, newest first (ix_validation_job_crawl_job_id). */
+  /** A crawl job's validations, newest first (ix_validation_job_crawl_job_id). Read on a replica. */
   async listByCrawlJob(crawlJobId: number, manager?: EntityManager): Promise<ValidationJob[]> {
-    return this.rows(
+    return this.replicaRows(
       `SELECT * FROM validation_jobs WHERE crawl_job_id = $1 ORDER BY id DESC`,
       [crawlJobId],
       manager,
     );
   }
 
-  /** The rules of the crawl job's most recently completed validation, if any. */
+  /**
+   * The rules of the crawl job's most recently completed validation, if any. On the primary: it
+   * decides what an export contains, so a validation completed a moment ago must count.
+   */
   async latestCompleted(
     crawlJobId: number,
     manager?: EntityManager,

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { LEGACY_TABLES, legacyTableDdl, type LegacyTable } from '../upgrade/legacy-schema';
+import { quoteIdentifier } from '../sql/quote';
 
 /**
  * Builds a database in the state before this change ("The database before this change" in
@@ -323,8 +324,11 @@ export async function copyRows(
       this.push(`${lines.join('\n')}\n`);
     },
   });
-  const list = columns.map((c) => `"${c}"`).join(', ');
-  await pipeline(source, client.query(copyFrom(`COPY "${table}" (${list}) FROM STDIN`)));
+  const list = columns.map((c) => `${quoteIdentifier(c)}`).join(', ');
+  await pipeline(
+    source,
+    client.query(copyFrom(`COPY ${quoteIdentifier(table)} (${list}) FROM STDIN`)),
+  );
   return done;
 }
 
@@ -373,7 +377,7 @@ export async function buildLegacyDatabase(
 
     await client.query('BEGIN');
     for (const name of DROPPED_BY_DROP_EXISTING) {
-      await client.query(`DROP TABLE IF EXISTS "${name}" CASCADE`);
+      await client.query(`DROP TABLE IF EXISTS ${quoteIdentifier(name)} CASCADE`);
     }
     for (const { table } of tables) await client.query(legacyTableDdl(table));
 
@@ -392,13 +396,15 @@ export async function buildLegacyDatabase(
       if (table.columns.some((c) => c.serial)) {
         await client.query(
           `SELECT setval(pg_get_serial_sequence('"${table.name}"', 'id'),
-                         GREATEST((SELECT max(id) FROM "${table.name}"), 1))`,
+                         GREATEST((SELECT max(id) FROM ${quoteIdentifier(table.name)}), 1))`,
         );
       }
     }
     await client.query('COMMIT');
     // Fresh statistics, as a database in service has: the upgrade's plans depend on them.
-    await client.query(`ANALYZE ${tables.map((t) => `"${t.table.name}"`).join(', ')}`);
+    await client.query(
+      `ANALYZE ${tables.map((t) => `${quoteIdentifier(t.table.name)}`).join(', ')}`,
+    );
     return { rows, planted };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);

@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import { LegacyBuildRefusedError, legacySizes, type LegacySizes } from './legacy-builder';
 import { LEGACY_TABLES, type LegacyColumn } from '../upgrade/legacy-schema';
+import { quoteIdentifier } from '../sql/quote';
 
 /**
  * Builds a database the way PixCrawler's production one really is ("Databases in the wild" in
@@ -125,7 +126,7 @@ function ormColumn(column: LegacyColumn): string {
     ? 'serial'
     : column.type.replace('timestamp with time zone', 'timestamp without time zone');
   const fallback = column.default ? ` DEFAULT ${column.default}` : '';
-  return `"${column.name}" ${type}${fallback}${column.nullable ? '' : ' NOT NULL'}`;
+  return `${quoteIdentifier(column.name)} ${type}${fallback}${column.nullable ? '' : ' NOT NULL'}`;
 }
 
 function ormTableDdl(name: string): string {
@@ -134,7 +135,7 @@ function ormTableDdl(name: string): string {
     `CONSTRAINT "${name}_pkey" PRIMARY KEY ("id")`,
     ...(name === 'profiles' ? [`CONSTRAINT "profiles_email_unique" UNIQUE ("email")`] : []),
   ];
-  return `CREATE TABLE "${name}" (\n  ${[
+  return `CREATE TABLE ${quoteIdentifier(name)} (\n  ${[
     ...table.columns.map(ormColumn),
     ...EXTRA_COLUMNS[name],
     ...constraints,
@@ -178,7 +179,7 @@ export async function buildOrmDatabase(
       'migrations',
       'typeorm_metadata',
     ]) {
-      await client.query(`DROP TABLE IF EXISTS "${name}" CASCADE`);
+      await client.query(`DROP TABLE IF EXISTS ${quoteIdentifier(name)} CASCADE`);
     }
 
     for (const table of LEGACY_TABLES) await client.query(ormTableDdl(table.name));
@@ -189,8 +190,8 @@ export async function buildOrmDatabase(
     );
     for (const fk of ORM_FOREIGN_KEYS) {
       await client.query(
-        `ALTER TABLE "${fk.table}" ADD CONSTRAINT "${fk.name}" FOREIGN KEY ("${fk.column}")
-           REFERENCES "${fk.target}"("id") ON DELETE NO ACTION ON UPDATE NO ACTION`,
+        `ALTER TABLE ${quoteIdentifier(fk.table)} ADD CONSTRAINT ${quoteIdentifier(fk.name)} FOREIGN KEY (${quoteIdentifier(fk.column)})
+           REFERENCES ${quoteIdentifier(fk.target)}("id") ON DELETE NO ACTION ON UPDATE NO ACTION`,
       );
     }
     await client.query(`CREATE INDEX "projects_user_id_idx" ON "projects" ("user_id")`);
@@ -289,7 +290,7 @@ export async function buildOrmDatabase(
     const rows: Record<string, number> = {};
     for (const name of [...LEGACY_TABLES.map((t) => t.name), ...ORM_EXTRA_TABLES]) {
       const { rows: counted } = await client.query<{ n: string }>(
-        `SELECT count(*) AS n FROM "${name}"`,
+        `SELECT count(*) AS n FROM ${quoteIdentifier(name)}`,
       );
       rows[name] = Number(counted[0].n);
     }

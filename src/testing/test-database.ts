@@ -4,6 +4,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { withDatabase } from '../connection/database-url';
 import { dataSourceOptions } from '../connection/data-source-options';
+import { quoteIdentifier } from '../sql/quote';
 
 /**
  * A fresh database on a test server, for one test file: create it, migrate it, drop it. Test
@@ -54,7 +55,7 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
   const serverUrl = options.serverUrl ?? defaultServerUrl();
   const label = (options.label ?? 'test').replace(/\W/g, '_').toLowerCase().slice(0, 30);
   const name = `pixcrawler_${label}_${randomBytes(4).toString('hex')}`;
-  await onDatabase(serverUrl, (client) => client.query(`CREATE DATABASE "${name}"`));
+  await onDatabase(serverUrl, (client) => client.query(`CREATE DATABASE ${quoteIdentifier(name)}`));
   const url = withDatabase(serverUrl, name);
   const opened: DataSource[] = [];
 
@@ -84,7 +85,7 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
       await Promise.all(opened.filter((ds) => ds.isInitialized).map((ds) => ds.destroy()));
       // WITH (FORCE) (PostgreSQL 13+) ends any connection a failed test left open.
       await onDatabase(serverUrl, (client) =>
-        client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+        client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`),
       );
     },
   };

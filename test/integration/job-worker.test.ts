@@ -335,6 +335,8 @@ describe('the job worker', () => {
       );
       expect(run.output()).toContain('Stopped.');
       expect(run.output()).not.toMatch(/^\s+at /m);
+      // A graceful stop is the worker's normal end, not an interruption.
+      expect(run.output()).not.toContain('Interrupted');
       const row = await statusOf(job.id);
       expect(row.status).toBe('failed');
       expect(row.error_message).toMatch(/^worker stopped \(SIGTERM\) before the job finished/);

@@ -7,6 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database'
 
 /** What an application builds on; each must be exported by the package's main entry. */
 const PUBLIC_CLASSES = [
+  'StandbyServerError',
   // repositories
   'ProjectRepository',
   'CrawlJobRepository',
@@ -38,7 +39,13 @@ const PUBLIC_CLASSES = [
   'IllegalTransitionError',
   'ConflictError',
 ];
-const PUBLIC_FUNCTIONS = ['parseInput', 'translateDatabaseError', 'openDatabaseTarget'];
+const PUBLIC_FUNCTIONS = [
+  'parseInput',
+  'translateDatabaseError',
+  'openDatabaseTarget',
+  'assertPrimary',
+  'obtainCaughtUpConnection',
+];
 
 /**
  * What a release script does: install the packed tarball with production dependencies only (no

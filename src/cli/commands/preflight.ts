@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { assertPrimary } from '../../connection/server-role';
 import {
   fixPreflightViolations,
   restorePreflightBackup,
@@ -31,6 +32,13 @@ export function registerPreflight(program: Command): void {
     .action(
       action(async (options: { fix?: boolean; backupDir: string; restore?: string }) =>
         withSession(async ({ dataSource }) => {
+          // --fix and --restore refuse a standby before reporting anything, broken rows or not.
+          if (options.fix || options.restore !== undefined) {
+            await assertPrimary(
+              dataSource,
+              options.fix ? 'preflight --fix' : 'preflight --restore',
+            );
+          }
           if (options.restore !== undefined) {
             if (options.fix) {
               throw new OperatorError('Give --fix or --restore, not both.', ExitCode.usage);

@@ -18,6 +18,12 @@ export function registerStats(program: Command): void {
       action(async () =>
         withSession(async ({ dataSource }) => {
           const stats = await readDatabaseStats(dataSource);
+          if (stats.standby) {
+            say(
+              '\nThis server is a standby (read replica): sizes and row estimates are the ' +
+                "primary's, but index scans count only the reads this standby answered.",
+            );
+          }
           say(`\nTables in schema "${stats.schema}" (largest first):`);
           say(
             textTable(

@@ -6,7 +6,7 @@ import type { RunnableJob, RunnableJobKind } from '../../services/jobs/job-runne
 import { JobWorker, type RunnableJobs } from '../../services/jobs/worker';
 import { ValidationJobService } from '../../services/validation-job.service';
 import { ExitCode, outcome, say } from '../output';
-import { action, OperatorError, withSession } from '../session';
+import { action, OperatorError, stopGracefullyOnSignals, withSession } from '../session';
 
 interface WorkOptions {
   validation?: boolean;
@@ -89,9 +89,7 @@ export function registerWork(program: Command): void {
 
         // SIGTERM / Ctrl-C: a graceful stop, not an interruption.
         const stop = new AbortController();
-        for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-          process.once(signal, () => stop.abort(signal));
-        }
+        stopGracefullyOnSignals((signal) => stop.abort(signal));
 
         // Each running job may hold two connections (its work and its heartbeat), plus one to listen.
         return withSession(
