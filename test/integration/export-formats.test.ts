@@ -57,6 +57,7 @@ const ODD = [
   '""',
   '\\.',
   'ctrl\u0001\u001fchar.jpg',
+  'bs\bff\fdel\u007fls\u2028ps\u2029.jpg',
   `${'long-name-'.repeat(20)}.jpg`,
   ' spaced .jpg',
   // A comma and a quote then a trigger inside a value: not a cell start, left alone.

@@ -69,6 +69,11 @@ export interface WrittenExport extends StoredExport {
 const CHUNK = 1 << 20;
 /** Longest stretch of synchronous work (local file reads) before yielding to the event loop. */
 const MAX_BUSY_MS = 10;
+/**
+ * The largest tar manifest held in memory to learn its size in one pass (about 80,000 images
+ * at some 200 bytes a line); beyond it, the manifest is read twice.
+ */
+const MANIFEST_HELD = 16 << 20;
 
 /**
  * The export's data path, on its own: streams one export's rows (and files) from ONE database
@@ -76,7 +81,7 @@ const MAX_BUSY_MS = 10;
  * job's status belong to the caller, which learns of progress through `onProgress` and stops a
  * run with `signal` (or by throwing from `onProgress`).
  *
- * - csv and jsonl come straight out of PostgreSQL's COPY (jsonl produced in SQL), counted by
+ * - csv and jsonl come straight out of PostgreSQL's COPY (jsonl from binary COPY), counted by
  *   record as they pass; no row becomes a JavaScript object.
  * - zip and tar put manifest.jsonl first, then every image's file, written by this module's own
  *   tar and zip encoders; memory stays flat (tar), or grows by the zip central directory
@@ -346,15 +351,28 @@ async function* archive(
     await feeding;
     yield* emit(zip.endStreamed(crc, compressed, size));
   } else {
-    const size = await snapshot.jsonlBytes();
-    yield* emit(tarFileHeader(ARCHIVE_MANIFEST, size, mtime));
-    let written = 0;
+    // A tar header holds its entry's size: the manifest is read once and held when it is at
+    // most MANIFEST_HELD bytes (most crawls); a larger one is counted in that pass and
+    // streamed in a second, so memory stays bounded.
+    const held: Buffer[] = [];
+    let size = 0;
     for await (const chunk of snapshot.jsonl()) {
-      written += (chunk as Buffer).length;
-      yield* emit(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size <= MANIFEST_HELD) held.push(chunk as Buffer);
+      else held.length = 0;
     }
-    if (written !== size) {
-      throw new Error(`the manifest has ${written} bytes, the database counted ${size}`);
+    yield* emit(tarFileHeader(ARCHIVE_MANIFEST, size, mtime));
+    if (size <= MANIFEST_HELD) {
+      for (const chunk of held.splice(0)) yield* emit(chunk);
+    } else {
+      let written = 0;
+      for await (const chunk of snapshot.jsonl()) {
+        written += (chunk as Buffer).length;
+        yield* emit(chunk as Buffer);
+      }
+      if (written !== size) {
+        throw new Error(`the manifest has ${written} bytes, the first pass counted ${size}`);
+      }
     }
     yield* emit(tarPadding(size));
   }
