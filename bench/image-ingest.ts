@@ -201,9 +201,8 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
       ],
       notes: [
         'Each path writes the same generated rows into its own crawl job of an empty, migrated database. ' +
-          'ingestImages checks every row (issue 9: URLs, names, lengths, ranges; a bad row refuses the whole batch) ' +
-          'in one transaction of three round trips: BEGIN with the running job locked and max_images checked, ' +
-          'the COPY (each chunk of rows checked just before it is sent), the counters with COMMIT; ' +
+          'ingestImages checks every row first (issue 9: URLs, names, lengths, ranges), then locks the running ' +
+          'crawl job and COPYs the rows, adding the count to its counters in the same transaction; ' +
           'ImageRepository.ingest is that data path alone (lock, COPY, counters) ' +
           '(checked after the run, as are the row counts and that its rows equal COPY’s); COPY and save() do not.',
       ],

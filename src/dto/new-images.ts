@@ -110,7 +110,9 @@ function rowProblems(row: unknown): Record<string, string> | undefined {
  * hundreds of thousands of rows.
  */
 export function parseNewImages(images: unknown): NewImage[] {
-  assertImageArray(images);
+  if (!Array.isArray(images)) {
+    throw new ValidationError({ images: ['images must be an array of images'] });
+  }
   const fields: Record<string, string[]> = {};
   let badRows = 0;
   for (const [index, row] of images.entries()) {
@@ -129,22 +131,4 @@ export function parseNewImages(images: unknown): NewImage[] {
   }
   if (badRows > 0) throw new ValidationError(fields);
   return images as NewImage[];
-}
-
-/** The batch is an array (its rows are checked by `parseNewImages` or `checkNewImageRows`). */
-export function assertImageArray(images: unknown): asserts images is unknown[] {
-  if (!Array.isArray(images)) {
-    throw new ValidationError({ images: ['images must be an array of images'] });
-  }
-}
-
-/**
- * Checks rows `start` to `end` of a batch; at the first bad one, the whole batch's
- * ValidationError (every bad row named, exactly as `parseNewImages`). Lets ingestImages check
- * rows while the server takes in the rows before them.
- */
-export function checkNewImageRows(images: unknown[], start: number, end: number): void {
-  for (let index = start; index < end; index++) {
-    if (rowProblems(images[index]) !== undefined) parseNewImages(images);
-  }
 }

@@ -48,22 +48,6 @@ export interface IngestResult {
   downloadedImages: number;
 }
 
-/** How `ImageRepository.ingest` admits and checks a batch (CrawlJobService.ingestImages). */
-export interface IngestOptions {
-  /**
-   * Sees the locked job (status and counters) before anything is written and returns how many
-   * of the first rows to keep (or throws to store nothing).
-   */
-  admit?: (job: LockedIngestJob) => number;
-  /**
-   * Checks rows `start` to `end` of the batch (throws at a bad one): called for every row of
-   * the batch, kept or trimmed, before COMMIT, each chunk just before it is sent, so the
-   * checks run while the server takes in the rows before them. A throw aborts the COPY and
-   * rolls everything back.
-   */
-  checkRows?: (start: number, end: number) => void;
-}
-
 /** What `ImageRepository.ingest`'s `admit` sees of the crawl job it has locked. */
 export interface LockedIngestJob {
   status: string;
@@ -116,14 +100,9 @@ const INGEST_COLUMNS = [
 ] as const;
 
 /** The images as COPY text, about 1,000 rows per chunk. */
-function* copyLines(
-  crawlJobId: number,
-  images: NewImage[],
-  checkRows?: IngestOptions['checkRows'],
-): Generator<string> {
+function* copyLines(crawlJobId: number, images: NewImage[]): Generator<string> {
   const job = String(crawlJobId);
   for (let start = 0; start < images.length; start += 1000) {
-    checkRows?.(start, Math.min(start + 1000, images.length));
     let chunk = '';
     for (const image of images.slice(start, start + 1000)) {
       chunk += `${job}\t${copyTextLine([
@@ -174,18 +153,17 @@ export class ImageRepository extends BaseRepository<Image> {
    * row first so concurrent ingests queue on its counters. Three round trips whatever the row
    * count: BEGIN with the lock, the COPY, the counter UPDATE with COMMIT.
    *
-   * `options.admit` sees the locked job: ingestImages checks "running" and the room under
-   * max_images there, in the lock's round trip rather than in one of its own, so two
-   * concurrent batches cannot both take the last room; `options.checkRows` checks the rows as
-   * they are sent (see IngestOptions).
+   * `admit`, when given, sees the locked job (status and counters) before anything is written
+   * and returns how many of the first rows to keep (or throws to store nothing): ingestImages
+   * checks "running" and the room under max_images there, in the lock's round trip rather
+   * than in one of its own, so two concurrent batches cannot both take the last room.
    */
   async ingest(
     crawlJobId: number,
     images: NewImage[],
     manager?: EntityManager,
-    options: IngestOptions = {},
+    admit?: (job: LockedIngestJob) => number,
   ): Promise<Omit<IngestResult, 'trimmed'>> {
-    const { admit, checkRows } = options;
     if (!Number.isSafeInteger(crawlJobId)) {
       throw new TypeError(`crawl job id must be an integer, got ${String(crawlJobId)}`);
     }
@@ -219,7 +197,6 @@ export class ImageRepository extends BaseRepository<Image> {
         const keep = admit(job);
         if (keep < images.length) kept = images.slice(0, Math.max(0, keep));
         if (kept.length === 0) {
-          checkRows?.(0, images.length);
           if (ownTransaction) await client.query('COMMIT');
           return {
             inserted: 0,
@@ -230,11 +207,10 @@ export class ImageRepository extends BaseRepository<Image> {
       }
       if (kept.length > 0) {
         await pipeline(
-          Readable.from(copyLines(crawlJobId, kept, checkRows)),
+          Readable.from(copyLines(crawlJobId, kept)),
           client.query(copyFrom(`COPY images (${INGEST_COLUMNS.join(', ')}) FROM STDIN`)),
         );
       }
-      checkRows?.(kept.length, images.length); // the trimmed rows
       const update = `UPDATE crawl_jobs SET total_images = total_images + ${kept.length},
               downloaded_images = downloaded_images + ${kept.length}, updated_at = now()
         WHERE id = ${crawlJobId} RETURNING total_images, downloaded_images`;

@@ -2,18 +2,14 @@ import type { DataSource } from 'typeorm';
 import { ChunkProgressDto } from '../dto/chunk-progress.dto';
 import { CreateCrawlJobDto } from '../dto/create-crawl-job.dto';
 import { ListCrawlJobsDto } from '../dto/list-crawl-jobs.dto';
-import { assertImageArray, checkNewImageRows } from '../dto/new-images';
+import { parseNewImages } from '../dto/new-images';
 import { assertId, assertUserId, parseInput } from '../dto/parse';
 import type { CrawlJob } from '../entities/crawl-job.entity';
 import { MAX_ID } from '../entities/columns';
 import { IllegalTransitionError, NotFoundError, ValidationError } from '../errors';
 import { ActivityLogRepository } from '../repositories/activity-log.repository';
 import { CrawlJobRepository } from '../repositories/crawl-job.repository';
-import {
-  ImageRepository,
-  type IngestResult,
-  type NewImage,
-} from '../repositories/image.repository';
+import { ImageRepository, type IngestResult } from '../repositories/image.repository';
 import { ProjectRepository } from '../repositories/project.repository';
 import { inTransaction, translated } from './transaction';
 
@@ -142,34 +138,21 @@ export class CrawlJobService {
    */
   async ingestImages(id: number, images: unknown): Promise<IngestResult> {
     assertId('crawl job', id);
-    assertImageArray(images);
-    const rows = images as NewImage[];
-    const checkRows = (start: number, end: number) => checkNewImageRows(images, start, end);
+    const rows = parseNewImages(images);
     let trimmed = 0;
     // One transaction of three round trips (lock and check, COPY, counters with COMMIT): the
-    // job is checked on its locked row inside ImageRepository.ingest, and the rows as they
-    // are sent, while the server takes in the ones before. A bad row still refuses the batch
-    // before any other error, as if checked first.
-    try {
-      const result = await translated(() =>
-        this.images.ingest(id, rows, undefined, {
-          checkRows,
-          admit: (job) => {
-            if (job.status !== 'running') {
-              checkRows(0, rows.length);
-              throw new IllegalTransitionError('crawl job', id, job.status, 'ingest images into');
-            }
-            const room = Math.max(0, job.maxImages - job.totalImages);
-            trimmed = Math.max(0, rows.length - room);
-            return rows.length - trimmed;
-          },
-        }),
-      );
-      return { ...result, trimmed };
-    } catch (error) {
-      if (error instanceof NotFoundError) checkRows(0, rows.length);
-      throw error;
-    }
+    // check runs on the locked row inside ImageRepository.ingest.
+    const result = await translated(() =>
+      this.images.ingest(id, rows, undefined, (job) => {
+        if (job.status !== 'running') {
+          throw new IllegalTransitionError('crawl job', id, job.status, 'ingest images into');
+        }
+        const room = Math.max(0, job.maxImages - job.totalImages);
+        trimmed = Math.max(0, rows.length - room);
+        return rows.length - trimmed;
+      }),
+    );
+    return { ...result, trimmed };
   }
 
   /** Applies a chunk report atomically; IllegalTransitionError when the job is not running. */
