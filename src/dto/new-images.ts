@@ -118,8 +118,9 @@ export function parseNewImages(images: unknown): NewImage[] {
   }
   const fields: Record<string, string[]> = {};
   let badRows = 0;
-  for (const [index, row] of images.entries()) {
-    const found = rowProblems(row);
+  // An indexed loop: `entries()` would make an [index, row] pair per row.
+  for (let index = 0; index < images.length; index++) {
+    const found = rowProblems(images[index]);
     if (found === undefined) continue;
     const problems = Object.entries(found);
     badRows += 1;
