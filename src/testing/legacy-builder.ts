@@ -352,14 +352,12 @@ async function assertOnlySeedData(client: Client, tables: string[]): Promise<voi
   }
 }
 
-export async function buildLegacyDatabase(
-  url: string,
-  options: LegacyBuildOptions = {},
-): Promise<LegacyBuildResult> {
-  const sizes = legacySizes(options);
-  const broken = options.broken ?? 0;
-  const { tables, planted } = plan(sizes, broken);
-
+/**
+ * A connection to the database a builder will fill, after the checks both builders make: an
+ * empty database, or with `dropExisting` one that holds nothing but earlier seed data (never a
+ * migrated or a real database, never under NODE_ENV=production).
+ */
+export async function openSeedTarget(url: string, dropExisting = false): Promise<Client> {
   const client = new Client({
     connectionString: url,
     application_name: 'pixcrawler-db seed-legacy',
@@ -372,9 +370,25 @@ export async function buildLegacyDatabase(
         ORDER BY relname`,
     );
     const names = existing.map((row) => row.name);
-    if (names.length > 0 && !options.dropExisting) throw new LegacyBuildRefusedError(names);
+    if (names.length > 0 && !dropExisting) throw new LegacyBuildRefusedError(names);
     if (names.length > 0) await assertOnlySeedData(client, names);
+    return client;
+  } catch (error) {
+    await client.end();
+    throw error;
+  }
+}
 
+export async function buildLegacyDatabase(
+  url: string,
+  options: LegacyBuildOptions = {},
+): Promise<LegacyBuildResult> {
+  const sizes = legacySizes(options);
+  const broken = options.broken ?? 0;
+  const { tables, planted } = plan(sizes, broken);
+
+  const client = await openSeedTarget(url, options.dropExisting);
+  try {
     await client.query('BEGIN');
     for (const name of DROPPED_BY_DROP_EXISTING) {
       await client.query(`DROP TABLE IF EXISTS ${quoteIdentifier(name)} CASCADE`);

@@ -1,5 +1,4 @@
-import { Client } from 'pg';
-import { LegacyBuildRefusedError, legacySizes, type LegacySizes } from './legacy-builder';
+import { legacySizes, openSeedTarget, type LegacySizes } from './legacy-builder';
 import { LEGACY_TABLES, type LegacyColumn } from '../upgrade/legacy-schema';
 import { quoteIdentifier } from '../sql/quote';
 
@@ -156,20 +155,8 @@ export async function buildOrmDatabase(
 ): Promise<OrmBuildResult> {
   const { profiles, projects, crawlJobs, images, activityLogs } = legacySizes(options);
   const b = options.broken ?? 0;
-  const client = new Client({
-    connectionString: url,
-    application_name: 'pixcrawler-db seed-legacy',
-  });
-  await client.connect();
+  const client = await openSeedTarget(url, options.dropExisting);
   try {
-    const { rows: existing } = await client.query<{ name: string }>(
-      `SELECT relname AS name FROM pg_class
-        WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')
-        ORDER BY relname`,
-    );
-    if (existing.length > 0 && !options.dropExisting) {
-      throw new LegacyBuildRefusedError(existing.map((row) => row.name));
-    }
     await client.query('BEGIN');
     for (const name of [
       ...ORM_EXTRA_TABLES,

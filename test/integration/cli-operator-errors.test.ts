@@ -148,16 +148,23 @@ describe('the CLI facing operator errors', () => {
   });
 
   describe('seed-legacy --drop-existing', () => {
-    it('refuses a migrated database', async () => {
-      const db = await freshDatabase('cli-seed-migrated');
+    it.each(['legacy', 'orm'])('refuses a migrated database (--flavour %s)', async (flavour) => {
+      const db = await freshDatabase(`cli-seed-migrated-${flavour}`);
       await db.migrate();
       const { code, output } = await runCli(
-        ['seed-legacy', '--images', '100', '--drop-existing'],
+        ['seed-legacy', '--flavour', flavour, '--images', '100', '--drop-existing'],
         db.url,
       );
       expect(code).toBe(1);
       expect(output).toContain('has applied migrations');
       expect(await tables(db)).toContain('export_jobs');
+    });
+
+    it('rebuilds its own ORM-made seed with --drop-existing', async () => {
+      const db = await freshDatabase('cli-seed-orm-again');
+      const seed = ['seed-legacy', '--flavour', 'orm', '--images', '100'];
+      expect((await runCli(seed, db.url)).code).toBe(0);
+      expect((await runCli([...seed, '--drop-existing'], db.url)).code).toBe(0);
     });
 
     it('refuses profiles it did not write', async () => {
