@@ -20,13 +20,16 @@ const NEW_IMAGE_KEYS = new Set<string>([
 /** A scheme (`s3:`, `file:`) at the start: the value is a URL, not a key under a storage root. */
 const HAS_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
+/** A `..` path segment, found without splitting the key into an array per row. */
+const DOT_DOT_SEGMENT = /(?:^|\/)\.\.(?:\/|$)/;
+
 function storageUrlProblem(value: string): string | undefined {
   if (HAS_SCHEME.test(value)) {
     return isStorageUrl(value)
       ? undefined
       : 'must be an http(s), s3, gs or file URL, or a relative storage key';
   }
-  if (value.startsWith('/') || value.includes('\\') || value.split('/').includes('..')) {
+  if (value.startsWith('/') || value.includes('\\') || DOT_DOT_SEGMENT.test(value)) {
     return 'must be a relative storage key without "..", "\\" or a leading "/"';
   }
   return undefined;
@@ -115,8 +118,9 @@ export function parseNewImages(images: unknown): NewImage[] {
   }
   const fields: Record<string, string[]> = {};
   let badRows = 0;
-  for (const [index, row] of images.entries()) {
-    const found = rowProblems(row);
+  // An indexed loop: `entries()` would make an [index, row] pair per row.
+  for (let index = 0; index < images.length; index++) {
+    const found = rowProblems(images[index]);
     if (found === undefined) continue;
     const problems = Object.entries(found);
     badRows += 1;

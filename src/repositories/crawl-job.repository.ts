@@ -140,8 +140,9 @@ export class CrawlJobRepository extends BaseRepository<CrawlJob> {
   }
 
   /**
-   * The job, locked until the caller's transaction ends: ingestImages reads the status and the
-   * room left under max_images here, so two concurrent batches cannot both take the last room.
+   * The job, locked (FOR NO KEY UPDATE) until the caller's transaction ends. Public API kept for
+   * callers; ingestImages now takes this lock inside ImageRepository.ingest (its `admit`), in
+   * the same round trip as BEGIN.
    */
   async lockForIngest(id: number, manager: EntityManager): Promise<CrawlJob | null> {
     return this.row(`SELECT * FROM crawl_jobs WHERE id = $1 FOR NO KEY UPDATE`, [id], manager);

@@ -48,6 +48,14 @@ export interface IngestResult {
   downloadedImages: number;
 }
 
+/** What `ImageRepository.ingest`'s `admit` sees of the crawl job it has locked. */
+export interface LockedIngestJob {
+  status: string;
+  maxImages: number;
+  totalImages: number;
+  downloadedImages: number;
+}
+
 export interface ValidityBatch {
   /** Images looked at in this batch. */
   checked: number;
@@ -141,15 +149,20 @@ export class ImageRepository extends BaseRepository<Image> {
    * rows and counters never disagree (all or nothing). Raw rows: checking them is the
    * service's job (CrawlJobService.ingestImages).
    *
-   * Joins the manager's transaction when it has one (whose caller has locked the crawl job, as
-   * ingestImages does, to check it first); otherwise runs its own, locking the job's row first
-   * (FOR UPDATE) so concurrent ingests queue on its counters. Three round trips whatever the
-   * row count: BEGIN with the lock, the COPY, the counter UPDATE with COMMIT.
+   * Joins the manager's transaction when it has one; otherwise runs its own, locking the job's
+   * row first so concurrent ingests queue on its counters. Three round trips whatever the row
+   * count: BEGIN with the lock, the COPY, the counter UPDATE with COMMIT.
+   *
+   * `admit`, when given, sees the locked job (status and counters) before anything is written
+   * and returns how many of the first rows to keep (or throws to store nothing): ingestImages
+   * checks "running" and the room under max_images there, in the lock's round trip rather
+   * than in one of its own, so two concurrent batches cannot both take the last room.
    */
   async ingest(
     crawlJobId: number,
     images: NewImage[],
     manager?: EntityManager,
+    admit?: (job: LockedIngestJob) => number,
   ): Promise<Omit<IngestResult, 'trimmed'>> {
     if (!Number.isSafeInteger(crawlJobId)) {
       throw new TypeError(`crawl job id must be an integer, got ${String(crawlJobId)}`);
@@ -158,21 +171,48 @@ export class ImageRepository extends BaseRepository<Image> {
     const client = (await runner.connect()) as PoolClient;
     const ownTransaction = !runner.isTransactionActive;
     try {
+      // Simple protocol: BEGIN and the lock in one round trip (the id is an integer). The
+      // job's row lock: NO KEY UPDATE when the job is read to admit rows (as every job update
+      // does), the row's full lock otherwise (as ingest always has).
+      const lock = admit
+        ? `SELECT status, max_images, total_images, downloaded_images FROM crawl_jobs
+            WHERE id = ${crawlJobId} FOR NO KEY UPDATE`
+        : `SELECT 1 FROM crawl_jobs WHERE id = ${crawlJobId} FOR UPDATE`;
+      let locked: QueryResult | undefined;
       if (ownTransaction) {
-        // Simple protocol: BEGIN and the lock in one round trip (the id is an integer).
-        const [, locked] = (await client.query(
-          `BEGIN; SELECT 1 FROM crawl_jobs WHERE id = ${crawlJobId} FOR UPDATE`,
-        )) as unknown as QueryResult[];
-        if (locked.rows.length === 0) throw new NotFoundError('crawl job', crawlJobId);
+        [, locked] = (await client.query(`BEGIN; ${lock}`)) as unknown as QueryResult[];
+      } else if (admit) {
+        locked = await client.query(lock);
       }
-      if (images.length > 0) {
+      if (locked && locked.rows.length === 0) throw new NotFoundError('crawl job', crawlJobId);
+      let kept = images;
+      if (admit && locked) {
+        const row = locked.rows[0] as Record<string, unknown>;
+        const job: LockedIngestJob = {
+          status: row.status as string,
+          maxImages: row.max_images as number,
+          totalImages: row.total_images as number,
+          downloadedImages: row.downloaded_images as number,
+        };
+        const keep = admit(job);
+        if (keep < images.length) kept = images.slice(0, Math.max(0, keep));
+        if (kept.length === 0) {
+          if (ownTransaction) await client.query('COMMIT');
+          return {
+            inserted: 0,
+            totalImages: job.totalImages,
+            downloadedImages: job.downloadedImages,
+          };
+        }
+      }
+      if (kept.length > 0) {
         await pipeline(
-          Readable.from(copyLines(crawlJobId, images)),
+          Readable.from(copyLines(crawlJobId, kept)),
           client.query(copyFrom(`COPY images (${INGEST_COLUMNS.join(', ')}) FROM STDIN`)),
         );
       }
-      const update = `UPDATE crawl_jobs SET total_images = total_images + ${images.length},
-              downloaded_images = downloaded_images + ${images.length}, updated_at = now()
+      const update = `UPDATE crawl_jobs SET total_images = total_images + ${kept.length},
+              downloaded_images = downloaded_images + ${kept.length}, updated_at = now()
         WHERE id = ${crawlJobId} RETURNING total_images, downloaded_images`;
       const updated = ownTransaction
         ? ((await client.query(`${update}; COMMIT`)) as unknown as QueryResult[])[0]
@@ -180,7 +220,7 @@ export class ImageRepository extends BaseRepository<Image> {
       const [counters] = updated.rows as Array<{ total_images: number; downloaded_images: number }>;
       if (!counters) throw new NotFoundError('crawl job', crawlJobId);
       return {
-        inserted: images.length,
+        inserted: kept.length,
         totalImages: counters.total_images,
         downloadedImages: counters.downloaded_images,
       };

@@ -139,25 +139,20 @@ export class CrawlJobService {
   async ingestImages(id: number, images: unknown): Promise<IngestResult> {
     assertId('crawl job', id);
     const rows = parseNewImages(images);
-    return inTransaction(this.dataSource, async (m) => {
-      const job = await this.crawlJobs.lockForIngest(id, m);
-      if (!job) throw new NotFoundError('crawl job', id);
-      if (job.status !== 'running') {
-        throw new IllegalTransitionError('crawl job', id, job.status, 'ingest images into');
-      }
-      const room = Math.max(0, job.maxImages - job.totalImages);
-      const kept = rows.length > room ? rows.slice(0, room) : rows;
-      const trimmed = rows.length - kept.length;
-      if (kept.length === 0) {
-        return {
-          inserted: 0,
-          trimmed,
-          totalImages: job.totalImages,
-          downloadedImages: job.downloadedImages,
-        };
-      }
-      return { ...(await this.images.ingest(id, kept, m)), trimmed };
-    });
+    let trimmed = 0;
+    // One transaction of three round trips (lock and check, COPY, counters with COMMIT): the
+    // check runs on the locked row inside ImageRepository.ingest.
+    const result = await translated(() =>
+      this.images.ingest(id, rows, undefined, (job) => {
+        if (job.status !== 'running') {
+          throw new IllegalTransitionError('crawl job', id, job.status, 'ingest images into');
+        }
+        const room = Math.max(0, job.maxImages - job.totalImages);
+        trimmed = Math.max(0, rows.length - room);
+        return rows.length - trimmed;
+      }),
+    );
+    return { ...result, trimmed };
   }
 
   /** Applies a chunk report atomically; IllegalTransitionError when the job is not running. */
