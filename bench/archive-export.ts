@@ -1,5 +1,5 @@
 import { BlobServiceClient } from '@azure/storage-blob';
-import { execFile, fork } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -24,7 +24,8 @@ import type { BenchContext } from './lib/context';
 import { crawlJobsOfOneUser } from './lib/fixtures';
 import { sampleMemory, type MemoryPeaks } from './lib/memory';
 import { fmt, fmtBytes, fmtInt, ratio, type BenchTable } from './lib/report';
-import { BenchmarkBroken, runStandalone, type Benchmark } from './lib/runner';
+import { childOrStandalone, runInChild } from './lib/child';
+import { BenchmarkBroken, type Benchmark } from './lib/runner';
 import { now, perSecond } from './lib/timing';
 
 type Mode = 'tar' | 'zip';
@@ -138,22 +139,8 @@ async function child(task: ChildTask): Promise<ChildResult> {
   }
 }
 
-function inChild(task: ChildTask): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const worker = fork(__filename, [CHILD_FLAG, JSON.stringify(task)], {
-      execArgv: ['-r', 'ts-node/register/transpile-only'],
-    });
-    let result: ChildResult | undefined;
-    worker.on('message', (message) => {
-      result = message as ChildResult;
-    });
-    worker.on('error', reject);
-    worker.on('exit', (code) => {
-      if (code === 0 && result) resolve(result);
-      else reject(new Error(`archive child (${task.mode}) exited with code ${code}`));
-    });
-  });
-}
+const inChild = (task: ChildTask) =>
+  runInChild<ChildTask, ChildResult>(__filename, CHILD_FLAG, task);
 
 /** `count` files of crawl job `crawlJobId`: written to disk, or to a container, and ingested. */
 async function crawlJobFiles(
@@ -398,17 +385,4 @@ export const benchmark: Benchmark = {
   run,
 };
 
-if (require.main === module) {
-  const at = process.argv.indexOf(CHILD_FLAG);
-  if (at >= 0) {
-    child(JSON.parse(process.argv[at + 1]) as ChildTask).then(
-      (result) => process.send!(result, () => process.exit(0)),
-      (error: unknown) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
-  } else {
-    runStandalone(benchmark);
-  }
-}
+if (require.main === module) childOrStandalone(benchmark, CHILD_FLAG, child);

@@ -1,5 +1,4 @@
 import { BlobServiceClient } from '@azure/storage-blob';
-import { fork } from 'node:child_process';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +16,8 @@ import type { BenchContext } from './lib/context';
 import { crawlJobsOfOneUser, ingestImages } from './lib/fixtures';
 import { sampleMemory, type MemoryPeaks } from './lib/memory';
 import { fmt, fmtBytes, fmtInt, ratio, type BenchTable } from './lib/report';
-import { BenchmarkBroken, runStandalone, type Benchmark } from './lib/runner';
+import { childOrStandalone, runInChild } from './lib/child';
+import { BenchmarkBroken, type Benchmark } from './lib/runner';
 import { now, perSecond } from './lib/timing';
 
 type Mode = 'csv' | 'csv-plain' | 'jsonl' | 'copy' | 'csv-blob' | 'copy-blob';
@@ -157,22 +157,8 @@ async function child(task: ChildTask): Promise<ChildResult> {
   }
 }
 
-function inChild(task: ChildTask): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const worker = fork(__filename, [CHILD_FLAG, JSON.stringify(task)], {
-      execArgv: ['--expose-gc', '-r', 'ts-node/register/transpile-only'],
-    });
-    let result: ChildResult | undefined;
-    worker.on('message', (message) => {
-      result = message as ChildResult;
-    });
-    worker.on('error', reject);
-    worker.on('exit', (code) => {
-      if (code === 0 && result) resolve(result);
-      else reject(new Error(`export child (${task.mode}) exited with code ${code}`));
-    });
-  });
-}
+const inChild = (task: ChildTask) =>
+  runInChild<ChildTask, ChildResult>(__filename, CHILD_FLAG, task, { exposeGc: true });
 
 async function run(ctx: BenchContext): Promise<BenchTable[]> {
   const url = await ctx.migratedEmpty('export');
@@ -334,17 +320,4 @@ export const benchmark: Benchmark = {
   run,
 };
 
-if (require.main === module) {
-  const at = process.argv.indexOf(CHILD_FLAG);
-  if (at >= 0) {
-    child(JSON.parse(process.argv[at + 1]) as ChildTask).then(
-      (result) => process.send!(result, () => process.exit(0)),
-      (error: unknown) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
-  } else {
-    runStandalone(benchmark);
-  }
-}
+if (require.main === module) childOrStandalone(benchmark, CHILD_FLAG, child);
