@@ -4,10 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
-import * as tar from 'tar-stream';
 import type { DataSource } from 'typeorm';
 import * as unzipper from 'unzipper';
 import type { ExportFormat } from '../../src/entities/value-sets';
@@ -27,6 +24,7 @@ import { LocalDirectoryStorage, type ImageStorage } from '../../src/storage/imag
 import { startAzurite, type Azurite } from '../helpers/azurite';
 import { makeOwnedCrawlJob } from '../helpers/factories';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+import { tarEntries } from '../helpers/archives';
 
 /**
  * Every export format to every kind of destination, reading files from local disk and from a
@@ -93,21 +91,6 @@ function expectedCsv(rows: ManifestRow[], protection = true): string {
 /** What the jsonl writer before COPY produced: JSON.stringify of each row, one per line. */
 const expectedJsonl = (rows: ManifestRow[]) =>
   rows.map((row) => `${JSON.stringify(row)}\n`).join('');
-
-async function tarEntries(bytes: Buffer): Promise<Map<string, Buffer>> {
-  const extract = tar.extract();
-  const entries = new Map<string, Buffer>();
-  const reading = (async () => {
-    for await (const entry of extract) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Buffer);
-      entries.set(entry.header.name, Buffer.concat(chunks));
-    }
-  })();
-  await pipeline(Readable.from([bytes]), extract);
-  await reading;
-  return entries;
-}
 
 async function zipEntries(bytes: Buffer): Promise<Map<string, Buffer>> {
   const directory = await unzipper.Open.buffer(bytes);
@@ -509,7 +492,8 @@ describe('exports of every format, local and blob storage', () => {
       '%s: manifest.jsonl byte for byte, and every image file as stored',
       async (format) => {
         const bytes = await runExport(format);
-        const entries = format === 'zip' ? await zipEntries(bytes) : await tarEntries(bytes);
+        const entries =
+          format === 'zip' ? await zipEntries(bytes) : new Map(await tarEntries(bytes));
         expect(entries.get(ARCHIVE_MANIFEST)?.toString('utf8')).toBe(expectedJsonl(rows));
         expect(entries.size).toBe(rows.length + 1);
         for (const [name, content] of job.files) expect(entries.get(name)).toEqual(content);

@@ -1,10 +1,8 @@
 import { parse as parseCsv } from 'csv-parse/sync';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar-stream';
 import type { DataSource } from 'typeorm';
 import * as unzipper from 'unzipper';
 import { ConflictError } from '../../src/errors';
@@ -19,6 +17,7 @@ import { LocalDirectoryStorage } from '../../src/storage/image-storage';
 import { ValidationJobService } from '../../src/services/validation-job.service';
 import { generateImages, makeOwnedCrawlJob } from '../helpers/factories';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+import { tarEntries } from '../helpers/archives';
 
 const NUMERIC = new Set(['id', 'crawl_job_id', 'width', 'height', 'file_size']);
 
@@ -26,21 +25,6 @@ async function readZip(file: string): Promise<Map<string, Buffer>> {
   const directory = await unzipper.Open.file(file);
   const entries = new Map<string, Buffer>();
   for (const entry of directory.files) entries.set(entry.path, await entry.buffer());
-  return entries;
-}
-
-async function readTar(file: string): Promise<Map<string, Buffer>> {
-  const extract = tar.extract();
-  const entries = new Map<string, Buffer>();
-  const reading = (async () => {
-    for await (const entry of extract) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Buffer);
-      entries.set(entry.header.name, Buffer.concat(chunks));
-    }
-  })();
-  await pipeline(createReadStream(file), extract);
-  await reading;
   return entries;
 }
 
@@ -152,7 +136,7 @@ describe('ExportJobService', () => {
       expect(done).toMatchObject({ status: 'completed', exportedImages: 300 });
       expect(progress.at(-1)).toBe(100);
       const file = service.filePath(done);
-      const entries = format === 'zip' ? await readZip(file) : await readTar(file);
+      const entries = format === 'zip' ? await readZip(file) : new Map(await tarEntries(file));
       const rows = await imageRows(crawlJob.id);
       expect(parseJsonl(entries.get(ARCHIVE_MANIFEST)!.toString('utf8'))).toEqual(rows);
       expect(entries.size).toBe(rows.length + 1);

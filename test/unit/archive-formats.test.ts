@@ -2,7 +2,6 @@ import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32, deflateRawSync } from 'node:zlib';
-import * as tar from 'tar-stream';
 import * as unzipper from 'unzipper';
 import { RecordCounter } from '../../src/services/export/record-counter';
 import { tarEnd, tarFileHeader, tarPadding } from '../../src/services/export/tar-format';
@@ -10,21 +9,7 @@ import { ZipWriter } from '../../src/services/export/zip-format';
 import { CsvFormulaNeutraliser } from '../../src/repositories/csv-formula-stream';
 import { CopyBinaryToJsonl } from '../../src/repositories/manifest-jsonl';
 import { MANIFEST_COLUMNS, neutraliseCsvFormula } from '../../src/repositories/manifest-sql';
-
-async function readTar(bytes: Buffer): Promise<Array<[string, Buffer]>> {
-  const extract = tar.extract();
-  const entries: Array<[string, Buffer]> = [];
-  const reading = (async () => {
-    for await (const entry of extract) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Buffer);
-      entries.push([entry.header.name, Buffer.concat(chunks)]);
-    }
-  })();
-  await pipeline(Readable.from([bytes]), extract);
-  await reading;
-  return entries;
-}
+import { tarEntries } from '../helpers/archives';
 
 describe('tar format', () => {
   it('names longer than 100 bytes or not ASCII, and empty files, read back exactly', async () => {
@@ -43,7 +28,7 @@ describe('tar format', () => {
     ]);
     const archive = Buffer.concat([...parts, tarEnd()]);
     expect(archive.length % 512).toBe(0);
-    expect(await readTar(archive)).toEqual(files);
+    expect(await tarEntries(archive)).toEqual(files);
   });
 });
 
