@@ -24,6 +24,17 @@ async function insert(
   return row.id;
 }
 
+/** The seven tables of SPEC.md, parents first. */
+export const PIXCRAWLER_TABLES = [
+  'profiles',
+  'projects',
+  'crawl_jobs',
+  'images',
+  'activity_logs',
+  'validation_jobs',
+  'export_jobs',
+] as const;
+
 export async function createProfile(
   dataSource: DataSource,
   values: Record<string, unknown> = {},

@@ -29,6 +29,7 @@ import { LocalDirectoryStorage } from '../../src/storage/image-storage';
 import { TestFactory } from '../../src/testing/factories';
 import { generateImages } from '../helpers/factories';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+import { PIXCRAWLER_TABLES } from '../helpers/sql-rows';
 
 /**
  * Property: whatever JSON reaches a DTO or a service entry point, the outcome is success or a
@@ -36,15 +37,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database'
  */
 /** Per service entry point; each run also counts the rows of seven tables, twice. */
 const RUNS = 120;
-const TABLES = [
-  'profiles',
-  'projects',
-  'crawl_jobs',
-  'images',
-  'activity_logs',
-  'validation_jobs',
-  'export_jobs',
-];
+const TABLES = PIXCRAWLER_TABLES;
 
 /** Values chosen to hurt: edges of int4 and of JavaScript numbers, NUL bytes, long text. */
 const hostileScalar = fc.oneof(

@@ -21,6 +21,7 @@ import { createTestDatabase, type TestDatabase } from '../../src/testing/test-da
 import { runCli } from '../helpers/cli';
 import { generateImages } from '../helpers/factories';
 import { startStreamingReplica, type StreamingReplica } from '../helpers/streaming-replica';
+import { PIXCRAWLER_TABLES } from '../helpers/sql-rows';
 
 /**
  * The services on a DataSource built with TypeORM's `replication` option, against a real primary
@@ -29,15 +30,7 @@ import { startStreamingReplica, type StreamingReplica } from '../helpers/streami
  * only have happened on the primary.
  */
 
-const TABLES = [
-  'profiles',
-  'projects',
-  'crawl_jobs',
-  'images',
-  'activity_logs',
-  'validation_jobs',
-  'export_jobs',
-] as const;
+const TABLES = PIXCRAWLER_TABLES;
 type Table = (typeof TABLES)[number];
 interface TableCounters {
   scans: number;
