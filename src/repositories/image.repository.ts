@@ -87,17 +87,11 @@ export function validityPredicate(rules: ValidationRules, params: unknown[]): st
   return conditions.length ? `COALESCE(${conditions.join(' AND ')}, false)` : 'true';
 }
 
-/** The columns ingest writes, in the order copyLines writes them. */
-const INGEST_COLUMNS = [
-  'crawl_job_id',
-  'original_url',
-  'filename',
-  'storage_url',
-  'width',
-  'height',
-  'file_size',
-  'format',
-] as const;
+/**
+ * The columns ingest writes, in the order copyLines writes them: the images table's columns
+ * (the manifest's), without the id the sequence assigns.
+ */
+const INGEST_COLUMNS = MANIFEST_COLUMNS.filter((column) => column !== 'id');
 
 /** The images as COPY text, about 1,000 rows per chunk. */
 function* copyLines(crawlJobId: number, images: NewImage[]): Generator<string> {
