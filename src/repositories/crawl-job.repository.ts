@@ -140,9 +140,9 @@ export class CrawlJobRepository extends BaseRepository<CrawlJob> {
   }
 
   /**
-   * The job, locked (FOR NO KEY UPDATE) until the caller's transaction ends. Public API kept for
-   * callers; ingestImages now takes this lock inside ImageRepository.ingest (its `admit`), in
-   * the same round trip as BEGIN.
+   * The job, locked (FOR NO KEY UPDATE) until the caller's transaction ends.
+   * @deprecated ingestImages no longer uses it: ImageRepository.ingest takes this lock itself
+   * (its `admit` callback sees the locked job), in the same round trip as BEGIN.
    */
   async lockForIngest(id: number, manager: EntityManager): Promise<CrawlJob | null> {
     return this.row(`SELECT * FROM crawl_jobs WHERE id = $1 FOR NO KEY UPDATE`, [id], manager);
