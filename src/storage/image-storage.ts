@@ -11,6 +11,7 @@ import { open, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { FileBatchThread } from './file-batch-thread';
 
 /** What storages need to know of an image to find its bytes. */
 export interface StoredImage {
@@ -28,6 +29,25 @@ export type ImageFile =
   | { size: number; stream: Readable }
   | { size: number; copyTo(target: Buffer, offset: number): void; discard(): void };
 
+/** How an archive lays its entries out, for `ImageReader.readLaidOut`. */
+export interface ArchiveLayout {
+  /** Bytes of room an image's entry header takes, before the file's bytes. */
+  headerBytes(image: StoredImage): number;
+  /** Each file's bytes are padded with zeros to a multiple of this (tar: 512; zip: 1). */
+  block: number;
+  /** Whether each file's CRC-32 is needed (zip). */
+  crc: boolean;
+}
+
+/**
+ * A run of consecutive files read straight into one piece of the archive: each file's room for
+ * its header (zeros, at `offset`), then its bytes and padding.
+ */
+export interface LaidOutFiles {
+  bytes: Buffer;
+  files: Array<{ offset: number; size: number; crc: number }>;
+}
+
 /**
  * Reads many images' files in a row, for one archive export. `read` may return synchronously
  * (local disk: a small file is read in one go, faster than any stream) or a promise; the writer
@@ -36,6 +56,15 @@ export type ImageFile =
 export interface ImageReader {
   readonly concurrency: number;
   read(image: StoredImage): ImageFile | Promise<ImageFile>;
+  /**
+   * Optional, and used instead of `read` when present: the files of `images` in order, as runs
+   * of files laid out as the archive holds them (LaidOutFiles), with any file read on its own
+   * (an ImageFile, as `read` returns it) in its place between runs.
+   */
+  readLaidOut?(
+    images: StoredImage[],
+    layout: ArchiveLayout,
+  ): AsyncIterable<LaidOutFiles | ImageFile>;
 }
 
 /** Where image files live. Exports read each image's bytes through this. */
@@ -51,6 +80,20 @@ export interface ImageStorage {
 
 /** Files up to this size are read into memory whole; larger ones are streamed. */
 export const WHOLE_FILE_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * `readLaidOut` reads files up to this size on its thread, into segments of SEGMENT_BYTES; a
+ * larger one is read on its own, in its place.
+ */
+const LAID_OUT_LIMIT = 256 * 1024;
+const SEGMENT_BYTES = 1024 * 1024;
+
+/**
+ * O_NOFOLLOW: the checked path is opened as checked, not through a symlink put there since.
+ * O_NONBLOCK: a FIFO where an image should be is refused as not a regular file at once, rather
+ * than hanging the export until something writes to it.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
 export class MissingImageFileError extends Error {
   constructor(
@@ -110,10 +153,7 @@ export class LocalDirectoryStorage implements ImageStorage {
         `resolves to ${real}, outside the storage root ${this.root}`,
       );
     }
-    // O_NOFOLLOW: the checked path is opened as checked, not through a symlink put there since.
-    const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
-      () => undefined,
-    );
+    const handle = await open(real, OPEN_FLAGS).catch(() => undefined);
     if (!handle) throw new MissingImageFileError(image.id, file, 'file not found');
     if (!(await handle.stat()).isFile()) {
       await handle.close();
@@ -123,9 +163,11 @@ export class LocalDirectoryStorage implements ImageStorage {
   }
 
   /**
-   * Reads files synchronously, each in one go (open, fstat, read, close): for an archive of many
+   * Reads files in one go each (open, fstat, read, close), synchronously: for an archive of many
    * small images, the thread-pool round trips of asynchronous reads cost more than the reads.
-   * The archive writer yields to the event loop between output chunks.
+   * `readLaidOut` has a thread of its own do that for runs of small files (FileBatchThread)
+   * while the export's thread writes; `read` does it on the caller's thread, and the archive
+   * writer yields to the event loop between output chunks.
    *
    * Confinement: the file's directory must resolve (realpath, symlinks followed) inside the
    * root's real path, and the file itself is opened with O_NOFOLLOW; a file that is a symlink
@@ -141,27 +183,33 @@ export class LocalDirectoryStorage implements ImageStorage {
     };
     const fail = (image: StoredImage, file: string, reason: string) =>
       new MissingImageFileError(image.id, file, reason);
-    return {
+    /** The image's file path, its directory resolved inside the root (the file not yet opened). */
+    const checked = (image: StoredImage): string => {
+      const file = this.locate(image);
+      const directory = path.dirname(file);
+      let allowed = directories.get(directory);
+      if (allowed === undefined) {
+        try {
+          allowed = inside(realpathSync.native(directory));
+        } catch {
+          throw fail(image, file, 'file not found');
+        }
+        directories.set(directory, allowed);
+      }
+      if (!allowed) {
+        const real = realpathOr(directory);
+        throw fail(image, file, `resolves to ${real}, outside the storage root ${this.root}`);
+      }
+      return file;
+    };
+    const thread = FileBatchThread.shared();
+    const reader: ImageReader = {
       concurrency: 1,
       read: (image: StoredImage): ImageFile => {
-        const file = this.locate(image);
-        const directory = path.dirname(file);
-        let allowed = directories.get(directory);
-        if (allowed === undefined) {
-          try {
-            allowed = inside(realpathSync.native(directory));
-          } catch {
-            throw fail(image, file, 'file not found');
-          }
-          directories.set(directory, allowed);
-        }
-        if (!allowed) {
-          const real = realpathOr(directory);
-          throw fail(image, file, `resolves to ${real}, outside the storage root ${this.root}`);
-        }
+        const file = checked(image);
         let fd: number;
         try {
-          fd = openSync(file, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+          fd = openSync(file, OPEN_FLAGS);
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'ELOOP') {
             throw fail(image, file, 'file not found');
@@ -170,7 +218,7 @@ export class LocalDirectoryStorage implements ImageStorage {
           if (!inside(real)) {
             throw fail(image, file, `resolves to ${real}, outside the storage root ${this.root}`);
           }
-          fd = openSync(real, constants.O_RDONLY);
+          fd = openSync(real, constants.O_RDONLY | constants.O_NONBLOCK);
         }
         try {
           const info = fstatSync(fd);
@@ -203,6 +251,35 @@ export class LocalDirectoryStorage implements ImageStorage {
         }
       },
     };
+    if (thread) {
+      reader.readLaidOut = async function* (images, layout) {
+        // A file whose path fails the checks goes to the thread as '' and comes back passed,
+        // for `read` to fail on it in its place, with the same error.
+        const paths = images.map((image) => {
+          try {
+            return checked(image);
+          } catch {
+            return '';
+          }
+        });
+        let next = 0;
+        const reads = thread.read(paths, images.map(layout.headerBytes), {
+          block: layout.block,
+          crc: layout.crc,
+          placeLimit: LAID_OUT_LIMIT,
+          segmentBytes: SEGMENT_BYTES,
+        });
+        for await (const piece of reads) {
+          if ('passed' in piece) {
+            yield reader.read(images[next++]);
+          } else {
+            next += piece.files.length;
+            yield piece;
+          }
+        }
+      };
+    }
+    return reader;
   }
 
   /** The checked path of an image's file (as written; symlinks are checked when opened). */

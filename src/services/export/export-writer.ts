@@ -9,7 +9,13 @@ import type {
   ExportSnapshot,
   ImageRepository,
 } from '../../repositories/image.repository';
-import type { ImageFile, ImageReader, ImageStorage } from '../../storage/image-storage';
+import type {
+  ArchiveLayout,
+  ImageFile,
+  ImageReader,
+  ImageStorage,
+  LaidOutFiles,
+} from '../../storage/image-storage';
 import type { ExportDestination, StoredExport } from './export-destination';
 import { RecordCounter } from './record-counter';
 import { ARCHIVE_MANIFEST, archiveEntryName, exportFileName } from './manifest';
@@ -18,6 +24,7 @@ import {
   TAR_BLOCK,
   tarEnd,
   tarFileHeader,
+  tarHeaderBytes,
   tarPadding,
   writeUstarHeader,
 } from './tar-format';
@@ -380,8 +387,95 @@ async function* archive(
     yield* emit(tarPadding(size));
   }
 
-  // The files, in id order, read ahead up to the reader's concurrency.
-  const ahead: Array<{ image: ExportFileRow; file: ImageFile | Promise<ImageFile> }> = [];
+  // The files, in id order: runs laid out by the reader where it can (LaidOutFiles, headers
+  // written into the room left for them), others one by one.
+  const layout: ArchiveLayout = {
+    block: zip ? 1 : TAR_BLOCK,
+    crc: zip !== undefined,
+    headerBytes: (image) => {
+      const name = archiveEntryName(image as ExportFileRow);
+      return zip ? zip.storedHeaderSize(name) : tarHeaderBytes(name);
+    },
+  };
+  /** Counts a written file; at each `every`-th, flushes the output and reports. */
+  async function* fileWritten(): AsyncGenerator<Buffer> {
+    files.rows++;
+    if (files.rows % every === 0) {
+      yield* out.flush();
+      await reporter.due(files.rows);
+      out.rest();
+    } else if (out.shouldYield()) {
+      await yieldToEventLoop();
+    }
+  }
+  for await (const batch of snapshot.files()) {
+    let next = 0;
+    for await (const piece of readFiles(reader, batch, layout)) {
+      if ('files' in piece) {
+        const { bytes } = piece;
+        let from = 0;
+        for (let i = 0; i < piece.files.length; i++) {
+          const { offset, size, crc } = piece.files[i];
+          writeHeader(bytes, offset, zip, archiveEntryName(batch[next++]), size, crc, mtime);
+          if ((files.rows + 1) % every === 0) {
+            // A report counts written files: this run's bytes up to the end of this one first.
+            const end = i + 1 < piece.files.length ? piece.files[i + 1].offset : bytes.length;
+            out.add(bytes.subarray(from, end));
+            from = end;
+          }
+          yield* fileWritten();
+        }
+        if (from < bytes.length) yield* emit(bytes.subarray(from));
+        continue;
+      }
+      const image = batch[next++];
+      const file = piece;
+      const name = archiveEntryName(image);
+      if ('copyTo' in file) {
+        writeSmallFile(out, zip, name, file, mtime);
+        yield* out.take();
+      } else if ('bytes' in file) {
+        if (zip) yield* emit(zip.storedFile(name, crc32(file.bytes), file.size));
+        else yield* emit(tarFileHeader(name, file.size, mtime));
+        yield* emit(file.bytes);
+        if (!zip) yield* emit(tarPadding(file.size));
+      } else {
+        yield* emit(zip ? zip.beginStreamed(name, 'store') : tarFileHeader(name, file.size, mtime));
+        let crc = 0;
+        let size = 0;
+        for await (const chunk of file.stream) {
+          crc = crc32(chunk as Buffer, crc);
+          size += (chunk as Buffer).length;
+          yield* emit(chunk as Buffer);
+        }
+        if (size !== file.size) {
+          throw new Error(`image ${image.id}: its file changed size while being read`);
+        }
+        yield* emit(zip ? zip.endStreamed(crc, size, size) : tarPadding(file.size));
+      }
+      yield* fileWritten();
+    }
+  }
+  yield* emit(zip ? zip.finish() : tarEnd());
+  yield* out.flush();
+  if (reporter.reportedRows !== files.rows) await reporter.at(files.rows);
+  await reporter.settled();
+}
+
+/**
+ * The files of one batch, in order: laid out by the reader when it can, else read one by one,
+ * up to the reader's concurrency ahead of the one being written.
+ */
+async function* readFiles(
+  reader: ImageReader,
+  batch: ExportFileRow[],
+  layout: ArchiveLayout,
+): AsyncGenerator<LaidOutFiles | ImageFile> {
+  if (reader.readLaidOut) {
+    yield* reader.readLaidOut(batch, layout);
+    return;
+  }
+  const ahead: Array<ImageFile | Promise<ImageFile>> = [];
   const readAhead = (image: ExportFileRow) => {
     let file: ImageFile | Promise<ImageFile>;
     try {
@@ -390,64 +484,44 @@ async function* archive(
       file = Promise.reject(error);
     }
     if (file instanceof Promise) file.catch(() => undefined); // awaited in order below
-    ahead.push({ image, file });
+    ahead.push(file);
   };
+  let next = 0;
   try {
-    for await (const batch of snapshot.files()) {
-      let next = 0;
-      while (next < batch.length && ahead.length < reader.concurrency) readAhead(batch[next++]);
-      while (ahead.length > 0) {
-        const { image, file: pending } = ahead.shift()!;
-        const file = pending instanceof Promise ? await pending : pending;
-        if (next < batch.length) readAhead(batch[next++]);
-        const name = archiveEntryName(image);
-        if ('copyTo' in file) {
-          writeSmallFile(out, zip, name, file, mtime);
-          yield* out.take();
-        } else if ('bytes' in file) {
-          if (zip) yield* emit(zip.storedFile(name, crc32(file.bytes), file.size));
-          else yield* emit(tarFileHeader(name, file.size, mtime));
-          yield* emit(file.bytes);
-          if (!zip) yield* emit(tarPadding(file.size));
-        } else {
-          yield* emit(
-            zip ? zip.beginStreamed(name, 'store') : tarFileHeader(name, file.size, mtime),
-          );
-          let crc = 0;
-          let size = 0;
-          for await (const chunk of file.stream) {
-            crc = crc32(chunk as Buffer, crc);
-            size += (chunk as Buffer).length;
-            yield* emit(chunk as Buffer);
-          }
-          if (size !== file.size) {
-            throw new Error(`image ${image.id}: its file changed size while being read`);
-          }
-          yield* emit(zip ? zip.endStreamed(crc, size, size) : tarPadding(file.size));
-        }
-        files.rows++;
-        if (files.rows % every === 0) {
-          yield* out.flush();
-          await reporter.due(files.rows);
-          out.rest();
-        } else if (out.shouldYield()) {
-          await yieldToEventLoop();
-        }
-      }
+    while (next < batch.length && ahead.length < reader.concurrency) readAhead(batch[next++]);
+    while (ahead.length > 0) {
+      const pending = ahead.shift()!;
+      const file = pending instanceof Promise ? await pending : pending;
+      if (next < batch.length) readAhead(batch[next++]);
+      yield file;
     }
   } finally {
     // Files read ahead but not written: close their streams.
-    for (const { file } of ahead.splice(0)) {
+    for (const file of ahead.splice(0)) {
       void Promise.resolve(file).then(
         (f) => ('stream' in f ? f.stream.destroy() : 'discard' in f ? f.discard() : undefined),
         () => undefined,
       );
     }
   }
-  yield* emit(zip ? zip.finish() : tarEnd());
-  yield* out.flush();
-  if (reporter.reportedRows !== files.rows) await reporter.at(files.rows);
-  await reporter.settled();
+}
+
+/**
+ * An entry's header written into the room left for it before its bytes: a zip local header
+ * (CRC and size up front), or a tar header block (a PAX header first for a long name).
+ */
+function writeHeader(
+  target: Buffer,
+  offset: number,
+  zip: ZipWriter | undefined,
+  name: string,
+  size: number,
+  crc: number,
+  mtime: Date,
+): void {
+  if (zip) zip.storedFile(name, crc, size).copy(target, offset);
+  else if (needsPax(name, size)) tarFileHeader(name, size, mtime).copy(target, offset);
+  else writeUstarHeader(target, offset, name, size, mtime);
 }
 
 /**
@@ -461,26 +535,14 @@ function writeSmallFile(
   file: { size: number; copyTo(target: Buffer, offset: number): void },
   mtime: Date,
 ): void {
-  if (zip) {
-    const headerSize = zip.storedHeaderSize(name);
-    const { buffer, offset } = out.region(headerSize + file.size);
-    file.copyTo(buffer, offset + headerSize);
-    const crc = crc32(buffer.subarray(offset + headerSize, offset + headerSize + file.size));
-    zip.storedFile(name, crc, file.size).copy(buffer, offset);
-    return;
-  }
-  const padding = (TAR_BLOCK - (file.size % TAR_BLOCK)) % TAR_BLOCK;
-  let at: { buffer: Buffer; offset: number };
-  if (needsPax(name, file.size)) {
-    out.add(tarFileHeader(name, file.size, mtime));
-    at = out.region(file.size + padding);
-  } else {
-    at = out.region(TAR_BLOCK + file.size + padding);
-    writeUstarHeader(at.buffer, at.offset, name, file.size, mtime);
-    at.offset += TAR_BLOCK;
-  }
-  file.copyTo(at.buffer, at.offset);
-  at.buffer.fill(0, at.offset + file.size, at.offset + file.size + padding);
+  const room = zip ? zip.storedHeaderSize(name) : tarHeaderBytes(name);
+  const padding = zip ? 0 : (TAR_BLOCK - (file.size % TAR_BLOCK)) % TAR_BLOCK;
+  const { buffer, offset } = out.region(room + file.size + padding);
+  const start = offset + room;
+  file.copyTo(buffer, start);
+  const crc = zip ? crc32(buffer.subarray(start, start + file.size)) : 0;
+  writeHeader(buffer, offset, zip, name, file.size, crc, mtime);
+  buffer.fill(0, start + file.size, start + file.size + padding);
 }
 
 /** For a storage without its own reader: each file through `open`, read into memory. */

@@ -98,6 +98,11 @@ export function tarFileHeader(name: string, size: number, mtime: Date): Buffer {
   ]);
 }
 
+/** Bytes of `tarFileHeader(name, size)` for any size under 8 GiB: the room its header takes. */
+export function tarHeaderBytes(name: string): number {
+  return needsPax(name, 0) ? tarFileHeader(name, 0, new Date(0)).length : TAR_BLOCK;
+}
+
 /** The end of an archive: two zero blocks. */
 export function tarEnd(): Buffer {
   return Buffer.alloc(2 * TAR_BLOCK);

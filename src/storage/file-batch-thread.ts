@@ -1,0 +1,137 @@
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import {
+  PLACED,
+  type FromFileBatchThread,
+  type SegmentLayout,
+  type ToFileBatchThread,
+} from './file-batch-protocol';
+
+/** One file of a segment the thread filled: where its header goes, its size and CRC-32. */
+export interface PlacedFile {
+  /** Offset of the room for its header; the bytes follow the room. */
+  offset: number;
+  size: number;
+  crc: number;
+}
+
+/** What the thread sent back for the next files, in archive order. */
+export type SegmentRead =
+  /** Files laid out in `bytes` (room for headers left as zeros). */
+  | { bytes: Buffer; files: PlacedFile[] }
+  /** One file the thread did not read: the caller reads it itself. */
+  | { passed: true };
+
+/** Segments asked for ahead of the one being written: the thread reads while the export writes. */
+const READS_AHEAD = 3;
+
+/**
+ * The thread (file-batch-worker.ts) that reads archive exports' small files, one per process,
+ * started on first use and shared by every export: each export is a session of its own. It
+ * holds the process open only while a session is open.
+ */
+export class FileBatchThread {
+  private static instance?: FileBatchThread | null;
+  private readonly worker: Worker;
+  private readonly sessions = new Map<number, (reply: FromFileBatchThread) => void>();
+  private nextSession = 1;
+  private failure?: Error;
+
+  /**
+   * The process's thread, started now if need be; undefined when a thread cannot be started
+   * here (the export then reads each file on its own thread, as before).
+   */
+  static shared(): FileBatchThread | undefined {
+    if (FileBatchThread.instance === undefined) {
+      try {
+        FileBatchThread.instance = new FileBatchThread();
+      } catch {
+        FileBatchThread.instance = null;
+      }
+    }
+    return FileBatchThread.instance ?? undefined;
+  }
+
+  private constructor() {
+    // Built, the library runs file-batch-worker.js; from its TypeScript sources (tests, the
+    // benchmarks, ts-node), the thread compiles the worker the same way.
+    const fromSource = path.extname(__filename) === '.ts';
+    const file = path.join(__dirname, `file-batch-worker${fromSource ? '.ts' : '.js'}`);
+    this.worker = new Worker(file, {
+      execArgv: fromSource ? ['--require', require.resolve('ts-node/register/transpile-only')] : [],
+    });
+    this.worker.unref();
+    this.worker.on('message', (reply: FromFileBatchThread) => {
+      this.sessions.get(reply.session)?.(reply);
+    });
+    const fail = (error: Error) => {
+      this.failure = error;
+      if (FileBatchThread.instance === this) FileBatchThread.instance = undefined;
+      const failed: FromFileBatchThread = { session: 0, used: 0, files: [], error: error.message };
+      for (const [session, deliver] of this.sessions) deliver({ ...failed, session });
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`the file reading thread exited (${code})`)));
+  }
+
+  /**
+   * Reads `paths` (already checked to lie in the storage; '' for a file the caller reads itself)
+   * laid out with `headerBytes` of room before each, as segments in order. The thread reads up
+   * to READS_AHEAD segments ahead of the one the caller is working on.
+   */
+  async *read(
+    paths: string[],
+    headerBytes: number[],
+    layout: SegmentLayout,
+  ): AsyncGenerator<SegmentRead> {
+    if (this.failure) throw this.failure;
+    const session = this.nextSession++;
+    const replies: FromFileBatchThread[] = [];
+    let wake: (() => void) | undefined;
+    this.sessions.set(session, (reply) => {
+      replies.push(reply);
+      wake?.();
+    });
+    if (this.sessions.size === 1) this.worker.ref();
+    const send = (message: ToFileBatchThread) => this.worker.postMessage(message);
+    send({ kind: 'open', session, layout });
+    send({ kind: 'files', session, paths, headerBytes });
+    let covered = 0;
+    let asked = 0;
+    try {
+      while (covered < paths.length) {
+        // Each read covers at least one file: never ask for more than there are left.
+        while (asked < READS_AHEAD && asked < paths.length - covered) {
+          send({ kind: 'read', session });
+          asked++;
+        }
+        while (replies.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        const reply = replies.shift()!;
+        asked--;
+        if (reply.error) throw new Error(`the file reading thread failed: ${reply.error}`);
+        const placed: PlacedFile[] = [];
+        let passed = false;
+        for (let i = 0; i < reply.files.length; i += 4) {
+          if (reply.files[i] === PLACED) {
+            placed.push({
+              offset: reply.files[i + 1],
+              size: reply.files[i + 2],
+              crc: reply.files[i + 3],
+            });
+          } else {
+            passed = true; // always the reply's last file
+          }
+        }
+        covered += reply.files.length / 4;
+        if (placed.length > 0) {
+          yield { bytes: Buffer.from(reply.segment!, 0, reply.used), files: placed };
+        }
+        if (passed) yield { passed: true };
+      }
+    } finally {
+      send({ kind: 'close', session });
+      this.sessions.delete(session);
+      if (this.sessions.size === 0) this.worker.unref();
+    }
+  }
+}

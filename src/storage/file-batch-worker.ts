@@ -1,0 +1,167 @@
+/**
+ * The thread that reads an archive export's small files (started by FileBatchThread): for each
+ * file, open, fstat, read and close, its bytes read straight into a segment of the archive with
+ * room left for its header, and the segment handed back without a copy. An export of many
+ * small images spends most of its time in these four system calls; here they run beside the
+ * export's own thread, which meanwhile writes headers, streams rows and writes the output.
+ *
+ * It decides nothing about confinement: it opens only the paths the export sends (already
+ * checked to lie in the storage, directories resolved), with O_NOFOLLOW, and passes back every
+ * file that is not a plain case (a symlink, not a regular file, too large, any error) for the
+ * export to read itself, with the storage's own checks and errors.
+ */
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
+import {
+  PASSED,
+  PLACED,
+  type FromFileBatchThread,
+  type SegmentLayout,
+  type ToFileBatchThread,
+} from './file-batch-protocol';
+
+/**
+ * O_NONBLOCK: opening a FIFO put where an image should be returns at once (and is passed back
+ * as not a regular file) instead of waiting for a writer forever.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+interface Session {
+  layout: SegmentLayout;
+  paths: string[];
+  headerBytes: number[];
+  /** Index of the next file to lay out. */
+  next: number;
+  /** A file opened for a segment it did not fit in, kept open for the next one. */
+  held?: { fd: number; size: number };
+}
+
+const sessions = new Map<number, Session>();
+const port = parentPort!;
+
+port.on('message', (message: ToFileBatchThread) => {
+  try {
+    handle(message);
+  } catch (error) {
+    const reply: FromFileBatchThread = {
+      session: message.session,
+      used: 0,
+      files: [],
+      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    };
+    port.postMessage(reply);
+  }
+});
+
+function handle(message: ToFileBatchThread): void {
+  switch (message.kind) {
+    case 'open':
+      sessions.set(message.session, {
+        layout: message.layout,
+        paths: [],
+        headerBytes: [],
+        next: 0,
+      });
+      return;
+    case 'files': {
+      const session = sessions.get(message.session)!;
+      // The paths already laid out are dropped: a session holds one batch or two at a time.
+      session.paths = session.paths.slice(session.next).concat(message.paths);
+      session.headerBytes = session.headerBytes.slice(session.next).concat(message.headerBytes);
+      session.next = 0;
+      return;
+    }
+    case 'read': {
+      const reply = readSegment(message.session, sessions.get(message.session)!);
+      port.postMessage(reply, reply.segment ? [reply.segment] : []);
+      return;
+    }
+    case 'close': {
+      const held = sessions.get(message.session)?.held;
+      if (held) closeSync(held.fd);
+      sessions.delete(message.session);
+    }
+  }
+}
+
+/** The session's next files, laid out in one segment, up to the first file passed back. */
+function readSegment(id: number, session: Session): FromFileBatchThread {
+  const { block, crc, placeLimit, segmentBytes } = session.layout;
+  const files: number[] = [];
+  let segment: Uint8Array | undefined;
+  let used = 0;
+  while (session.next < session.paths.length) {
+    const opened = session.held ?? open(session.paths[session.next], placeLimit);
+    session.held = undefined;
+    if (!opened) {
+      files.push(PASSED, used, 0, 0);
+      session.next++;
+      break;
+    }
+    const room = session.headerBytes[session.next];
+    const padded = opened.size + ((block - (opened.size % block)) % block);
+    if (used + room + padded > segmentBytes) {
+      if (used > 0) {
+        session.held = opened; // the next segment starts with it
+        break;
+      }
+      closeSync(opened.fd); // fits no segment (a long name's header): the export reads it
+      files.push(PASSED, used, 0, 0);
+      session.next++;
+      break;
+    }
+    segment ??= new Uint8Array(new ArrayBuffer(segmentBytes));
+    const start = used + room;
+    if (!readWhole(opened, segment, start)) {
+      files.push(PASSED, used, 0, 0); // it shrank as it was read: the export finds out why
+      session.next++;
+      break;
+    }
+    const sum = crc ? crc32(segment.subarray(start, start + opened.size)) : 0;
+    files.push(PLACED, used, opened.size, sum);
+    used += room + padded; // a fresh ArrayBuffer is zeros: the padding is written already
+    session.next++;
+  }
+  return { session: id, segment: segment?.buffer as ArrayBuffer | undefined, used, files };
+}
+
+/** An open regular file of at most `limit` bytes, or undefined for the export to read itself. */
+function open(path: string, limit: number): { fd: number; size: number } | undefined {
+  if (path === '') return undefined;
+  let fd: number;
+  try {
+    fd = openSync(path, OPEN_FLAGS);
+  } catch {
+    return undefined;
+  }
+  try {
+    const info = fstatSync(fd);
+    if (info.isFile() && info.size <= limit) return { fd, size: info.size };
+  } catch {
+    // passed back below
+  }
+  closeSync(fd);
+  return undefined;
+}
+
+/** Reads the whole file at `offset` and closes it; false when it ended early. */
+function readWhole(
+  file: { fd: number; size: number },
+  target: Uint8Array,
+  offset: number,
+): boolean {
+  try {
+    let read = 0;
+    while (read < file.size) {
+      const n = readSync(file.fd, target, offset + read, file.size - read, read);
+      if (n === 0) return false;
+      read += n;
+    }
+    return true;
+  } catch {
+    return false;
+  } finally {
+    closeSync(file.fd);
+  }
+}
