@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
@@ -22,8 +23,29 @@ export type SegmentRead =
   /** One file the thread did not read: the caller reads it itself. */
   | { passed: true };
 
-/** Segments asked for ahead of the one being written: the thread reads while the export writes. */
-const READS_AHEAD = 3;
+/**
+ * The worker thread. Built, the library runs file-batch-worker.js. From its TypeScript sources
+ * (tests, benchmarks, ts-node), the worker is compiled here by TypeScript alone, which the
+ * process has loaded already; a TypeScript loader in the thread would add some 60 MB to it.
+ */
+function startWorker(): Worker {
+  if (path.extname(__filename) !== '.ts') {
+    return new Worker(path.join(__dirname, 'file-batch-worker.js'));
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ts = require('typescript') as typeof import('typescript');
+  const source = readFileSync(path.join(__dirname, 'file-batch-worker.ts'), 'utf8');
+  const { outputText } = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
+  });
+  return new Worker(outputText, { eval: true });
+}
+
+/**
+ * Segments asked for ahead of the one being written, so the thread reads on through the export's
+ * pauses (a collection, a progress report, a full output buffer): 8 MiB in flight at most.
+ */
+const READS_AHEAD = 8;
 
 /**
  * The thread (file-batch-worker.ts) that reads archive exports' small files, one per process,
@@ -53,13 +75,7 @@ export class FileBatchThread {
   }
 
   private constructor() {
-    // Built, the library runs file-batch-worker.js; from its TypeScript sources (tests, the
-    // benchmarks, ts-node), the thread compiles the worker the same way.
-    const fromSource = path.extname(__filename) === '.ts';
-    const file = path.join(__dirname, `file-batch-worker${fromSource ? '.ts' : '.js'}`);
-    this.worker = new Worker(file, {
-      execArgv: fromSource ? ['--require', require.resolve('ts-node/register/transpile-only')] : [],
-    });
+    this.worker = startWorker();
     this.worker.unref();
     this.worker.on('message', (reply: FromFileBatchThread) => {
       this.sessions.get(reply.session)?.(reply);

@@ -13,13 +13,18 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
-import {
-  PASSED,
-  PLACED,
-  type FromFileBatchThread,
-  type SegmentLayout,
-  type ToFileBatchThread,
+// Types only: run from the library's sources, this file is compiled on its own (see
+// FileBatchThread) and can load nothing but Node's own modules.
+import type {
+  FromFileBatchThread,
+  PASSED as PassedStatus,
+  PLACED as PlacedStatus,
+  SegmentLayout,
+  ToFileBatchThread,
 } from './file-batch-protocol';
+
+const PLACED: typeof PlacedStatus = 0;
+const PASSED: typeof PassedStatus = 1;
 
 /**
  * O_NONBLOCK: opening a FIFO put where an image should be returns at once (and is passed back

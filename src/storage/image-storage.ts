@@ -89,6 +89,14 @@ const LAID_OUT_LIMIT = 256 * 1024;
 const SEGMENT_BYTES = 1024 * 1024;
 
 /**
+ * A storage key that needs no resolving (as crawlers write them, `job-1/42.jpg`): segments that
+ * start with a letter, digit, `_` or `-`, so none is empty, `.` or `..`. It lies under the root
+ * as written. POSIX separators only; anything else takes path.resolve (a per-file cost in an
+ * archive of 50,000 images).
+ */
+const PLAIN_KEY = path.sep === '/' ? /^(?:[\w-][\w.-]*\/)*[\w-][\w.-]*$/ : /^(?!)/;
+
+/**
  * O_NOFOLLOW: the checked path is opened as checked, not through a symlink put there since.
  * O_NONBLOCK: a FIFO where an image should be is refused as not a regular file at once, rather
  * than hanging the export until something writes to it.
@@ -135,6 +143,8 @@ export class LocalDirectoryStorage implements ImageStorage {
       }
     } else if (/^[a-z][a-z0-9+.-]*:/i.test(storageUrl)) {
       return undefined; // http://, s3://, …
+    } else if (PLAIN_KEY.test(storageUrl)) {
+      return `${this.root}${this.root.endsWith(path.sep) ? '' : path.sep}${storageUrl}`;
     } else {
       resolved = path.resolve(this.root, storageUrl);
     }

@@ -519,7 +519,7 @@ function writeHeader(
   crc: number,
   mtime: Date,
 ): void {
-  if (zip) zip.storedFile(name, crc, size).copy(target, offset);
+  if (zip) zip.writeStoredFile(target, offset, name, crc, size);
   else if (needsPax(name, size)) tarFileHeader(name, size, mtime).copy(target, offset);
   else writeUstarHeader(target, offset, name, size, mtime);
 }
