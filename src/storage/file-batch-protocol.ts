@@ -11,20 +11,23 @@ export interface SegmentLayout {
   crc: boolean;
   /** Files larger than this are not read by the thread (the export streams them itself). */
   placeLimit: number;
-  /** Bytes of one segment (header room, files and padding); a reply fills at most one. */
-  segmentBytes: number;
 }
 
 export type ToFileBatchThread =
-  /** Opens a session: files are laid out this way. */
-  | { kind: 'open'; session: number; layout: SegmentLayout }
+  /**
+   * Opens a session: files are laid out this way, into the session's slots (shared memory, the
+   * same few segments over and over: the export copies a segment out before it asks for that
+   * slot to be filled again). Fresh segments per reply made the thread collect garbage hundreds
+   * of times per export, and held on to some 60 MB in its malloc arena.
+   */
+  | { kind: 'open'; session: number; layout: SegmentLayout; slots: SharedArrayBuffer[] }
   /**
    * More files for the session, in archive order: each file's path ('' when the export reads
    * that one itself) and the bytes of room its header needs.
    */
   | { kind: 'files'; session: number; paths: string[]; headerBytes: number[] }
-  /** Asks for the session's next segment. */
-  | { kind: 'read'; session: number }
+  /** Asks for the session's next segment, laid out in slot `slot`. */
+  | { kind: 'read'; session: number; slot: number }
   /** Ends the session (closing a file it holds open). */
   | { kind: 'close'; session: number };
 
@@ -38,8 +41,8 @@ export const PASSED = 1;
 
 export interface FromFileBatchThread {
   session: number;
-  /** The segment, transferred (not copied): `used` bytes of it hold files. */
-  segment?: ArrayBuffer;
+  /** The slot the segment is in: its first `used` bytes hold files. */
+  slot: number;
   used: number;
   /**
    * Four numbers per file covered, in order: status, offset of its header room in the segment,

@@ -42,10 +42,11 @@ function startWorker(): Worker {
 }
 
 /**
- * Segments asked for ahead of the one being written, so the thread reads on through the export's
- * pauses (a collection, a progress report, a full output buffer): 8 MiB in flight at most.
+ * Slots of shared memory per session: the thread fills the others while the export copies one
+ * out, so it reads on through the export's pauses (a collection, a progress report, a full
+ * output buffer).
  */
-const READS_AHEAD = 8;
+const SLOTS = 8;
 
 /**
  * The thread (file-batch-worker.ts) that reads archive exports' small files, one per process,
@@ -57,6 +58,8 @@ export class FileBatchThread {
   private readonly worker: Worker;
   private readonly sessions = new Map<number, (reply: FromFileBatchThread) => void>();
   private nextSession = 1;
+  /** Slot sets of finished sessions, for the next ones: shared memory is slow to be freed. */
+  private readonly spareSlots: SharedArrayBuffer[][] = [];
   private failure?: Error;
 
   /**
@@ -83,22 +86,30 @@ export class FileBatchThread {
     const fail = (error: Error) => {
       this.failure = error;
       if (FileBatchThread.instance === this) FileBatchThread.instance = undefined;
-      const failed: FromFileBatchThread = { session: 0, used: 0, files: [], error: error.message };
+      const failed = { session: 0, slot: -1, used: 0, files: [], error: error.message };
       for (const [session, deliver] of this.sessions) deliver({ ...failed, session });
     };
     this.worker.on('error', fail);
     this.worker.on('exit', (code) => fail(new Error(`the file reading thread exited (${code})`)));
   }
 
+  /** A set of SLOTS slots of `bytes` each: a spare one, or new. */
+  private takeSlots(bytes: number): SharedArrayBuffer[] {
+    const spare = this.spareSlots.findIndex((slots) => slots[0].byteLength === bytes);
+    if (spare >= 0) return this.spareSlots.splice(spare, 1)[0];
+    return Array.from({ length: SLOTS }, () => new SharedArrayBuffer(bytes));
+  }
+
   /**
    * Reads `paths` (already checked to lie in the storage; '' for a file the caller reads itself)
-   * laid out with `headerBytes` of room before each, as segments in order. The thread reads up
-   * to READS_AHEAD segments ahead of the one the caller is working on.
+   * laid out with `headerBytes` of room before each, as segments of `segmentBytes` in order.
+   * The thread fills up to SLOTS - 1 segments ahead of the one the caller is working on.
    */
   async *read(
     paths: string[],
     headerBytes: number[],
     layout: SegmentLayout,
+    segmentBytes: number,
   ): AsyncGenerator<SegmentRead> {
     if (this.failure) throw this.failure;
     const session = this.nextSession++;
@@ -110,15 +121,17 @@ export class FileBatchThread {
     });
     if (this.sessions.size === 1) this.worker.ref();
     const send = (message: ToFileBatchThread) => this.worker.postMessage(message);
-    send({ kind: 'open', session, layout });
+    const slots = this.takeSlots(segmentBytes);
+    const free = slots.map((_, slot) => slot);
+    send({ kind: 'open', session, layout, slots });
     send({ kind: 'files', session, paths, headerBytes });
     let covered = 0;
     let asked = 0;
     try {
       while (covered < paths.length) {
         // Each read covers at least one file: never ask for more than there are left.
-        while (asked < READS_AHEAD && asked < paths.length - covered) {
-          send({ kind: 'read', session });
+        while (free.length > 0 && asked < paths.length - covered) {
+          send({ kind: 'read', session, slot: free.shift()! });
           asked++;
         }
         while (replies.length === 0) await new Promise<void>((resolve) => (wake = resolve));
@@ -140,12 +153,15 @@ export class FileBatchThread {
         }
         covered += reply.files.length / 4;
         if (placed.length > 0) {
-          yield { bytes: Buffer.from(reply.segment!, 0, reply.used), files: placed };
+          yield { bytes: Buffer.from(slots[reply.slot], 0, reply.used), files: placed };
         }
+        free.push(reply.slot); // the caller has copied the segment out: it asked for more
         if (passed) yield { passed: true };
       }
     } finally {
       send({ kind: 'close', session });
+      // The thread is done with the slots once it has read the close: messages keep their order.
+      this.spareSlots.push(slots);
       this.sessions.delete(session);
       if (this.sessions.size === 0) this.worker.unref();
     }

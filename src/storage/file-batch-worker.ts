@@ -34,6 +34,7 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 
 interface Session {
   layout: SegmentLayout;
+  slots: Uint8Array[];
   paths: string[];
   headerBytes: number[];
   /** Index of the next file to lay out. */
@@ -51,6 +52,7 @@ port.on('message', (message: ToFileBatchThread) => {
   } catch (error) {
     const reply: FromFileBatchThread = {
       session: message.session,
+      slot: message.kind === 'read' ? message.slot : -1,
       used: 0,
       files: [],
       error: error instanceof Error ? (error.stack ?? error.message) : String(error),
@@ -64,6 +66,7 @@ function handle(message: ToFileBatchThread): void {
     case 'open':
       sessions.set(message.session, {
         layout: message.layout,
+        slots: message.slots.map((slot) => new Uint8Array(slot)),
         paths: [],
         headerBytes: [],
         next: 0,
@@ -78,8 +81,7 @@ function handle(message: ToFileBatchThread): void {
       return;
     }
     case 'read': {
-      const reply = readSegment(message.session, sessions.get(message.session)!);
-      port.postMessage(reply, reply.segment ? [reply.segment] : []);
+      port.postMessage(readSegment(message.session, sessions.get(message.session)!, message.slot));
       return;
     }
     case 'close': {
@@ -90,11 +92,12 @@ function handle(message: ToFileBatchThread): void {
   }
 }
 
-/** The session's next files, laid out in one segment, up to the first file passed back. */
-function readSegment(id: number, session: Session): FromFileBatchThread {
-  const { block, crc, placeLimit, segmentBytes } = session.layout;
+/** The session's next files, laid out in a slot, up to the first file passed back. */
+function readSegment(id: number, session: Session, slot: number): FromFileBatchThread {
+  const { block, crc, placeLimit } = session.layout;
+  const segment = session.slots[slot];
+  const segmentBytes = segment.length;
   const files: number[] = [];
-  let segment: Uint8Array | undefined;
   let used = 0;
   while (session.next < session.paths.length) {
     const opened = session.held ?? open(session.paths[session.next], placeLimit);
@@ -116,7 +119,6 @@ function readSegment(id: number, session: Session): FromFileBatchThread {
       session.next++;
       break;
     }
-    segment ??= new Uint8Array(new ArrayBuffer(segmentBytes));
     const start = used + room;
     if (!readWhole(opened, segment, start)) {
       files.push(PASSED, used, 0, 0); // it shrank as it was read: the export finds out why
@@ -125,10 +127,12 @@ function readSegment(id: number, session: Session): FromFileBatchThread {
     }
     const sum = crc ? crc32(segment.subarray(start, start + opened.size)) : 0;
     files.push(PLACED, used, opened.size, sum);
-    used += room + padded; // a fresh ArrayBuffer is zeros: the padding is written already
+    // The header room is the export's to write; the padding is zeros (slots are reused).
+    segment.fill(0, start + opened.size, start + padded);
+    used += room + padded;
     session.next++;
   }
-  return { session: id, segment: segment?.buffer as ArrayBuffer | undefined, used, files };
+  return { session: id, slot, used, files };
 }
 
 /** An open regular file of at most `limit` bytes, or undefined for the export to read itself. */

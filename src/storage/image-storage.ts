@@ -41,7 +41,8 @@ export interface ArchiveLayout {
 
 /**
  * A run of consecutive files read straight into one piece of the archive: each file's room for
- * its header (zeros, at `offset`), then its bytes and padding.
+ * its header (at `offset`, left for the writer to fill), then its bytes and padding. `bytes` is
+ * valid until the reader is asked for its next piece: the writer copies it out before.
  */
 export interface LaidOutFiles {
   bytes: Buffer;
@@ -273,12 +274,16 @@ export class LocalDirectoryStorage implements ImageStorage {
           }
         });
         let next = 0;
-        const reads = thread.read(paths, images.map(layout.headerBytes), {
-          block: layout.block,
-          crc: layout.crc,
-          placeLimit: LAID_OUT_LIMIT,
-          segmentBytes: SEGMENT_BYTES,
-        });
+        const reads = thread.read(
+          paths,
+          images.map(layout.headerBytes),
+          {
+            block: layout.block,
+            crc: layout.crc,
+            placeLimit: LAID_OUT_LIMIT,
+          },
+          SEGMENT_BYTES,
+        );
         for await (const piece of reads) {
           if ('passed' in piece) {
             yield reader.read(images[next++]);

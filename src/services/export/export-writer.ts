@@ -267,6 +267,17 @@ class Output {
     bytes.copy(buffer, offset);
   }
 
+  /** Copies `bytes` into the chunks (never keeps a reference to them). */
+  copy(bytes: Buffer): void {
+    let at = 0;
+    while (at < bytes.length) {
+      if (this.fill === this.buffer.length) this.close();
+      const copied = bytes.copy(this.buffer, this.fill, at);
+      this.fill += copied;
+      at += copied;
+    }
+  }
+
   /** `size` contiguous bytes to write into. */
   region(size: number): { buffer: Buffer; offset: number } {
     if (size > CHUNK) {
@@ -420,12 +431,14 @@ async function* archive(
           if ((files.rows + 1) % every === 0) {
             // A report counts written files: this run's bytes up to the end of this one first.
             const end = i + 1 < piece.files.length ? piece.files[i + 1].offset : bytes.length;
-            out.add(bytes.subarray(from, end));
+            out.copy(bytes.subarray(from, end));
             from = end;
           }
           yield* fileWritten();
         }
-        if (from < bytes.length) yield* emit(bytes.subarray(from));
+        // Copied: the reader fills these bytes again once asked for its next piece.
+        out.copy(bytes.subarray(from));
+        yield* out.take();
         continue;
       }
       const image = batch[next++];
