@@ -18,8 +18,11 @@ export interface PlacedFile {
 
 /** What the thread sent back for the next files, in archive order. */
 export type SegmentRead =
-  /** Files laid out in `bytes` (room for headers left as zeros). */
-  | { bytes: Buffer; files: PlacedFile[] }
+  /**
+   * Files laid out in `bytes`, room for headers left unwritten: shared memory the thread fills
+   * again once the caller calls `release` (once written or copied out).
+   */
+  | { bytes: Buffer; files: PlacedFile[]; release(): void }
   /** One file the thread did not read: the caller reads it itself. */
   | { passed: true };
 
@@ -42,11 +45,11 @@ function startWorker(): Worker {
 }
 
 /**
- * Slots of shared memory per session: the thread fills the others while the export copies one
- * out, so it reads on through the export's pauses (a collection, a progress report, a full
- * output buffer).
+ * Slots of shared memory per session (1 MiB each in exports): the export holds the segments it
+ * has handed to the destination until they are written (8 MiB of a local file's write buffer),
+ * and the thread fills the others meanwhile.
  */
-const SLOTS = 8;
+const SLOTS = 16;
 
 /**
  * The thread (file-batch-worker.ts) that reads archive exports' small files, one per process,
@@ -103,7 +106,8 @@ export class FileBatchThread {
   /**
    * Reads `paths` (already checked to lie in the storage; '' for a file the caller reads itself)
    * laid out with `headerBytes` of room before each, as segments of `segmentBytes` in order.
-   * The thread fills up to SLOTS - 1 segments ahead of the one the caller is working on.
+   * A segment's slot is filled again only after the caller releases it, so the thread reads
+   * ahead into as many slots as the caller does not hold.
    */
   async *read(
     paths: string[],
@@ -115,14 +119,31 @@ export class FileBatchThread {
     const session = this.nextSession++;
     const replies: FromFileBatchThread[] = [];
     let wake: (() => void) | undefined;
+    const notify = () => {
+      const woken = wake;
+      wake = undefined;
+      woken?.();
+    };
     this.sessions.set(session, (reply) => {
       replies.push(reply);
-      wake?.();
+      notify();
     });
     if (this.sessions.size === 1) this.worker.ref();
     const send = (message: ToFileBatchThread) => this.worker.postMessage(message);
     const slots = this.takeSlots(segmentBytes);
     const free = slots.map((_, slot) => slot);
+    let ended = false;
+    /** Segments the caller holds: the slot set is spare once the session ended and none is. */
+    let held = 0;
+    const release = (slot: number) => {
+      held--;
+      if (ended) {
+        if (held === 0) this.spareSlots.push(slots);
+        return;
+      }
+      free.push(slot);
+      notify();
+    };
     send({ kind: 'open', session, layout, slots });
     send({ kind: 'files', session, paths, headerBytes });
     let covered = 0;
@@ -134,6 +155,7 @@ export class FileBatchThread {
           send({ kind: 'read', session, slot: free.shift()! });
           asked++;
         }
+        // Nothing back yet: wait for a reply, or (all slots held by the caller) a release.
         while (replies.length === 0) await new Promise<void>((resolve) => (wake = resolve));
         const reply = replies.shift()!;
         asked--;
@@ -153,17 +175,30 @@ export class FileBatchThread {
         }
         covered += reply.files.length / 4;
         if (placed.length > 0) {
-          yield { bytes: Buffer.from(slots[reply.slot], 0, reply.used), files: placed };
+          let released = false;
+          held++;
+          yield {
+            bytes: Buffer.from(slots[reply.slot], 0, reply.used),
+            files: placed,
+            release: () => {
+              if (released) return;
+              released = true;
+              release(reply.slot);
+            },
+          };
+        } else {
+          free.push(reply.slot);
         }
-        free.push(reply.slot); // the caller has copied the segment out: it asked for more
         if (passed) yield { passed: true };
       }
     } finally {
+      // The thread is done with the slots once it has read the close (messages keep their
+      // order); the caller, once it has released every segment it was given.
       send({ kind: 'close', session });
-      // The thread is done with the slots once it has read the close: messages keep their order.
-      this.spareSlots.push(slots);
       this.sessions.delete(session);
       if (this.sessions.size === 0) this.worker.unref();
+      ended = true;
+      if (held === 0) this.spareSlots.push(slots);
     }
   }
 }

@@ -41,12 +41,16 @@ export interface ArchiveLayout {
 
 /**
  * A run of consecutive files read straight into one piece of the archive: each file's room for
- * its header (at `offset`, left for the writer to fill), then its bytes and padding. `bytes` is
- * valid until the reader is asked for its next piece: the writer copies it out before.
+ * its header (at `offset`, left for the writer to fill), then its bytes and padding.
  */
 export interface LaidOutFiles {
   bytes: Buffer;
   files: Array<{ offset: number; size: number; crc: number }>;
+  /**
+   * Call once `bytes` is written or copied out: the reader fills that memory again (it holds a
+   * few such runs; one never released stops the reader once it has none left).
+   */
+  release(): void;
 }
 
 /**

@@ -18,6 +18,13 @@ export interface StoredExport {
 export interface ExportUpload {
   /** Write the export's bytes here (mind backpressure), then end it. */
   readonly stream: Writable;
+  /**
+   * True when `stream` is done with a chunk once that chunk's write callback has run, as a file
+   * stream is (it keeps no reference after writing it): archive exports then hand it their
+   * readers' buffers without copying them, and reuse them once written. Leave it unset for a
+   * stream that may hold on to chunks (one that passes them on, or batches them).
+   */
+  readonly releasesChunks?: boolean;
   /** After the stream ended: makes the file visible, downloadable until `expiresAt`. */
   commit(expiresAt: Date): Promise<StoredExport>;
   /** Throws away what was written; safe to call at any point, also after commit. */

@@ -1,5 +1,6 @@
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
+import { Transform, type TransformCallback, type Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { crc32, createDeflateRaw } from 'node:zlib';
 import type { ValidationRules } from '../../entities/validation-job.entity';
@@ -137,11 +138,10 @@ export class ExportWriter {
         } else {
           const files = { rows: 0 };
           counted = () => files.rows;
-          const source = Readable.from(
-            archive(job.format, snapshot, this.reader(), every, reporter, files),
-            { objectMode: false, highWaterMark: 4 * CHUNK },
-          );
-          await pipeline(source, upload.stream, { signal });
+          const pieces = archive(job.format, snapshot, this.reader(), every, reporter, files, {
+            zeroCopy: upload.releasesChunks === true,
+          });
+          await writeArchive(pieces, upload.stream, signal);
         }
         if (counted() !== total) {
           throw new Error(`wrote ${counted()} of the export's ${total} rows`);
@@ -325,9 +325,62 @@ class Output {
   }
 }
 
+/** An archive's bytes the writer must release once written (a reader's laid-out files). */
+type ReleasedBytes = Pick<LaidOutFiles, 'bytes' | 'release'>;
+
+/**
+ * Writes an archive's pieces to the destination's stream, minding backpressure. A piece to be
+ * released is released from its write callback: the stream is done with it then (the
+ * destination said so with `releasesChunks`).
+ */
+async function writeArchive(
+  pieces: AsyncGenerator<Buffer | ReleasedBytes>,
+  stream: Writable,
+  signal?: AbortSignal,
+): Promise<void> {
+  let failure: unknown;
+  let fail!: (error: unknown) => void;
+  const failed = new Promise<never>((_, reject) => {
+    fail = (error) => {
+      failure ??= error;
+      reject(failure);
+    };
+  });
+  failed.catch(() => undefined); // raced below
+  const onError = (error: Error) => fail(error);
+  const onClose = () => {
+    if (!stream.writableFinished) fail(new Error('the export destination closed its stream early'));
+  };
+  const onAbort = () => fail(signal!.reason);
+  stream.on('error', onError);
+  stream.on('close', onClose);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const piece of pieces) {
+      if (failure !== undefined) throw failure;
+      const written = Buffer.isBuffer(piece)
+        ? stream.write(piece)
+        : stream.write(piece.bytes, () => piece.release());
+      if (!written) await Promise.race([once(stream, 'drain'), failed]);
+    }
+    if (failure !== undefined) throw failure;
+    stream.end();
+    await Promise.race([finished(stream), failed]);
+  } catch (error) {
+    stream.destroy(error instanceof Error ? error : new Error(String(error)));
+    throw error;
+  } finally {
+    stream.off('error', onError);
+    stream.off('close', onClose);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 /**
  * A zip or tar archive's bytes: manifest.jsonl from the snapshot, then each image's file read
- * through `reader` (up to its concurrency in flight, written in id order).
+ * through `reader` (up to its concurrency in flight, written in id order). With `zeroCopy`,
+ * files the reader laid out go to the output as the reader's own bytes, released once written;
+ * without, they are copied into the output's chunks and released at once.
  */
 async function* archive(
   kind: 'zip' | 'tar',
@@ -336,7 +389,8 @@ async function* archive(
   every: number,
   reporter: Reporter,
   files: { rows: number },
-): AsyncGenerator<Buffer> {
+  { zeroCopy }: { zeroCopy: boolean },
+): AsyncGenerator<Buffer | ReleasedBytes> {
   const mtime = new Date();
   const zip = kind === 'zip' ? new ZipWriter(mtime) : undefined;
   const out = new Output();
@@ -423,22 +477,19 @@ async function* archive(
     let next = 0;
     for await (const piece of readFiles(reader, batch, layout)) {
       if ('files' in piece) {
-        const { bytes } = piece;
-        let from = 0;
-        for (let i = 0; i < piece.files.length; i++) {
-          const { offset, size, crc } = piece.files[i];
-          writeHeader(bytes, offset, zip, archiveEntryName(batch[next++]), size, crc, mtime);
-          if ((files.rows + 1) % every === 0) {
-            // A report counts written files: this run's bytes up to the end of this one first.
-            const end = i + 1 < piece.files.length ? piece.files[i + 1].offset : bytes.length;
-            out.copy(bytes.subarray(from, end));
-            from = end;
-          }
-          yield* fileWritten();
+        for (const { offset, size, crc } of piece.files) {
+          writeHeader(piece.bytes, offset, zip, archiveEntryName(batch[next++]), size, crc, mtime);
         }
-        // Copied: the reader fills these bytes again once asked for its next piece.
-        out.copy(bytes.subarray(from));
-        yield* out.take();
+        if (zeroCopy) {
+          yield* out.flush(); // what came before, then the run itself
+          yield piece;
+        } else {
+          out.copy(piece.bytes);
+          piece.release();
+          yield* out.take();
+        }
+        // Reports at the multiples of `every` the run crossed: those files are written.
+        for (let i = 0; i < piece.files.length; i++) yield* fileWritten();
         continue;
       }
       const image = batch[next++];

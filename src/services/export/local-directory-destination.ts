@@ -42,6 +42,7 @@ export class LocalDirectoryDestination implements ExportDestination {
     closed.catch(() => undefined); // awaited by commit; abort does not care
     return {
       stream,
+      releasesChunks: true, // fs.WriteStream: a chunk's callback runs after its write(2)
       commit: async (): Promise<StoredExport> => {
         await closed;
         await rename(partPath, finalPath);
