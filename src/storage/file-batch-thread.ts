@@ -49,7 +49,7 @@ function startWorker(): Worker {
  * has handed to the destination until they are written (8 MiB of a local file's write buffer),
  * and the thread fills the others meanwhile.
  */
-const SLOTS = 16;
+const SLOTS = 12;
 
 /**
  * The thread (file-batch-worker.ts) that reads archive exports' small files, one per process,
@@ -61,7 +61,7 @@ export class FileBatchThread {
   private readonly worker: Worker;
   private readonly sessions = new Map<number, (reply: FromFileBatchThread) => void>();
   private nextSession = 1;
-  /** Slot sets of finished sessions, for the next ones: shared memory is slow to be freed. */
+  /** Slot sets of closed sessions, for the next ones: shared memory is slow to be freed. */
   private readonly spareSlots: SharedArrayBuffer[][] = [];
   private failure?: Error;
 
@@ -96,109 +96,148 @@ export class FileBatchThread {
     this.worker.on('exit', (code) => fail(new Error(`the file reading thread exited (${code})`)));
   }
 
-  /** A set of SLOTS slots of `bytes` each: a spare one, or new. */
-  private takeSlots(bytes: number): SharedArrayBuffer[] {
-    const spare = this.spareSlots.findIndex((slots) => slots[0].byteLength === bytes);
-    if (spare >= 0) return this.spareSlots.splice(spare, 1)[0];
-    return Array.from({ length: SLOTS }, () => new SharedArrayBuffer(bytes));
+  /** A session for one export: its files are laid out this way, in segments of `segmentBytes`. */
+  open(layout: SegmentLayout, segmentBytes: number): FileBatchSession {
+    if (this.failure) throw this.failure;
+    const id = this.nextSession++;
+    const spare = this.spareSlots.findIndex((slots) => slots[0].byteLength === segmentBytes);
+    const slots =
+      spare >= 0
+        ? this.spareSlots.splice(spare, 1)[0]
+        : Array.from({ length: SLOTS }, () => new SharedArrayBuffer(segmentBytes));
+    const session = new FileBatchSession(id, slots, (message, transfer) =>
+      this.worker.postMessage(message, transfer),
+    );
+    this.sessions.set(id, (reply) => session.receive(reply));
+    if (this.sessions.size === 1) this.worker.ref();
+    this.worker.postMessage({
+      kind: 'open',
+      session: id,
+      layout,
+      slots,
+    } satisfies ToFileBatchThread);
+    session.onClosed = (idle) => {
+      this.sessions.delete(id);
+      if (this.sessions.size === 0) this.worker.unref();
+      void idle.then(() => this.spareSlots.push(slots));
+    };
+    return session;
+  }
+}
+
+/**
+ * One export's reads: batches of files in archive order, read ahead into the session's slots.
+ * A segment's slot is filled again only after the caller releases it.
+ */
+export class FileBatchSession {
+  private readonly replies: FromFileBatchThread[] = [];
+  private readonly free: number[];
+  private wake?: () => void;
+  /** Reads asked of the thread and not answered yet. */
+  private asked = 0;
+  /** Segments the caller holds (not released). */
+  private held = 0;
+  private closed = false;
+  private allReleased?: () => void;
+  /** Set by the thread: told when the session is closed, with when its slots are all back. */
+  onClosed?: (idle: Promise<void>) => void;
+
+  constructor(
+    private readonly id: number,
+    private readonly slots: SharedArrayBuffer[],
+    private readonly send: (message: ToFileBatchThread, transfer?: never[]) => void,
+  ) {
+    this.free = slots.map((_, slot) => slot);
+  }
+
+  receive(reply: FromFileBatchThread): void {
+    this.replies.push(reply);
+    this.notify();
   }
 
   /**
    * Reads `paths` (already checked to lie in the storage; '' for a file the caller reads itself)
-   * laid out with `headerBytes` of room before each, as segments of `segmentBytes` in order.
-   * A segment's slot is filled again only after the caller releases it, so the thread reads
-   * ahead into as many slots as the caller does not hold.
+   * laid out with `headerBytes` of room before each, as segments in order.
    */
-  async *read(
-    paths: string[],
-    headerBytes: number[],
-    layout: SegmentLayout,
-    segmentBytes: number,
-  ): AsyncGenerator<SegmentRead> {
-    if (this.failure) throw this.failure;
-    const session = this.nextSession++;
-    const replies: FromFileBatchThread[] = [];
-    let wake: (() => void) | undefined;
-    const notify = () => {
-      const woken = wake;
-      wake = undefined;
-      woken?.();
-    };
-    this.sessions.set(session, (reply) => {
-      replies.push(reply);
-      notify();
-    });
-    if (this.sessions.size === 1) this.worker.ref();
-    const send = (message: ToFileBatchThread) => this.worker.postMessage(message);
-    const slots = this.takeSlots(segmentBytes);
-    const free = slots.map((_, slot) => slot);
-    let ended = false;
-    /** Segments the caller holds: the slot set is spare once the session ended and none is. */
-    let held = 0;
-    const release = (slot: number) => {
-      held--;
-      if (ended) {
-        if (held === 0) this.spareSlots.push(slots);
-        return;
-      }
-      free.push(slot);
-      notify();
-    };
-    send({ kind: 'open', session, layout, slots });
-    send({ kind: 'files', session, paths, headerBytes });
+  async *read(paths: string[], headerBytes: number[]): AsyncGenerator<SegmentRead> {
+    if (this.closed) throw new Error('the file reading session is closed');
+    this.send({ kind: 'files', session: this.id, paths, headerBytes });
     let covered = 0;
-    let asked = 0;
-    try {
-      while (covered < paths.length) {
-        // Each read covers at least one file: never ask for more than there are left.
-        while (free.length > 0 && asked < paths.length - covered) {
-          send({ kind: 'read', session, slot: free.shift()! });
-          asked++;
-        }
-        // Nothing back yet: wait for a reply, or (all slots held by the caller) a release.
-        while (replies.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-        const reply = replies.shift()!;
-        asked--;
-        if (reply.error) throw new Error(`the file reading thread failed: ${reply.error}`);
-        const placed: PlacedFile[] = [];
-        let passed = false;
-        for (let i = 0; i < reply.files.length; i += 4) {
-          if (reply.files[i] === PLACED) {
-            placed.push({
-              offset: reply.files[i + 1],
-              size: reply.files[i + 2],
-              crc: reply.files[i + 3],
-            });
-          } else {
-            passed = true; // always the reply's last file
-          }
-        }
-        covered += reply.files.length / 4;
-        if (placed.length > 0) {
-          let released = false;
-          held++;
-          yield {
-            bytes: Buffer.from(slots[reply.slot], 0, reply.used),
-            files: placed,
-            release: () => {
-              if (released) return;
-              released = true;
-              release(reply.slot);
-            },
-          };
-        } else {
-          free.push(reply.slot);
-        }
-        if (passed) yield { passed: true };
+    while (covered < paths.length) {
+      // Each read covers at least one file: never ask for more than there are left.
+      while (this.free.length > 0 && this.asked < paths.length - covered) {
+        this.send({ kind: 'read', session: this.id, slot: this.free.shift()! });
+        this.asked++;
       }
-    } finally {
-      // The thread is done with the slots once it has read the close (messages keep their
-      // order); the caller, once it has released every segment it was given.
-      send({ kind: 'close', session });
-      this.sessions.delete(session);
-      if (this.sessions.size === 0) this.worker.unref();
-      ended = true;
-      if (held === 0) this.spareSlots.push(slots);
+      // Nothing back yet: wait for a reply, or (all slots held by the caller) a release.
+      while (this.replies.length === 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+      const reply = this.replies.shift()!;
+      this.asked--;
+      if (reply.error) throw new Error(`the file reading thread failed: ${reply.error}`);
+      const placed: PlacedFile[] = [];
+      let passed = false;
+      for (let i = 0; i < reply.files.length; i += 4) {
+        if (reply.files[i] === PLACED) {
+          placed.push({
+            offset: reply.files[i + 1],
+            size: reply.files[i + 2],
+            crc: reply.files[i + 3],
+          });
+        } else {
+          passed = true; // always the reply's last file
+        }
+      }
+      covered += reply.files.length / 4;
+      if (placed.length > 0) {
+        yield this.segment(reply.slot, reply.used, placed);
+      } else {
+        this.free.push(reply.slot); // an empty reply (the files ran out under an earlier read)
+      }
+      if (passed) yield { passed: true };
     }
+  }
+
+  /**
+   * Ends the session: the thread forgets it (and closes a file it holds open); the slots go back
+   * to the thread's spares once the caller has released every segment it was given.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.send({ kind: 'close', session: this.id });
+    // Messages keep their order: the thread writes no slot of this session after the close.
+    const idle =
+      this.held === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => (this.allReleased = resolve));
+    this.onClosed?.(idle);
+  }
+
+  private segment(slot: number, used: number, files: PlacedFile[]): SegmentRead {
+    let released = false;
+    this.held++;
+    return {
+      bytes: Buffer.from(this.slots[slot], 0, used),
+      files,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.held--;
+        if (this.closed) {
+          if (this.held === 0) this.allReleased?.();
+          return;
+        }
+        this.free.push(slot);
+        this.notify();
+      },
+    };
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
   }
 }

@@ -11,7 +11,8 @@ import { open, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { FileBatchThread } from './file-batch-thread';
+import type { SegmentLayout } from './file-batch-protocol';
+import { FileBatchThread, type FileBatchSession } from './file-batch-thread';
 
 /** What storages need to know of an image to find its bytes. */
 export interface StoredImage {
@@ -70,6 +71,8 @@ export interface ImageReader {
     images: StoredImage[],
     layout: ArchiveLayout,
   ): AsyncIterable<LaidOutFiles | ImageFile>;
+  /** Called once the export is done with the reader, whether it succeeded or not. */
+  close?(): void;
 }
 
 /** Where image files live. Exports read each image's bytes through this. */
@@ -267,6 +270,15 @@ export class LocalDirectoryStorage implements ImageStorage {
       },
     };
     if (thread) {
+      // One session of the thread for the whole export (its slots are reused batch to batch),
+      // opened on the first run of files and closed with the reader.
+      let session: { layout: SegmentLayout; reads: FileBatchSession } | undefined;
+      const sessionFor = (layout: ArchiveLayout): FileBatchSession => {
+        const wanted = { block: layout.block, crc: layout.crc, placeLimit: LAID_OUT_LIMIT };
+        if (session && !sameLayout(session.layout, wanted)) reader.close!();
+        session ??= { layout: wanted, reads: thread.open(wanted, SEGMENT_BYTES) };
+        return session.reads;
+      };
       reader.readLaidOut = async function* (images, layout) {
         // A file whose path fails the checks goes to the thread as '' and comes back passed,
         // for `read` to fail on it in its place, with the same error.
@@ -278,17 +290,7 @@ export class LocalDirectoryStorage implements ImageStorage {
           }
         });
         let next = 0;
-        const reads = thread.read(
-          paths,
-          images.map(layout.headerBytes),
-          {
-            block: layout.block,
-            crc: layout.crc,
-            placeLimit: LAID_OUT_LIMIT,
-          },
-          SEGMENT_BYTES,
-        );
-        for await (const piece of reads) {
+        for await (const piece of sessionFor(layout).read(paths, images.map(layout.headerBytes))) {
           if ('passed' in piece) {
             yield reader.read(images[next++]);
           } else {
@@ -296,6 +298,10 @@ export class LocalDirectoryStorage implements ImageStorage {
             yield piece;
           }
         }
+      };
+      reader.close = () => {
+        session?.reads.close();
+        session = undefined;
       };
     }
     return reader;
@@ -317,6 +323,9 @@ export class LocalDirectoryStorage implements ImageStorage {
     return file;
   }
 }
+
+const sameLayout = (a: SegmentLayout, b: SegmentLayout) =>
+  a.block === b.block && a.crc === b.crc && a.placeLimit === b.placeLimit;
 
 /** The real path of a file, or the path itself when it cannot be resolved. */
 function realpathOr(file: string): string {

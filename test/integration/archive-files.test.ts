@@ -258,13 +258,18 @@ describe('archive exports of many files', () => {
     ) => {
       const pieces: Array<LaidOutFiles | ImageFile> = [];
       // A run's bytes are the reader's until released: copied, then released.
-      for await (const piece of storage.reader().readLaidOut!(images, layout)) {
-        if (!('files' in piece)) {
-          pieces.push(piece);
-          continue;
+      const reader = storage.reader();
+      try {
+        for await (const piece of reader.readLaidOut!(images, layout)) {
+          if (!('files' in piece)) {
+            pieces.push(piece);
+            continue;
+          }
+          pieces.push({ ...piece, bytes: Buffer.from(piece.bytes) });
+          piece.release();
         }
-        pieces.push({ ...piece, bytes: Buffer.from(piece.bytes) });
-        piece.release();
+      } finally {
+        reader.close!();
       }
       return pieces;
     };

@@ -138,10 +138,15 @@ export class ExportWriter {
         } else {
           const files = { rows: 0 };
           counted = () => files.rows;
-          const pieces = archive(job.format, snapshot, this.reader(), every, reporter, files, {
-            zeroCopy: upload.releasesChunks === true,
-          });
-          await writeArchive(pieces, upload.stream, signal);
+          const reader = this.reader();
+          try {
+            const pieces = archive(job.format, snapshot, reader, every, reporter, files, {
+              zeroCopy: upload.releasesChunks === true,
+            });
+            await writeArchive(pieces, upload.stream, signal);
+          } finally {
+            reader.close?.();
+          }
         }
         if (counted() !== total) {
           throw new Error(`wrote ${counted()} of the export's ${total} rows`);
