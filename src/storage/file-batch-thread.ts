@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
@@ -46,18 +47,24 @@ function startWorker(): Worker {
 
 /**
  * Slots of shared memory per session (1 MiB each in exports): the export holds the segments it
- * has handed to the destination until they are written (8 MiB of a local file's write buffer),
- * and the thread fills the others meanwhile.
+ * has handed to the destination until they are written (8 MiB of a local file's write buffer,
+ * spread over the threads), and the thread fills the others meanwhile.
  */
-const SLOTS = 12;
+const SLOTS = 8;
 
 /**
- * The thread (file-batch-worker.ts) that reads archive exports' small files, one per process,
- * started on first use and shared by every export: each export is a session of its own. It
- * holds the process open only while a session is open.
+ * Threads that read files, at most: each does one file's system calls at a time, which is what
+ * an export of small files waits on (tar -cf makes the same calls, one thread of them).
+ */
+const MAX_THREADS = 4;
+
+/**
+ * A thread (file-batch-worker.ts) that reads archive exports' small files. A few per process
+ * (one per core, up to MAX_THREADS), started on first use and shared by every export: each
+ * export has a session on each. A thread holds the process open only while a session is open.
  */
 export class FileBatchThread {
-  private static instance?: FileBatchThread | null;
+  private static pool?: FileBatchThread[];
   private readonly worker: Worker;
   private readonly sessions = new Map<number, (reply: FromFileBatchThread) => void>();
   private nextSession = 1;
@@ -66,18 +73,19 @@ export class FileBatchThread {
   private failure?: Error;
 
   /**
-   * The process's thread, started now if need be; undefined when a thread cannot be started
-   * here (the export then reads each file on its own thread, as before).
+   * The process's threads, started now if need be (one replaces a thread that failed); none
+   * when a thread cannot be started here (exports then read each file on their own thread).
    */
-  static shared(): FileBatchThread | undefined {
-    if (FileBatchThread.instance === undefined) {
-      try {
-        FileBatchThread.instance = new FileBatchThread();
-      } catch {
-        FileBatchThread.instance = null;
-      }
+  static shared(): FileBatchThread[] {
+    const wanted = Math.min(MAX_THREADS, availableParallelism());
+    const pool = (FileBatchThread.pool ??= []).filter((thread) => !thread.failure);
+    try {
+      while (pool.length < wanted) pool.push(new FileBatchThread());
+    } catch {
+      // fewer threads (or none): what could be started
     }
-    return FileBatchThread.instance ?? undefined;
+    FileBatchThread.pool = pool;
+    return pool;
   }
 
   private constructor() {
@@ -87,8 +95,7 @@ export class FileBatchThread {
       this.sessions.get(reply.session)?.(reply);
     });
     const fail = (error: Error) => {
-      this.failure = error;
-      if (FileBatchThread.instance === this) FileBatchThread.instance = undefined;
+      this.failure ??= error;
       const failed = { session: 0, slot: -1, used: 0, files: [], error: error.message };
       for (const [session, deliver] of this.sessions) deliver({ ...failed, session });
     };
@@ -105,9 +112,7 @@ export class FileBatchThread {
       spare >= 0
         ? this.spareSlots.splice(spare, 1)[0]
         : Array.from({ length: SLOTS }, () => new SharedArrayBuffer(segmentBytes));
-    const session = new FileBatchSession(id, slots, (message, transfer) =>
-      this.worker.postMessage(message, transfer),
-    );
+    const session = new FileBatchSession(id, slots, (message) => this.worker.postMessage(message));
     this.sessions.set(id, (reply) => session.receive(reply));
     if (this.sessions.size === 1) this.worker.ref();
     this.worker.postMessage({
@@ -126,8 +131,9 @@ export class FileBatchThread {
 }
 
 /**
- * One export's reads: batches of files in archive order, read ahead into the session's slots.
- * A segment's slot is filled again only after the caller releases it.
+ * One export's reads on one thread: groups of files in archive order, read ahead into the
+ * session's slots as far as they go. A segment's slot is filled again once the caller releases
+ * it; a segment never spans two groups, so groups can take turns with other places' files.
  */
 export class FileBatchSession {
   private readonly replies: FromFileBatchThread[] = [];
@@ -135,6 +141,9 @@ export class FileBatchSession {
   private wake?: () => void;
   /** Reads asked of the thread and not answered yet. */
   private asked = 0;
+  /** Files enqueued, and files the thread's replies covered so far. */
+  private queued = 0;
+  private answered = 0;
   /** Segments the caller holds (not released). */
   private held = 0;
   private closed = false;
@@ -145,36 +154,30 @@ export class FileBatchSession {
   constructor(
     private readonly id: number,
     private readonly slots: SharedArrayBuffer[],
-    private readonly send: (message: ToFileBatchThread, transfer?: never[]) => void,
+    private readonly send: (message: ToFileBatchThread) => void,
   ) {
     this.free = slots.map((_, slot) => slot);
   }
 
-  receive(reply: FromFileBatchThread): void {
-    this.replies.push(reply);
-    this.notify();
-  }
-
   /**
-   * Reads `paths` (already checked to lie in the storage; '' for a file the caller reads itself)
-   * laid out with `headerBytes` of room before each, as segments in order.
+   * Adds a group of files, after those enqueued before: their paths (already checked to lie in
+   * the storage; '' for a file the caller reads itself) and the room each header needs.
    */
-  async *read(paths: string[], headerBytes: number[]): AsyncGenerator<SegmentRead> {
+  enqueue(paths: string[], headerBytes: number[]): void {
     if (this.closed) throw new Error('the file reading session is closed');
     this.send({ kind: 'files', session: this.id, paths, headerBytes });
+    this.queued += paths.length;
+    this.ask();
+  }
+
+  /** The segments of the next `count` files enqueued (whole groups), in order. */
+  async *take(count: number): AsyncGenerator<SegmentRead> {
     let covered = 0;
-    while (covered < paths.length) {
-      // Each read covers at least one file: never ask for more than there are left.
-      while (this.free.length > 0 && this.asked < paths.length - covered) {
-        this.send({ kind: 'read', session: this.id, slot: this.free.shift()! });
-        this.asked++;
-      }
-      // Nothing back yet: wait for a reply, or (all slots held by the caller) a release.
+    while (covered < count) {
       while (this.replies.length === 0) {
         await new Promise<void>((resolve) => (this.wake = resolve));
       }
       const reply = this.replies.shift()!;
-      this.asked--;
       if (reply.error) throw new Error(`the file reading thread failed: ${reply.error}`);
       const placed: PlacedFile[] = [];
       let passed = false;
@@ -190,13 +193,24 @@ export class FileBatchSession {
         }
       }
       covered += reply.files.length / 4;
-      if (placed.length > 0) {
-        yield this.segment(reply.slot, reply.used, placed);
-      } else {
-        this.free.push(reply.slot); // an empty reply (the files ran out under an earlier read)
-      }
+      if (placed.length > 0) yield this.segment(reply.slot, reply.used, placed);
+      else this.release(reply.slot);
       if (passed) yield { passed: true };
     }
+  }
+
+  receive(reply: FromFileBatchThread): void {
+    this.asked--;
+    this.answered += reply.files.length / 4;
+    if (reply.files.length === 0 && !reply.error) {
+      this.release(reply.slot); // the group ran out under an earlier read
+    } else {
+      this.replies.push(reply);
+      const wake = this.wake;
+      this.wake = undefined;
+      wake?.();
+    }
+    this.ask();
   }
 
   /**
@@ -215,6 +229,22 @@ export class FileBatchSession {
     this.onClosed?.(idle);
   }
 
+  /** Asks the thread to fill every free slot while enqueued files are left to cover. */
+  private ask(): void {
+    if (this.closed) return;
+    // Each read covers at least one file if any is left when the thread gets to it.
+    while (this.free.length > 0 && this.asked < this.queued - this.answered) {
+      this.send({ kind: 'read', session: this.id, slot: this.free.shift()! });
+      this.asked++;
+    }
+  }
+
+  private release(slot: number): void {
+    if (this.closed) return;
+    this.free.push(slot);
+    this.ask();
+  }
+
   private segment(slot: number, used: number, files: PlacedFile[]): SegmentRead {
     let released = false;
     this.held++;
@@ -225,19 +255,9 @@ export class FileBatchSession {
         if (released) return;
         released = true;
         this.held--;
-        if (this.closed) {
-          if (this.held === 0) this.allReleased?.();
-          return;
-        }
-        this.free.push(slot);
-        this.notify();
+        if (this.closed && this.held === 0) this.allReleased?.();
+        this.release(slot);
       },
     };
-  }
-
-  private notify(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
   }
 }

@@ -35,8 +35,11 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 interface Session {
   layout: SegmentLayout;
   slots: Uint8Array[];
+  /** The files of the groups not yet laid out, in order ('files' messages add a group). */
   paths: string[];
   headerBytes: number[];
+  /** Where each group ends in `paths`: a segment never spans two (they may go to other places). */
+  ends: number[];
   /** Index of the next file to lay out. */
   next: number;
   /** A file opened for a segment it did not fit in, kept open for the next one. */
@@ -69,15 +72,15 @@ function handle(message: ToFileBatchThread): void {
         slots: message.slots.map((slot) => new Uint8Array(slot)),
         paths: [],
         headerBytes: [],
+        ends: [],
         next: 0,
       });
       return;
     case 'files': {
       const session = sessions.get(message.session)!;
-      // The paths already laid out are dropped: a session holds one batch or two at a time.
-      session.paths = session.paths.slice(session.next).concat(message.paths);
-      session.headerBytes = session.headerBytes.slice(session.next).concat(message.headerBytes);
-      session.next = 0;
+      session.paths.push(...message.paths);
+      session.headerBytes.push(...message.headerBytes);
+      session.ends.push(session.paths.length);
       return;
     }
     case 'read': {
@@ -92,14 +95,18 @@ function handle(message: ToFileBatchThread): void {
   }
 }
 
-/** The session's next files, laid out in a slot, up to the first file passed back. */
+/**
+ * The session's next files, laid out in a slot: up to the end of their group, or the first file
+ * passed back, or a full slot.
+ */
 function readSegment(id: number, session: Session, slot: number): FromFileBatchThread {
   const { block, crc, placeLimit } = session.layout;
   const segment = session.slots[slot];
   const segmentBytes = segment.length;
   const files: number[] = [];
   let used = 0;
-  while (session.next < session.paths.length) {
+  const end = session.ends[0] ?? 0;
+  while (session.next < end) {
     const opened = session.held ?? open(session.paths[session.next], placeLimit);
     session.held = undefined;
     if (!opened) {
@@ -131,6 +138,13 @@ function readSegment(id: number, session: Session, slot: number): FromFileBatchT
     segment.fill(0, start + opened.size, start + padded);
     used += room + padded;
     session.next++;
+  }
+  if (session.next === end && end > 0) {
+    // The group is laid out: its paths are dropped.
+    session.paths = session.paths.slice(end);
+    session.headerBytes = session.headerBytes.slice(end);
+    session.ends = session.ends.slice(1).map((groupEnd) => groupEnd - end);
+    session.next = 0;
   }
   return { session: id, slot, used, files };
 }

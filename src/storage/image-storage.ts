@@ -95,6 +95,8 @@ export const WHOLE_FILE_LIMIT = 16 * 1024 * 1024;
  */
 const LAID_OUT_LIMIT = 256 * 1024;
 const SEGMENT_BYTES = 1024 * 1024;
+/** Files per group a reading thread takes its turn with (some 2 MiB of crawled thumbnails). */
+const GROUP_FILES = 256;
 
 /**
  * A storage key that needs no resolving (as crawlers write them, `job-1/42.jpg`): segments that
@@ -220,7 +222,7 @@ export class LocalDirectoryStorage implements ImageStorage {
       }
       return file;
     };
-    const thread = FileBatchThread.shared();
+    const threads = FileBatchThread.shared();
     const reader: ImageReader = {
       concurrency: 1,
       read: (image: StoredImage): ImageFile => {
@@ -269,18 +271,21 @@ export class LocalDirectoryStorage implements ImageStorage {
         }
       },
     };
-    if (thread) {
-      // One session of the thread for the whole export (its slots are reused batch to batch),
-      // opened on the first run of files and closed with the reader.
-      let session: { layout: SegmentLayout; reads: FileBatchSession } | undefined;
-      const sessionFor = (layout: ArchiveLayout): FileBatchSession => {
+    if (threads.length > 0) {
+      // One session on each thread for the whole export (their slots are reused batch to
+      // batch), opened on the first run of files and closed with the reader.
+      let opened: { layout: SegmentLayout; sessions: FileBatchSession[] } | undefined;
+      const sessionsFor = (layout: ArchiveLayout): FileBatchSession[] => {
         const wanted = { block: layout.block, crc: layout.crc, placeLimit: LAID_OUT_LIMIT };
-        if (session && !sameLayout(session.layout, wanted)) reader.close!();
-        session ??= { layout: wanted, reads: thread.open(wanted, SEGMENT_BYTES) };
-        return session.reads;
+        if (opened && !sameLayout(opened.layout, wanted)) reader.close!();
+        opened ??= {
+          layout: wanted,
+          sessions: threads.map((thread) => thread.open(wanted, SEGMENT_BYTES)),
+        };
+        return opened.sessions;
       };
       reader.readLaidOut = async function* (images, layout) {
-        // A file whose path fails the checks goes to the thread as '' and comes back passed,
+        // A file whose path fails the checks goes to a thread as '' and comes back passed,
         // for `read` to fail on it in its place, with the same error.
         const paths = images.map((image) => {
           try {
@@ -289,19 +294,38 @@ export class LocalDirectoryStorage implements ImageStorage {
             return '';
           }
         });
+        const headerBytes = images.map(layout.headerBytes);
+        // Groups of files take turns on the threads, each reading ahead of the export.
+        const sessions = sessionsFor(layout);
+        const groups: Array<{ session: FileBatchSession; count: number }> = [];
+        for (let from = 0; from < images.length; from += GROUP_FILES) {
+          const to = Math.min(from + GROUP_FILES, images.length);
+          const session = sessions[groups.length % sessions.length];
+          session.enqueue(paths.slice(from, to), headerBytes.slice(from, to));
+          groups.push({ session, count: to - from });
+        }
         let next = 0;
-        for await (const piece of sessionFor(layout).read(paths, images.map(layout.headerBytes))) {
-          if ('passed' in piece) {
-            yield reader.read(images[next++]);
-          } else {
-            next += piece.files.length;
-            yield piece;
+        let finished = false;
+        try {
+          for (const { session, count } of groups) {
+            for await (const piece of session.take(count)) {
+              if ('passed' in piece) {
+                yield reader.read(images[next++]);
+              } else {
+                next += piece.files.length;
+                yield piece;
+              }
+            }
           }
+          finished = true;
+        } finally {
+          // Groups left enqueued would come out in the next batch's place: start afresh.
+          if (!finished) reader.close!();
         }
       };
       reader.close = () => {
-        session?.reads.close();
-        session = undefined;
+        for (const session of opened?.sessions ?? []) session.close();
+        opened = undefined;
       };
     }
     return reader;
