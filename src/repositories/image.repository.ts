@@ -130,7 +130,10 @@ export interface ExportSnapshot {
   jsonl(): Readable;
   /** The jsonl manifest's size in bytes (a counting pass over the same rows). */
   jsonlBytes(): Promise<number>;
-  /** The images' files in id order, `batchSize` rows per read (default 1000). */
+  /**
+   * The images' files in id order, `batchSize` rows per read (default 5000). The snapshot's
+   * other reads (its manifests) may run while this is open, between two batches.
+   */
   files(batchSize?: number): AsyncGenerator<ExportFileRow[]>;
 }
 
@@ -353,6 +356,7 @@ export class ImageRepository extends BaseRepository<Image> {
       const result = await client.query<{ value: string | number }>(statement);
       return Number(result.rows[0].value);
     };
+    let cursors = 0;
     const snapshot: ExportSnapshot = {
       count: () => scalar(countSql),
       csv: (options) => {
@@ -378,13 +382,16 @@ export class ImageRepository extends BaseRepository<Image> {
         return counter.bytes;
       },
       files: async function* (batchSize = 5000) {
-        const cursor = client.query(
-          new Cursor(`SELECT id, filename, storage_url FROM (${rows}) m`),
+        // A cursor declared in SQL, not pg-cursor's portal: other statements of the snapshot
+        // (the manifest's COPY) can run between two FETCHes, so an archive export reads its
+        // first files while its manifest streams.
+        const cursor = `export_files_${++cursors}`;
+        await client.query(
+          `DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT id, filename, storage_url FROM (${rows}) m`,
         );
+        type Row = { id: number; filename: string; storage_url: string | null };
         const read = () =>
-          cursor.read(batchSize) as Promise<
-            Array<{ id: number; filename: string; storage_url: string | null }>
-          >;
+          client.query<Row>(`FETCH ${batchSize} FROM ${cursor}`).then((result) => result.rows);
         // The next batch is fetched while the consumer works on this one.
         let next = read();
         try {
@@ -397,7 +404,7 @@ export class ImageRepository extends BaseRepository<Image> {
           }
         } finally {
           await next.catch(() => undefined);
-          await cursor.close();
+          await client.query(`CLOSE ${cursor}`).catch(() => undefined);
         }
       },
     };

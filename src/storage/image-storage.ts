@@ -65,7 +65,9 @@ export interface ImageReader {
   /**
    * Optional, and used instead of `read` when present: the files of `images` in order, as runs
    * of files laid out as the archive holds them (LaidOutFiles), with any file read on its own
-   * (an ImageFile, as `read` returns it) in its place between runs.
+   * (an ImageFile, as `read` returns it) in its place between runs. Reading may start when
+   * this is called; the writer calls it for the next batch while it writes the current one,
+   * and takes the pieces in the order of the calls.
    */
   readLaidOut?(
     images: StoredImage[],
@@ -284,7 +286,8 @@ export class LocalDirectoryStorage implements ImageStorage {
         };
         return opened.sessions;
       };
-      reader.readLaidOut = async function* (images, layout) {
+      // Reading starts when this is called: the groups are handed to the threads at once.
+      reader.readLaidOut = (images, layout) => {
         // A file whose path fails the checks goes to a thread as '' and comes back passed,
         // for `read` to fail on it in its place, with the same error.
         const paths = images.map((image) => {
@@ -304,24 +307,26 @@ export class LocalDirectoryStorage implements ImageStorage {
           session.enqueue(paths.slice(from, to), headerBytes.slice(from, to));
           groups.push({ session, count: to - from });
         }
-        let next = 0;
-        let finished = false;
-        try {
-          for (const { session, count } of groups) {
-            for await (const piece of session.take(count)) {
-              if ('passed' in piece) {
-                yield reader.read(images[next++]);
-              } else {
-                next += piece.files.length;
-                yield piece;
+        return (async function* () {
+          let next = 0;
+          let finished = false;
+          try {
+            for (const { session, count } of groups) {
+              for await (const piece of session.take(count)) {
+                if ('passed' in piece) {
+                  yield reader.read(images[next++]);
+                } else {
+                  next += piece.files.length;
+                  yield piece;
+                }
               }
             }
+            finished = true;
+          } finally {
+            // Groups left enqueued would come out in the next batch's place: start afresh.
+            if (!finished) reader.close!();
           }
-          finished = true;
-        } finally {
-          // Groups left enqueued would come out in the next batch's place: start afresh.
-          if (!finished) reader.close!();
-        }
+        })();
       };
       reader.close = () => {
         for (const session of opened?.sessions ?? []) session.close();

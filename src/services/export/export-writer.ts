@@ -404,61 +404,9 @@ async function* archive(
     yield* out.take();
   }
 
-  // The manifest: tar needs its size before its bytes (the snapshot sums the lines in SQL);
-  // zip deflates it as it streams and puts size and CRC after it.
-  if (zip) {
-    yield* emit(zip.beginStreamed(ARCHIVE_MANIFEST, 'deflate'));
-    let crc = 0;
-    let size = 0;
-    let compressed = 0;
-    const deflate = createDeflateRaw({ level: 6 });
-    const feeding = pipeline(
-      snapshot.jsonl(),
-      new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          crc = crc32(chunk, crc);
-          size += chunk.length;
-          done(null, chunk);
-        },
-      }),
-      deflate,
-    );
-    feeding.catch(() => undefined); // its error also ends the loop below; awaited after it
-    for await (const chunk of deflate) {
-      compressed += (chunk as Buffer).length;
-      yield* emit(chunk as Buffer);
-    }
-    await feeding;
-    yield* emit(zip.endStreamed(crc, compressed, size));
-  } else {
-    // A tar header holds its entry's size: the manifest is read once and held when it is at
-    // most MANIFEST_HELD bytes (most crawls); a larger one is counted in that pass and
-    // streamed in a second, so memory stays bounded.
-    const held: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of snapshot.jsonl()) {
-      size += (chunk as Buffer).length;
-      if (size <= MANIFEST_HELD) held.push(chunk as Buffer);
-      else held.length = 0;
-    }
-    yield* emit(tarFileHeader(ARCHIVE_MANIFEST, size, mtime));
-    if (size <= MANIFEST_HELD) {
-      for (const chunk of held.splice(0)) yield* emit(chunk);
-    } else {
-      let written = 0;
-      for await (const chunk of snapshot.jsonl()) {
-        written += (chunk as Buffer).length;
-        yield* emit(chunk as Buffer);
-      }
-      if (written !== size) {
-        throw new Error(`the manifest has ${written} bytes, the first pass counted ${size}`);
-      }
-    }
-    yield* emit(tarPadding(size));
-  }
-
   // The files, in id order: runs laid out by the reader where it can (LaidOutFiles, headers
-  // written into the room left for them), others one by one.
+  // written into the room left for them), others one by one. The first batch's rows are read,
+  // and its files' reading started, before the manifest: the reader works while it streams.
   const layout: ArchiveLayout = {
     block: zip ? 1 : TAR_BLOCK,
     crc: zip !== undefined,
@@ -467,63 +415,136 @@ async function* archive(
       return zip ? zip.storedHeaderSize(name) : tarHeaderBytes(name);
     },
   };
-  /** Counts a written file; at each `every`-th, flushes the output and reports. */
-  async function* fileWritten(): AsyncGenerator<Buffer> {
-    files.rows++;
-    if (files.rows % every === 0) {
-      yield* out.flush();
-      await reporter.due(files.rows);
-      out.rest();
-    } else if (out.shouldYield()) {
-      await yieldToEventLoop();
-    }
-  }
-  for await (const batch of snapshot.files()) {
-    let next = 0;
-    for await (const piece of readFiles(reader, batch, layout)) {
-      if ('files' in piece) {
-        for (const { offset, size, crc } of piece.files) {
-          writeHeader(piece.bytes, offset, zip, archiveEntryName(batch[next++]), size, crc, mtime);
-        }
-        if (zeroCopy) {
-          yield* out.flush(); // what came before, then the run itself
-          yield piece;
-        } else {
-          out.copy(piece.bytes);
-          piece.release();
-          yield* out.take();
-        }
-        // Reports at the multiples of `every` the run crossed: those files are written.
-        for (let i = 0; i < piece.files.length; i++) yield* fileWritten();
-        continue;
+  const batches = snapshot.files();
+  const startBatch = async () => {
+    const read = await batches.next();
+    if (read.done) return undefined;
+    return { rows: read.value, pieces: readFiles(reader, read.value, layout) };
+  };
+  try {
+    const first = await startBatch();
+
+    // The manifest: tar needs its size before its bytes (the snapshot sums the lines in SQL);
+    // zip deflates it as it streams and puts size and CRC after it.
+    if (zip) {
+      yield* emit(zip.beginStreamed(ARCHIVE_MANIFEST, 'deflate'));
+      let crc = 0;
+      let size = 0;
+      let compressed = 0;
+      const deflate = createDeflateRaw({ level: 6 });
+      const feeding = pipeline(
+        snapshot.jsonl(),
+        new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            crc = crc32(chunk, crc);
+            size += chunk.length;
+            done(null, chunk);
+          },
+        }),
+        deflate,
+      );
+      feeding.catch(() => undefined); // its error also ends the loop below; awaited after it
+      for await (const chunk of deflate) {
+        compressed += (chunk as Buffer).length;
+        yield* emit(chunk as Buffer);
       }
-      const image = batch[next++];
-      const file = piece;
-      const name = archiveEntryName(image);
-      if ('copyTo' in file) {
-        writeSmallFile(out, zip, name, file, mtime);
-        yield* out.take();
-      } else if ('bytes' in file) {
-        if (zip) yield* emit(zip.storedFile(name, crc32(file.bytes), file.size));
-        else yield* emit(tarFileHeader(name, file.size, mtime));
-        yield* emit(file.bytes);
-        if (!zip) yield* emit(tarPadding(file.size));
+      await feeding;
+      yield* emit(zip.endStreamed(crc, compressed, size));
+    } else {
+      // A tar header holds its entry's size: the manifest is read once and held when it is at
+      // most MANIFEST_HELD bytes (most crawls); a larger one is counted in that pass and
+      // streamed in a second, so memory stays bounded.
+      const held: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of snapshot.jsonl()) {
+        size += (chunk as Buffer).length;
+        if (size <= MANIFEST_HELD) held.push(chunk as Buffer);
+        else held.length = 0;
+      }
+      yield* emit(tarFileHeader(ARCHIVE_MANIFEST, size, mtime));
+      if (size <= MANIFEST_HELD) {
+        for (const chunk of held.splice(0)) yield* emit(chunk);
       } else {
-        yield* emit(zip ? zip.beginStreamed(name, 'store') : tarFileHeader(name, file.size, mtime));
-        let crc = 0;
-        let size = 0;
-        for await (const chunk of file.stream) {
-          crc = crc32(chunk as Buffer, crc);
-          size += (chunk as Buffer).length;
+        let written = 0;
+        for await (const chunk of snapshot.jsonl()) {
+          written += (chunk as Buffer).length;
           yield* emit(chunk as Buffer);
         }
-        if (size !== file.size) {
-          throw new Error(`image ${image.id}: its file changed size while being read`);
+        if (written !== size) {
+          throw new Error(`the manifest has ${written} bytes, the first pass counted ${size}`);
         }
-        yield* emit(zip ? zip.endStreamed(crc, size, size) : tarPadding(file.size));
       }
-      yield* fileWritten();
+      yield* emit(tarPadding(size));
     }
+
+    /** Counts a written file; at each `every`-th, flushes the output and reports. */
+    async function* fileWritten(): AsyncGenerator<Buffer> {
+      files.rows++;
+      if (files.rows % every === 0) {
+        yield* out.flush();
+        await reporter.due(files.rows);
+        out.rest();
+      } else if (out.shouldYield()) {
+        await yieldToEventLoop();
+      }
+    }
+    let batch = first;
+    while (batch) {
+      // The next batch's rows, and its files' reading, start while this one is written.
+      const following = startBatch();
+      following.catch(() => undefined); // awaited below
+      const { rows, pieces } = batch;
+      let next = 0;
+      for await (const piece of pieces) {
+        if ('files' in piece) {
+          for (const { offset, size, crc } of piece.files) {
+            writeHeader(piece.bytes, offset, zip, archiveEntryName(rows[next++]), size, crc, mtime);
+          }
+          if (zeroCopy) {
+            yield* out.flush(); // what came before, then the run itself
+            yield piece;
+          } else {
+            out.copy(piece.bytes);
+            piece.release();
+            yield* out.take();
+          }
+          // Reports at the multiples of `every` the run crossed: those files are written.
+          for (let i = 0; i < piece.files.length; i++) yield* fileWritten();
+          continue;
+        }
+        const image = rows[next++];
+        const file = piece;
+        const name = archiveEntryName(image);
+        if ('copyTo' in file) {
+          writeSmallFile(out, zip, name, file, mtime);
+          yield* out.take();
+        } else if ('bytes' in file) {
+          if (zip) yield* emit(zip.storedFile(name, crc32(file.bytes), file.size));
+          else yield* emit(tarFileHeader(name, file.size, mtime));
+          yield* emit(file.bytes);
+          if (!zip) yield* emit(tarPadding(file.size));
+        } else {
+          yield* emit(
+            zip ? zip.beginStreamed(name, 'store') : tarFileHeader(name, file.size, mtime),
+          );
+          let crc = 0;
+          let size = 0;
+          for await (const chunk of file.stream) {
+            crc = crc32(chunk as Buffer, crc);
+            size += (chunk as Buffer).length;
+            yield* emit(chunk as Buffer);
+          }
+          if (size !== file.size) {
+            throw new Error(`image ${image.id}: its file changed size while being read`);
+          }
+          yield* emit(zip ? zip.endStreamed(crc, size, size) : tarPadding(file.size));
+        }
+        yield* fileWritten();
+      }
+      batch = await following;
+    }
+  } finally {
+    await batches.return(undefined);
   }
   yield* emit(zip ? zip.finish() : tarEnd());
   yield* out.flush();
@@ -535,15 +556,20 @@ async function* archive(
  * The files of one batch, in order: laid out by the reader when it can, else read one by one,
  * up to the reader's concurrency ahead of the one being written.
  */
-async function* readFiles(
+function readFiles(
   reader: ImageReader,
   batch: ExportFileRow[],
   layout: ArchiveLayout,
-): AsyncGenerator<LaidOutFiles | ImageFile> {
-  if (reader.readLaidOut) {
-    yield* reader.readLaidOut(batch, layout);
-    return;
-  }
+): AsyncIterable<LaidOutFiles | ImageFile> {
+  // Called now, not when first iterated: a reader may start reading at once.
+  return reader.readLaidOut ? reader.readLaidOut(batch, layout) : readOneByOne(reader, batch);
+}
+
+/** Each file through `read`, up to the reader's concurrency ahead of the one being written. */
+async function* readOneByOne(
+  reader: ImageReader,
+  batch: ExportFileRow[],
+): AsyncGenerator<ImageFile> {
   const ahead: Array<ImageFile | Promise<ImageFile>> = [];
   const readAhead = (image: ExportFileRow) => {
     let file: ImageFile | Promise<ImageFile>;
