@@ -106,33 +106,45 @@ function rowProblems(row: unknown): Record<string, string> | undefined {
   );
 }
 
-/**
- * The crawler's batch for `ingestImages`, checked row by row with the same field rules as every
- * DTO, or a ValidationError whose fields name the row and the field (`images[3].filename`).
- * Written as plain checks rather than a class-validator class per row: a batch may hold
- * hundreds of thousands of rows.
- */
-export function parseNewImages(images: unknown): NewImage[] {
+/** The crawler's batch must be an array (its rows are checked one by one, see NewImageChecker). */
+export function assertImageBatch(images: unknown): asserts images is unknown[] {
   if (!Array.isArray(images)) {
     throw new ValidationError({ images: ['images must be an array of images'] });
   }
-  const fields: Record<string, string[]> = {};
-  let badRows = 0;
-  // An indexed loop: `entries()` would make an [index, row] pair per row.
-  for (let index = 0; index < images.length; index++) {
-    const found = rowProblems(images[index]);
-    if (found === undefined) continue;
-    const problems = Object.entries(found);
-    badRows += 1;
-    if (badRows > MAX_REPORTED_ROWS) continue;
-    for (const [field, problem] of problems) {
+}
+
+/**
+ * Checks the rows of a crawler's batch for `ingestImages` one at a time, with the same field
+ * rules as every DTO, and gathers what is wrong into one ValidationError whose fields name the
+ * row and the field (`images[3].filename`). Written as plain checks rather than a
+ * class-validator class per row: a batch may hold hundreds of thousands of rows. ingestImages
+ * checks each row as it encodes it for COPY, while the server is storing the rows before it.
+ */
+export class NewImageChecker {
+  private readonly fields: Record<string, string[]> = {};
+  private badRows = 0;
+
+  /** Whether row `index` passes; a failing row's problems are kept for `finish`. */
+  accept(row: unknown, index: number): row is NewImage {
+    const found = rowProblems(row);
+    if (found === undefined) return true;
+    this.badRows += 1;
+    if (this.badRows > MAX_REPORTED_ROWS) return false;
+    for (const [field, problem] of Object.entries(found)) {
       const path = field ? `images[${index}].${field}` : `images[${index}]`;
-      fields[path] = [`${field || `images[${index}]`} ${problem}`];
+      this.fields[path] = [`${field || `images[${index}]`} ${problem}`];
     }
+    return false;
   }
-  if (badRows > MAX_REPORTED_ROWS) {
-    fields.images = [`${badRows} rows are invalid; the first ${MAX_REPORTED_ROWS} are listed`];
+
+  /** Throws the ValidationError of the rows that failed, if any did. */
+  finish(): void {
+    if (this.badRows === 0) return;
+    if (this.badRows > MAX_REPORTED_ROWS) {
+      this.fields.images = [
+        `${this.badRows} rows are invalid; the first ${MAX_REPORTED_ROWS} are listed`,
+      ];
+    }
+    throw new ValidationError(this.fields);
   }
-  if (badRows > 0) throw new ValidationError(fields);
-  return images as NewImage[];
 }

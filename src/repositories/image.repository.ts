@@ -48,6 +48,30 @@ export interface IngestResult {
   downloadedImages: number;
 }
 
+/**
+ * Checks the rows of an ingest one by one as they are encoded (NewImageChecker): `accept` says
+ * whether a row passes, `finish` (after the last) throws to store nothing.
+ */
+export interface IngestRowCheck {
+  accept(row: unknown, index: number): boolean;
+  finish(): void;
+}
+
+export interface IngestOptions {
+  /** Join this manager's transaction (and its connection). */
+  manager?: EntityManager;
+  /**
+   * Sees the locked job (status and counters) before anything is written and returns how many
+   * of the first rows to keep, or throws to store nothing.
+   */
+  admit?: (job: LockedIngestJob) => number;
+  /**
+   * Checks every row (the rows are then unchecked input): a row that fails stores nothing,
+   * and `finish`'s error is what `ingest` throws.
+   */
+  check?: IngestRowCheck;
+}
+
 /** What `ImageRepository.ingest`'s `admit` sees of the crawl job it has locked. */
 export interface LockedIngestJob {
   status: string;
@@ -93,24 +117,57 @@ export function validityPredicate(rules: ValidationRules, params: unknown[]): st
  */
 const INGEST_COLUMNS = MANIFEST_COLUMNS.filter((column) => column !== 'id');
 
-/** The images as COPY text, about 1,000 rows per chunk. */
-function* copyLines(crawlJobId: number, images: NewImage[]): Generator<string> {
+/**
+ * Rows per chunk of COPY data. The server stores rows several times slower than they are
+ * checked and encoded here, and starts on a chunk only once it has arrived whole: 250-row
+ * chunks had 10,000-row ingests at 0.84-0.85x of a plain COPY's speed where 1,000-row ones
+ * had 0.81-0.82x (4,000: 0.68x).
+ */
+const COPY_CHUNK_ROWS = 250;
+
+/**
+ * The first `count` images as COPY text, COPY_CHUNK_ROWS rows per chunk. With `check`, each row is
+ * checked as it is encoded (so the checks run while the server stores the chunks before it),
+ * the rows past `count` too; from the first row that fails, nothing more is sent, and `finish`
+ * throws at the end, which aborts the COPY.
+ */
+function* copyLines(
+  crawlJobId: number,
+  images: readonly NewImage[],
+  count: number,
+  check?: IngestRowCheck,
+): Generator<string> {
   const job = String(crawlJobId);
-  for (let start = 0; start < images.length; start += 1000) {
-    let chunk = '';
-    for (const image of images.slice(start, start + 1000)) {
-      chunk += `${job}\t${copyTextLine([
-        image.originalUrl,
-        image.filename,
-        image.storageUrl,
-        image.width,
-        image.height,
-        image.fileSize,
-        image.format,
-      ])}`;
+  let chunk = '';
+  let lines = 0;
+  let failed = false;
+  for (let index = 0; index < count; index++) {
+    const image = images[index];
+    if (check && !check.accept(image, index)) failed = true;
+    if (failed) continue;
+    chunk += `${job}\t${copyTextLine([
+      image.originalUrl,
+      image.filename,
+      image.storageUrl,
+      image.width,
+      image.height,
+      image.fileSize,
+      image.format,
+    ])}`;
+    if (++lines === COPY_CHUNK_ROWS) {
+      yield chunk;
+      chunk = '';
+      lines = 0;
     }
-    yield chunk;
   }
+  if (check) checkRows(check, images, count);
+  if (chunk) yield chunk;
+}
+
+/** Checks the rows from `from` on (not stored: past max_images), then finishes the check. */
+function checkRows(check: IngestRowCheck, images: readonly unknown[], from: number): void {
+  for (let index = from; index < images.length; index++) check.accept(images[index], index);
+  check.finish();
 }
 
 /** One image's file, as an archive export needs it. */
@@ -146,24 +203,29 @@ export class ImageRepository extends BaseRepository<Image> {
    * rows and counters never disagree (all or nothing). Raw rows: checking them is the
    * service's job (CrawlJobService.ingestImages).
    *
-   * Joins the manager's transaction when it has one; otherwise runs its own, locking the job's
-   * row first so concurrent ingests queue on its counters. Three round trips whatever the row
-   * count: BEGIN with the lock, the COPY, the counter UPDATE with COMMIT.
+   * Joins the manager's transaction when it has one (`options.manager`, or an EntityManager
+   * as the third argument); otherwise runs its own, locking the job's row first so concurrent
+   * ingests queue on its counters. Three round trips whatever the row count: BEGIN with the
+   * lock, the COPY, the counter UPDATE with COMMIT.
    *
-   * `admit`, when given, sees the locked job (status and counters) before anything is written
-   * and returns how many of the first rows to keep (or throws to store nothing): ingestImages
-   * checks "running" and the room under max_images there, in the lock's round trip rather
-   * than in one of its own, so two concurrent batches cannot both take the last room.
+   * `options.admit` sees the locked job before anything is written: ingestImages checks
+   * "running" and the room under max_images there, in the lock's round trip rather than in one
+   * of its own, so two concurrent batches cannot both take the last room. `options.check`
+   * checks each row as it is encoded for COPY, while the server stores the rows before it.
    */
   async ingest(
     crawlJobId: number,
-    images: NewImage[],
-    manager?: EntityManager,
-    admit?: (job: LockedIngestJob) => number,
+    images: readonly NewImage[],
+    options: IngestOptions | EntityManager = {},
   ): Promise<Omit<IngestResult, 'trimmed'>> {
     if (!Number.isSafeInteger(crawlJobId)) {
       throw new TypeError(`crawl job id must be an integer, got ${String(crawlJobId)}`);
     }
+    // The released form passed an EntityManager as the third argument.
+    const { manager, admit, check }: IngestOptions =
+      typeof (options as EntityManager).transaction === 'function'
+        ? { manager: options as EntityManager }
+        : (options as IngestOptions);
     const runner = manager?.queryRunner ?? this.dataSource.createQueryRunner();
     const client = (await runner.connect()) as PoolClient;
     const ownTransaction = !runner.isTransactionActive;
@@ -181,8 +243,13 @@ export class ImageRepository extends BaseRepository<Image> {
       } else if (admit) {
         locked = await client.query(lock);
       }
-      if (locked && locked.rows.length === 0) throw new NotFoundError('crawl job', crawlJobId);
-      let kept = images;
+      // Bad rows win over a missing or refused job, as if the rows had been checked first.
+      const refuse = (error: unknown): never => {
+        if (check) checkRows(check, images, 0);
+        throw error;
+      };
+      if (locked && locked.rows.length === 0) refuse(new NotFoundError('crawl job', crawlJobId));
+      let kept = images.length;
       if (admit && locked) {
         const row = locked.rows[0] as Record<string, unknown>;
         const job: LockedIngestJob = {
@@ -191,9 +258,15 @@ export class ImageRepository extends BaseRepository<Image> {
           totalImages: row.total_images as number,
           downloadedImages: row.downloaded_images as number,
         };
-        const keep = admit(job);
-        if (keep < images.length) kept = images.slice(0, Math.max(0, keep));
-        if (kept.length === 0) {
+        let admitted = 0;
+        try {
+          admitted = admit(job);
+        } catch (error) {
+          refuse(error);
+        }
+        kept = Math.min(images.length, Math.max(0, admitted));
+        if (kept === 0) {
+          if (check) checkRows(check, images, 0);
           if (ownTransaction) await client.query('COMMIT');
           return {
             inserted: 0,
@@ -202,14 +275,16 @@ export class ImageRepository extends BaseRepository<Image> {
           };
         }
       }
-      if (kept.length > 0) {
+      if (kept > 0) {
         await pipeline(
-          Readable.from(copyLines(crawlJobId, kept)),
+          Readable.from(copyLines(crawlJobId, images, kept, check)),
           client.query(copyFrom(`COPY images (${INGEST_COLUMNS.join(', ')}) FROM STDIN`)),
         );
+      } else if (check) {
+        checkRows(check, images, 0);
       }
-      const update = `UPDATE crawl_jobs SET total_images = total_images + ${kept.length},
-              downloaded_images = downloaded_images + ${kept.length}, updated_at = now()
+      const update = `UPDATE crawl_jobs SET total_images = total_images + ${kept},
+              downloaded_images = downloaded_images + ${kept}, updated_at = now()
         WHERE id = ${crawlJobId} RETURNING total_images, downloaded_images`;
       const updated = ownTransaction
         ? ((await client.query(`${update}; COMMIT`)) as unknown as QueryResult[])[0]
@@ -217,7 +292,7 @@ export class ImageRepository extends BaseRepository<Image> {
       const [counters] = updated.rows as Array<{ total_images: number; downloaded_images: number }>;
       if (!counters) throw new NotFoundError('crawl job', crawlJobId);
       return {
-        inserted: kept.length,
+        inserted: kept,
         totalImages: counters.total_images,
         downloadedImages: counters.downloaded_images,
       };

@@ -2,14 +2,18 @@ import type { DataSource } from 'typeorm';
 import { ChunkProgressDto } from '../dto/chunk-progress.dto';
 import { CreateCrawlJobDto } from '../dto/create-crawl-job.dto';
 import { ListCrawlJobsDto } from '../dto/list-crawl-jobs.dto';
-import { parseNewImages } from '../dto/new-images';
+import { assertImageBatch, NewImageChecker } from '../dto/new-images';
 import { assertId, assertUserId, parseInput } from '../dto/parse';
 import type { CrawlJob } from '../entities/crawl-job.entity';
 import { MAX_ID } from '../entities/columns';
 import { IllegalTransitionError, NotFoundError, ValidationError } from '../errors';
 import { ActivityLogRepository } from '../repositories/activity-log.repository';
 import { CrawlJobRepository } from '../repositories/crawl-job.repository';
-import { ImageRepository, type IngestResult } from '../repositories/image.repository';
+import {
+  ImageRepository,
+  type IngestResult,
+  type NewImage,
+} from '../repositories/image.repository';
 import { ProjectRepository } from '../repositories/project.repository';
 import { inTransaction, translated } from './transaction';
 
@@ -138,18 +142,23 @@ export class CrawlJobService {
    */
   async ingestImages(id: number, images: unknown): Promise<IngestResult> {
     assertId('crawl job', id);
-    const rows = parseNewImages(images);
+    assertImageBatch(images);
     let trimmed = 0;
     // One transaction of three round trips (lock and check, COPY, counters with COMMIT): the
-    // check runs on the locked row inside ImageRepository.ingest.
+    // job is checked on its locked row, and every row as it is encoded for COPY (while the
+    // server stores the rows before it); a bad row stores nothing and fails with the
+    // ValidationError naming it.
     const result = await translated(() =>
-      this.images.ingest(id, rows, undefined, (job) => {
-        if (job.status !== 'running') {
-          throw new IllegalTransitionError('crawl job', id, job.status, 'ingest images into');
-        }
-        const room = Math.max(0, job.maxImages - job.totalImages);
-        trimmed = Math.max(0, rows.length - room);
-        return rows.length - trimmed;
+      this.images.ingest(id, images as NewImage[], {
+        check: new NewImageChecker(),
+        admit: (job) => {
+          if (job.status !== 'running') {
+            throw new IllegalTransitionError('crawl job', id, job.status, 'ingest images into');
+          }
+          const room = Math.max(0, job.maxImages - job.totalImages);
+          trimmed = Math.max(0, images.length - room);
+          return images.length - trimmed;
+        },
       }),
     );
     return { ...result, trimmed };
