@@ -79,25 +79,34 @@ describe('image ingest through COPY', () => {
     expect(await repo.ingest(crawlJob.id, [image(3)])).toMatchObject({ totalImages: 3 });
   });
 
-  it('joins the caller’s transaction: rolled back, neither images nor counters remain', async () => {
-    const { crawlJob } = await makeOwnedCrawlJob(ds);
-    await expect(
-      ds.transaction(async (manager) => {
-        await new ImageRepository(ds).ingest(
-          crawlJob.id,
-          [{ originalUrl: 'https://e.com/1', filename: '1.jpg' }],
-          manager,
-        );
-        throw new Error('caller changes its mind');
-      }),
-    ).rejects.toThrow('caller changes its mind');
-    const [row] = await db.query<{ n: number; total_images: number }>(
-      `SELECT (SELECT count(*)::int FROM images WHERE crawl_job_id = $1) AS n, total_images
+  it.each(['{ manager }', 'an EntityManager (the released form)'])(
+    'joins the caller’s transaction given %s: rolled back, neither images nor counters remain',
+    async (form) => {
+      const { crawlJob } = await makeOwnedCrawlJob(ds);
+      await expect(
+        ds.transaction(async (manager) => {
+          await new ImageRepository(ds).ingest(
+            crawlJob.id,
+            [{ originalUrl: 'https://e.com/1', filename: '1.jpg' }],
+            form === '{ manager }' ? { manager } : manager,
+          );
+          // Inside the transaction, the row is there.
+          const [inside] = await manager.query(
+            'SELECT count(*)::int AS n FROM images WHERE crawl_job_id = $1',
+            [crawlJob.id],
+          );
+          expect(inside).toEqual({ n: 1 });
+          throw new Error('caller changes its mind');
+        }),
+      ).rejects.toThrow('caller changes its mind');
+      const [row] = await db.query<{ n: number; total_images: number }>(
+        `SELECT (SELECT count(*)::int FROM images WHERE crawl_job_id = $1) AS n, total_images
          FROM crawl_jobs WHERE id = $1`,
-      [crawlJob.id],
-    );
-    expect(row).toEqual({ n: 0, total_images: 0 });
-  });
+        [crawlJob.id],
+      );
+      expect(row).toEqual({ n: 0, total_images: 0 });
+    },
+  );
 
   it('a missing crawl job is NotFoundError and writes nothing', async () => {
     await expect(

@@ -150,6 +150,51 @@ describe('the packed package', () => {
     expect(output).toContain('PendingJobIndexes1731542400004 has been executed successfully');
   });
 
+  it('exports a tar of local files, read on its compiled reading threads', () => {
+    // Runs after the migration above. 600 files: more than one group per thread.
+    const script = `
+      require('reflect-metadata');
+      const fs = require('node:fs');
+      const path = require('node:path');
+      const { DataSource } = require('typeorm');
+      const data = require('@pixcrawler/data');
+      const { TestFactory } = require('@pixcrawler/data/testing');
+      (async () => {
+        const ds = new DataSource(data.dataSourceOptions({ url: process.env.DATABASE_URL }));
+        await ds.initialize();
+        const make = new TestFactory(ds.manager);
+        const user = await make.profile({ email: 'packed-export@example.com' });
+        const project = await make.project({ userId: user.id, name: 'packed' });
+        const job = await make.crawlJob({ projectId: project.id, name: 'packed', keywords: ['x'] });
+        const storage = path.join(process.cwd(), 'storage');
+        fs.mkdirSync(path.join(storage, 'job'), { recursive: true });
+        const images = [];
+        for (let i = 0; i < 600; i++) {
+          fs.writeFileSync(path.join(storage, 'job', i + '.jpg'), Buffer.alloc(1000 + i, i % 251));
+          images.push({ originalUrl: 'https://e.com/' + i, filename: i + '.jpg', storageUrl: 'job/' + i + '.jpg' });
+        }
+        await new data.ImageRepository(ds).ingest(job.id, images);
+        const service = new data.ExportJobService(ds, {
+          destination: new data.LocalDirectoryDestination(path.join(process.cwd(), 'out')),
+          storage: new data.LocalDirectoryStorage(storage),
+        });
+        const requested = await service.request(user.id, { crawlJobId: job.id, name: 'p', format: 'tar' });
+        const done = await service.run(requested.id);
+        await ds.destroy();
+        console.log(JSON.stringify({ status: done.status, error: done.errorMessage, file: service.filePath(done) }));
+      })().catch((error) => { console.error(error); process.exit(1); });`;
+    const result = JSON.parse(run('node', ['-e', script], { DATABASE_URL: db.url })) as {
+      status: string;
+      error: string | null;
+      file: string;
+    };
+    expect(result).toMatchObject({ status: 'completed', error: null });
+    const listing = execFileSync('tar', ['-tvf', result.file], { encoding: 'utf8' }).trim();
+    const entries = listing.split('\n');
+    expect(entries).toHaveLength(601); // the manifest and every file
+    expect(entries[600]).toMatch(/ 1599 .*-599\.jpg$/);
+  });
+
   it('reports the database up to date through its own CLI binary', () => {
     const output = run('npx', ['pixcrawler-db', 'status'], { DATABASE_URL: db.url });
     expect(output).toContain('Up to date: nothing pending.');

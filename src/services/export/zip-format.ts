@@ -47,6 +47,15 @@ function dosDateTime(date: Date): { time: number; date: number } {
   };
 }
 
+/** What a local header says besides the entry's name, flags and method. */
+interface LocalHeaderFields {
+  version: number;
+  crc: number;
+  compressedSize: number;
+  size: number;
+  extra: Buffer;
+}
+
 const CENTRAL_CHUNK = 1 << 20;
 const NO_EXTRA = Buffer.alloc(0);
 
@@ -88,7 +97,13 @@ export class ZipWriter {
    */
   writeStoredFile(target: Buffer, offset: number, name: string, crc: number, size: number): void {
     const entry = this.entry(name, 0, FLAG_UTF8, crc, size, size);
-    this.writeLocalHeader(target, offset, entry, VERSION_DEFAULT, crc, size, size, NO_EXTRA);
+    this.writeLocalHeader(target, offset, entry, {
+      version: VERSION_DEFAULT,
+      crc,
+      compressedSize: size,
+      size,
+      extra: NO_EXTRA,
+    });
     this.offset += 30 + entry.nameLength + size;
     this.addCentral(entry);
   }
@@ -110,7 +125,9 @@ export class ZipWriter {
     const extra = Buffer.alloc(20); // ZIP64 extra field: sizes to come in the descriptor
     extra.writeUInt16LE(0x0001, 0);
     extra.writeUInt16LE(16, 2);
-    const header = this.localHeader(entry, VERSION_ZIP64, 0, MAX32, MAX32, extra);
+    const fields = { version: VERSION_ZIP64, crc: 0, compressedSize: MAX32, size: MAX32, extra };
+    const header = Buffer.alloc(30 + entry.nameLength + extra.length);
+    this.writeLocalHeader(header, 0, entry, fields);
     this.offset += header.length;
     this.open = { entry, headerBytes: header.length };
     return header;
@@ -222,28 +239,12 @@ export class ZipWriter {
     this.count++;
   }
 
-  private localHeader(
-    entry: CentralEntry,
-    version: number,
-    crc: number,
-    compressedSize: number,
-    size: number,
-    extra: Buffer,
-  ): Buffer {
-    const header = Buffer.alloc(30 + entry.nameLength + extra.length);
-    this.writeLocalHeader(header, 0, entry, version, crc, compressedSize, size, extra);
-    return header;
-  }
-
+  /** A local file header at `at`: 30 bytes, the name, then `extra`. */
   private writeLocalHeader(
     target: Buffer,
     at: number,
     entry: CentralEntry,
-    version: number,
-    crc: number,
-    compressedSize: number,
-    size: number,
-    extra: Buffer,
+    { version, crc, compressedSize, size, extra }: LocalHeaderFields,
   ): void {
     target.writeUInt32LE(LOCAL_HEADER, at);
     target.writeUInt16LE(version, at + 4);
