@@ -187,9 +187,10 @@ export class LocalDirectoryStorage implements ImageStorage {
   /**
    * Reads files in one go each (open, fstat, read, close), synchronously: for an archive of many
    * small images, the thread-pool round trips of asynchronous reads cost more than the reads.
-   * `readLaidOut` has a thread of its own do that for runs of small files (FileBatchThread)
-   * while the export's thread writes; `read` does it on the caller's thread, and the archive
-   * writer yields to the event loop between output chunks.
+   * `readLaidOut` has the reading threads (FileBatchThread, one per core) do that for groups of
+   * small files while the export's thread writes; `read` does it on the caller's thread (large
+   * files, symlinks, anything a thread passes back), and the archive writer yields to the event
+   * loop between output chunks.
    *
    * Confinement: the file's directory must resolve (realpath, symlinks followed) inside the
    * root's real path, and the file itself is opened with O_NOFOLLOW; a file that is a symlink
