@@ -45,9 +45,11 @@ const SHORT_ESCAPES: Record<number, number> = {
  * The output buffer: each input chunk's jsonl is pushed as a slice of it, and the next chunk's
  * is written after that slice, so a new buffer is needed every OUTPUT_BUFFER bytes rather than
  * once per input chunk (fresh memory costs page faults: a buffer per 64 KiB chunk, sized for
- * the worst case of 6 output bytes per input byte, was most of the conversion's time).
+ * the worst case of 6 output bytes per input byte, was most of the conversion's time). 4 MiB
+ * buffers, once freed, stayed with the allocator: a 1,000,000-row export peaked at 1.13-1.15x
+ * the RSS of a 100,000-row one; with 1 MiB, 1.04-1.08x, and the export was faster too.
  */
-const OUTPUT_BUFFER = 4 * 1024 * 1024;
+const OUTPUT_BUFFER = 1024 * 1024;
 
 export class CopyBinaryToJsonl extends Transform {
   private pending: Buffer | undefined;

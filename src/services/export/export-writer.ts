@@ -79,7 +79,7 @@ const CHUNK = 1 << 20;
 const MAX_BUSY_MS = 10;
 /**
  * The largest tar manifest held in memory to learn its size in one pass (about 20,000 images
- * at some 200 bytes a line: one of the jsonl converter's 4 MiB buffers); beyond it, the
+ * at some 200 bytes a line: four of the jsonl converter's 1 MiB buffers); beyond it, the
  * manifest is read twice. Holding up to 16 MiB grew a 50,000-file tar export's peak RSS to
  * 1.42x of a 5,000-file one (328.8 vs 232.3 MB); with 4 MiB it measured 1.00x
  * (bench/archive-export.ts).
