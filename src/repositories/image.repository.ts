@@ -280,8 +280,6 @@ export class ImageRepository extends BaseRepository<Image> {
           Readable.from(copyLines(crawlJobId, images, kept, check)),
           client.query(copyFrom(`COPY images (${INGEST_COLUMNS.join(', ')}) FROM STDIN`)),
         );
-      } else if (check) {
-        checkRows(check, images, 0);
       }
       const update = `UPDATE crawl_jobs SET total_images = total_images + ${kept},
               downloaded_images = downloaded_images + ${kept}, updated_at = now()
