@@ -41,6 +41,8 @@ interface ChildTask {
   blobs?: string;
   /** Exported once untimed first. */
   warmUpCrawlJobId: number;
+  /** Timed exports, the median kept: TIMED_RUNS, or 1 in a smoke run (--quick). */
+  timedRuns: number;
 }
 
 interface ChildResult {
@@ -126,7 +128,7 @@ async function child(task: ChildTask): Promise<ChildResult> {
     await cleanUp(await exportOnce(task.warmUpCrawlJobId));
     // The median of TIMED_RUNS exports: one run alone moved with the shared machine's load.
     // (The memory run, collecting garbage every 250 ms, is not timed: one export.)
-    const runs = task.collect ? 1 : TIMED_RUNS;
+    const runs = task.collect ? 1 : task.timedRuns;
     const times: number[] = [];
     let output: Awaited<ReturnType<typeof exportOnce>> | undefined;
     for (let run = 0; run < runs; run++) {
@@ -193,6 +195,7 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
             outputDir,
             collect,
             warmUpCrawlJobId: small,
+            timedRuns: ctx.sizes.quick ? 1 : TIMED_RUNS,
           });
           // csv files (the service's and COPY's) have a header line; jsonl has none.
           const expectedLines = expected + (mode === 'jsonl' ? 0 : 1);
@@ -220,6 +223,7 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
           outputDir,
           collect: false,
           warmUpCrawlJobId: small,
+          timedRuns: ctx.sizes.quick ? 1 : TIMED_RUNS,
         };
         const result = await inChild({ ...task, blobs: azurite.connectionString });
         if (result.rows !== exportLarge || result.lines !== exportLarge + 1) {
