@@ -58,6 +58,9 @@ const SLOTS = 8;
  */
 const MAX_THREADS = 4;
 
+/** Slot sets a thread keeps for its next sessions (8 MiB each with 1 MiB segments). */
+const MAX_SPARE_SLOT_SETS = 2;
+
 /**
  * A thread (file-batch-worker.ts) that reads archive exports' small files. A few per process
  * (one per core, up to MAX_THREADS), started on first use and shared by every export: each
@@ -124,7 +127,10 @@ export class FileBatchThread {
     session.onClosed = (idle) => {
       this.sessions.delete(id);
       if (this.sessions.size === 0) this.worker.unref();
-      void idle.then(() => this.spareSlots.push(slots));
+      void idle.then(() => {
+        // A burst of concurrent exports leaves sets behind: keep a few, let the rest be freed.
+        if (this.spareSlots.length < MAX_SPARE_SLOT_SETS) this.spareSlots.push(slots);
+      });
     };
     return session;
   }

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { DataSource } from 'typeorm';
-import type { ExportFormat } from '../../src/entities/value-sets';
 import * as unzipper from 'unzipper';
 import {
   ARCHIVE_MANIFEST,
@@ -22,6 +21,7 @@ import {
   type StoredImage,
 } from '../../src/storage/image-storage';
 import { tarEntries } from '../helpers/archives';
+import { runExport } from '../helpers/exports';
 import { makeOwnedCrawlJob } from '../helpers/factories';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
@@ -110,20 +110,6 @@ describe('archive exports of many files', () => {
     return { userId: user.id, crawlJobId: crawlJob.id, entries, ids: ids.map((r) => r.id) };
   }
 
-  async function exportOf(
-    service: ExportJobService,
-    job: { userId: string; crawlJobId: number },
-    format: ExportFormat,
-    onProgress?: (exported: number) => void,
-  ) {
-    const requested = await service.request(job.userId, {
-      crawlJobId: job.crawlJobId,
-      name: `archive ${format}`,
-      format,
-    });
-    return service.run(requested.id, (p) => onProgress?.(p.exportedImages));
-  }
-
   /** The archive's file entries (the manifest dropped), in order; zip CRCs checked. */
   async function filesIn(format: 'zip' | 'tar', file: string): Promise<Array<[string, Buffer]>> {
     if (format === 'tar') {
@@ -168,7 +154,9 @@ describe('archive exports of many files', () => {
             : `img_${i}.jpg`;
       const job = await crawlJobWithFiles(storageDir, sizes, name);
       const progress: number[] = [];
-      const done = await exportOf(service, job, format, (n) => progress.push(n));
+      const done = await runExport(service, job, format, {
+        onProgress: (p) => progress.push(p.exportedImages),
+      });
       expect(done).toMatchObject({ status: 'completed', exportedImages: sizes.length });
       // Progress counts written files exactly, at multiples of 1,000 even inside a segment.
       expect(progress).toEqual([1000, 2000, 2000]);
@@ -186,8 +174,8 @@ describe('archive exports of many files', () => {
       await crawlJobWithFiles(storageDir, [...sizes].reverse()),
     ];
     const [tar, zip] = await Promise.all([
-      exportOf(service, first, 'tar'),
-      exportOf(service, second, 'zip'),
+      runExport(service, first, 'tar'),
+      runExport(service, second, 'zip'),
     ]);
     expect(tar.status).toBe('completed');
     expect(zip.status).toBe('completed');
@@ -211,7 +199,7 @@ describe('archive exports of many files', () => {
     await rm(fifo);
     execFileSync('mkfifo', [fifo]);
     for (const format of ['tar', 'zip'] as const) {
-      const done = await exportOf(service, job, format);
+      const done = await runExport(service, job, format);
       expect(done.status).toBe('failed');
       expect(done.errorMessage).toContain(`image ${job.ids[1]}: not a regular file`);
     }
@@ -225,7 +213,7 @@ describe('archive exports of many files', () => {
     );
     await rm(path.join(storageDir, `job-${job.crawlJobId}/250.bin`));
     for (const format of ['tar', 'zip'] as const) {
-      const done = await exportOf(service, job, format);
+      const done = await runExport(service, job, format);
       expect(done.status).toBe('failed');
       expect(done.errorMessage).toMatch(new RegExp(`image ${job.ids[250]}: file not found`));
     }
@@ -239,8 +227,8 @@ describe('archive exports of many files', () => {
         WHERE crawl_job_id = $1`,
       [job.crawlJobId],
     );
-    const tar = await exportOf(service, job, 'tar');
-    const jsonl = await exportOf(service, job, 'jsonl');
+    const tar = await runExport(service, job, 'tar');
+    const jsonl = await runExport(service, job, 'jsonl');
     expect([tar.status, jsonl.status]).toEqual(['completed', 'completed']);
     const entries = await tarEntries(service.filePath(tar));
     const [name, manifest] = entries[0];

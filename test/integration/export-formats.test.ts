@@ -25,6 +25,7 @@ import { startAzurite, type Azurite } from '../helpers/azurite';
 import { makeOwnedCrawlJob } from '../helpers/factories';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { tarEntries } from '../helpers/archives';
+import { runExport } from '../helpers/exports';
 
 /**
  * Every export format to every kind of destination, reading files from local disk and from a
@@ -243,13 +244,9 @@ describe('exports of every format, local and blob storage', () => {
          VALUES ($1, 'https://e.com/a', 'a.jpg', $2)`,
         [crawlJob.id, `c${crawlJob.id}/a.bin`],
       );
-      const requested = await service.request(user.id, {
-        crawlJobId: crawlJob.id,
-        name: 'sas',
-        format,
-        options,
-      });
-      return { user, done: await service.run(requested.id) };
+      const owner = { userId: user.id, crawlJobId: crawlJob.id };
+      const done = await runExport(service, owner, format, { name: 'sas', exportOptions: options });
+      return { user, done };
     }
 
     it('download_url is a read-only SAS URL of the blob that expires at expires_at', async () => {
@@ -336,12 +333,7 @@ describe('exports of every format, local and blob storage', () => {
          VALUES ($1, 'https://e.com/x', 'x.jpg', $2) RETURNING id`,
           [crawlJob.id, storageUrl(other.url, images.url)],
         );
-        const requested = await service.request(user.id, {
-          crawlJobId: crawlJob.id,
-          name: 'x',
-          format: 'zip',
-        });
-        const done = await service.run(requested.id);
+        const done = await runExport(service, { userId: user.id, crawlJobId: crawlJob.id }, 'zip');
         expect(done.status).toBe('failed');
         expect(done.errorMessage).toContain(`image ${id}:`);
         const left: string[] = [];
@@ -380,12 +372,7 @@ describe('exports of every format, local and blob storage', () => {
            VALUES ($1, 'https://e.com/x', 'x.jpg', $2) RETURNING id`,
           [crawlJob.id, storageUrl],
         );
-        const requested = await service.request(user.id, {
-          crawlJobId: crawlJob.id,
-          name: 'x',
-          format: 'tar',
-        });
-        const done = await service.run(requested.id);
+        const done = await runExport(service, { userId: user.id, crawlJobId: crawlJob.id }, 'tar');
         expect(done.status).toBe('failed');
         expect(done.errorMessage).toContain(`image ${id}:`);
         expect(done.errorMessage).toMatch(
@@ -401,12 +388,8 @@ describe('exports of every format, local and blob storage', () => {
          VALUES ($1, 'https://e.com/x', 'x.jpg', 'job/inside.bin')`,
         [crawlJob.id],
       );
-      const requested = await service.request(user.id, {
-        crawlJobId: crawlJob.id,
-        name: 'x',
-        format: 'tar',
-      });
-      expect((await service.run(requested.id)).status).toBe('completed');
+      const done = await runExport(service, { userId: user.id, crawlJobId: crawlJob.id }, 'tar');
+      expect(done.status).toBe('completed');
     });
   });
 
@@ -428,15 +411,11 @@ describe('exports of every format, local and blob storage', () => {
       rows = await rowsOf(job.crawlJobId);
     });
 
-    async function runExport(format: ExportFormat) {
-      const requested = await service.request(job.userId, {
-        crawlJobId: job.crawlJobId,
-        name: `${where} ${format}`,
-        format,
-      });
+    async function exportedBytes(format: ExportFormat) {
       const progress: number[] = [];
-      const done = await service.run(requested.id, (p) => {
-        progress.push(p.exportedImages);
+      const done = await runExport(service, job, format, {
+        name: `${where} ${format}`,
+        onProgress: (p) => progress.push(p.exportedImages),
       });
       expect(done).toMatchObject({
         status: 'completed',
@@ -456,7 +435,7 @@ describe('exports of every format, local and blob storage', () => {
     }
 
     it('csv: byte for byte what csv-stringify wrote, formulas neutralised, text cells quoted', async () => {
-      const bytes = await runExport('csv');
+      const bytes = await exportedBytes('csv');
       expect(bytes.toString('utf8')).toBe(expectedCsv(rows));
     });
 
@@ -465,19 +444,14 @@ describe('exports of every format, local and blob storage', () => {
         destination: setup.destination,
         csvFormulaProtection: false,
       });
-      const requested = await plain.request(job.userId, {
-        crawlJobId: job.crawlJobId,
-        name: 'plain',
-        format: 'csv',
-      });
-      const done = await plain.run(requested.id);
+      const done = await runExport(plain, job, 'csv', { name: 'plain' });
       expect(done.status).toBe('completed');
       const bytes = await exportBytes(done.downloadUrl!);
       expect(bytes.toString('utf8')).toBe(expectedCsv(rows, false));
     });
 
     it('jsonl: byte for byte what JSON.stringify wrote, one row per line', async () => {
-      const bytes = await runExport('jsonl');
+      const bytes = await exportedBytes('jsonl');
       expect(bytes.toString('utf8')).toBe(expectedJsonl(rows));
       expect(
         bytes
@@ -491,7 +465,7 @@ describe('exports of every format, local and blob storage', () => {
     it.each(['zip', 'tar'] as const)(
       '%s: manifest.jsonl byte for byte, and every image file as stored',
       async (format) => {
-        const bytes = await runExport(format);
+        const bytes = await exportedBytes(format);
         const entries =
           format === 'zip' ? await zipEntries(bytes) : new Map(await tarEntries(bytes));
         expect(entries.get(ARCHIVE_MANIFEST)?.toString('utf8')).toBe(expectedJsonl(rows));
@@ -511,12 +485,12 @@ describe('exports of every format, local and blob storage', () => {
       );
       const before = await setup.leftovers();
       for (const format of ['zip', 'tar'] as const) {
-        const requested = await service.request(owned.user.id, {
-          crawlJobId: owned.crawlJob.id,
-          name: 'missing',
+        const done = await runExport(
+          service,
+          { userId: owned.user.id, crawlJobId: owned.crawlJob.id },
           format,
-        });
-        const done = await service.run(requested.id);
+          { name: 'missing' },
+        );
         expect(done.status).toBe('failed');
         expect(done.errorMessage).toContain(`image ${missing.id}:`);
         expect(done.errorMessage).toMatch(/not found/);
