@@ -56,4 +56,6 @@ export function validateSettings(env: Env = process.env): void {
   wholeNumberSetting('PIXCRAWLER_LOCK_RETRIES', 5, env);
   wholeNumberSetting('PIXCRAWLER_LOCK_RETRY_DELAY_MS', 1000, env);
   portSetting('PIXCRAWLER_EMBEDDED_PORT', env);
+  wholeNumberSetting('PIXCRAWLER_REWRITE_LIMIT_ROWS', 100_000, env);
+  wholeNumberSetting('PIXCRAWLER_REWRITE_LIMIT_MB', 64, env);
 }

@@ -21,7 +21,14 @@ import {
   StatusColumn,
   TimestampedEntity,
 } from './columns';
-import { EXPORT_FORMATS, JOB_STATUSES, type ExportFormat, type JobStatus } from './value-sets';
+import {
+  EXPORT_FORMATS,
+  JOB_STATUSES,
+  SAFE_EXPORT_FORMAT,
+  SAFE_JOB_STATUS,
+  type ExportFormat,
+  type JobStatus,
+} from './value-sets';
 import type { CrawlJob } from './crawl-job.entity';
 import type { Profile } from './profile.entity';
 
@@ -40,8 +47,8 @@ export interface ExportOptions {
 @Index('ix_export_job_crawl_job_id', ['crawlJobId'])
 // Only the pending jobs: a claim reads one entry however many finished jobs the table holds.
 @Index('ix_export_job_pending', ['id'], { where: PENDING_JOB })
-@CheckRule('ck_export_jobs_status', oneOf('status', JOB_STATUSES))
-@CheckRule('ck_export_jobs_format', oneOf('format', EXPORT_FORMATS))
+@CheckRule('ck_export_jobs_status', oneOf('status', JOB_STATUSES, SAFE_JOB_STATUS))
+@CheckRule('ck_export_jobs_format', oneOf('format', EXPORT_FORMATS, SAFE_EXPORT_FORMAT))
 @CheckRule('ck_export_jobs_progress', percentage('progress'))
 @CheckRule('ck_export_jobs_total_images', nonNegative('total_images'))
 @CheckRule('ck_export_jobs_exported_images', nonNegative('exported_images'))

@@ -19,7 +19,7 @@ import {
   StatusColumn,
   TimestampedEntity,
 } from './columns';
-import { JOB_STATUSES, type JobStatus } from './value-sets';
+import { JOB_STATUSES, SAFE_JOB_STATUS, type JobStatus } from './value-sets';
 import type { CrawlJob } from './crawl-job.entity';
 
 /** The rules a validation job applies to each image; every rule is optional. */
@@ -38,7 +38,7 @@ export interface ValidationRules {
 @Index('ix_validation_job_crawl_job_id', ['crawlJobId'])
 // Only the pending jobs: a claim reads one entry however many finished jobs the table holds.
 @Index('ix_validation_job_pending', ['id'], { where: PENDING_JOB })
-@CheckRule('ck_validation_jobs_status', oneOf('status', JOB_STATUSES))
+@CheckRule('ck_validation_jobs_status', oneOf('status', JOB_STATUSES, SAFE_JOB_STATUS))
 @CheckRule('ck_validation_jobs_progress', percentage('progress'))
 @CheckRule('ck_validation_jobs_total_images', nonNegative('total_images'))
 @CheckRule('ck_validation_jobs_validated_images', nonNegative('validated_images'))

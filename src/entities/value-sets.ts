@@ -30,3 +30,10 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 export const SAFE_PROFILE_ROLE: ProfileRole = 'user';
 export const SAFE_PROJECT_STATUS: ProjectStatus = 'archived';
 export const SAFE_CRAWL_JOB_STATUS: JobStatus = 'failed';
+/** validation_jobs.status and export_jobs.status → 'failed', for the crawl jobs' reason. */
+export const SAFE_JOB_STATUS: JobStatus = 'failed';
+/**
+ * export_jobs.format → 'zip': the column's default, the format a job gets when none is asked
+ * for (a database Alembic built may hold others). The backup keeps the original.
+ */
+export const SAFE_EXPORT_FORMAT: ExportFormat = 'zip';

@@ -20,6 +20,12 @@ import {
 
 type Queryable = Pick<DataSource, 'query'>;
 
+/**
+ * Alembic's bookkeeping table on a database PixCrawler's Python side migrated. The Python side
+ * reads it, so nothing here changes it, and `verify` does not count it as part of the schema.
+ */
+export const ALEMBIC_VERSION_TABLE = 'alembic_version';
+
 /** The schema the connection works in: the DataSource's `schema` option, else current_schema(). */
 export async function currentSchema(dataSource: DataSource): Promise<string> {
   const configured = (dataSource.options as { schema?: string }).schema;

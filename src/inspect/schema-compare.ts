@@ -273,7 +273,8 @@ const samePredicate = (a: IndexShape, b: IndexShape) =>
     ? (a.where === null) === (b.where === null)
     : (a.where ?? null) === (b.where ?? null);
 
-const sameIndexDefinition = (a: IndexShape, b: IndexShape) =>
+/** Same columns, uniqueness, access method and predicate: one index could stand for the other. */
+export const sameIndexDefinition = (a: IndexShape, b: IndexShape) =>
   sameList(a.columns, b.columns) &&
   a.unique === b.unique &&
   a.method === b.method &&

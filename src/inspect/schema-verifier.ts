@@ -7,7 +7,7 @@ import {
 } from './schema-compare';
 import { canonicalSpellings, expectedSchema } from './expected-schema';
 import { incompleteMigrations, migrationStates } from './migration-states';
-import { currentSchema, readSchemaCatalog } from './schema-catalog';
+import { ALEMBIC_VERSION_TABLE, currentSchema, readSchemaCatalog } from './schema-catalog';
 import { schemaDrift } from './schema-drift';
 import type { ForeignKeyShape, IndexShape, TableShape } from './schema-shape';
 
@@ -399,7 +399,11 @@ export async function verifySchema(
   const migrationsTable = dataSource.options.migrationsTableName ?? 'migrations';
   const findings: Finding[] = await spellAsPostgres(dataSource, schema, expected, actual);
   const differences = compareSchemas(expected, actual, {
-    ignoredTables: [migrationsTable, dataSource.options.metadataTableName ?? 'typeorm_metadata'],
+    ignoredTables: [
+      migrationsTable,
+      dataSource.options.metadataTableName ?? 'typeorm_metadata',
+      ALEMBIC_VERSION_TABLE,
+    ],
   });
   findings.push(...differences.map(findingOf));
   // A missing object whose migration is recorded as applied: say which, and whether migrate

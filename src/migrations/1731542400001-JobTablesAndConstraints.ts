@@ -1,6 +1,12 @@
 import type { QueryRunner } from 'typeorm';
 import type { PixCrawlerMigration } from './migration-traits';
-import { applyMigrationTimeouts, renamePrimaryKey } from './lock-safe-ddl';
+import {
+  applyMigrationTimeouts,
+  ensureConstraint,
+  releaseConstraint,
+  renamePrimaryKey,
+  type ConstraintDefinition,
+} from './lock-safe-ddl';
 import { quoteIdentifier } from '../sql/quote';
 
 /**
@@ -8,9 +14,14 @@ import { quoteIdentifier } from '../sql/quote';
  * - primary keys renamed to pk_<table> (metadata only);
  * - foreign keys and check constraints on the five existing tables added NOT VALID: new and
  *   updated rows are checked at once, but no existing row is scanned while writers wait. The
- *   scan happens in ValidateConstraints, under a lock that blocks no writer;
+ *   scan happens in ValidateConstraints, under a lock that blocks no writer. A foreign key the
+ *   table has already with SPEC's definition (PixCrawler's Alembic 001 made them all) is renamed
+ *   instead: catalog only, and it stays validated;
  * - validation_jobs and export_jobs created whole, with their keys, checks and indexes (they are
- *   new and empty, so nothing here can block anyone).
+ *   new and empty, so nothing here can block anyone). Where they exist already (Alembic 001
+ *   made them, with rows), they are adopted the same way as the five: keys renamed, checks added
+ *   NOT VALID, and `export_jobs.file_size` widened to bigint, which rewrites the table (migrate
+ *   refuses that above PIXCRAWLER_REWRITE_LIMIT_* without --allow-rewrite; plan says so).
  * The indexes on the existing tables are built concurrently by the next migration.
  *
  * squawk (npm run lint:migrations) warns prefer-bigint-over-int, prefer-identity and
@@ -21,11 +32,7 @@ import { quoteIdentifier } from '../sql/quote';
  */
 
 /** Frozen with this migration: the constraints ValidateConstraints validates and re-adds. */
-export const EXISTING_TABLE_CONSTRAINTS: ReadonlyArray<{
-  table: string;
-  name: string;
-  definition: string;
-}> = [
+export const EXISTING_TABLE_CONSTRAINTS: readonly ConstraintDefinition[] = [
   {
     table: 'projects',
     name: 'fk_projects_user_id',
@@ -113,6 +120,133 @@ export const EXISTING_TABLE_CONSTRAINTS: ReadonlyArray<{
 
 const LEGACY_TABLES = ['profiles', 'projects', 'crawl_jobs', 'images', 'activity_logs'];
 
+const JOB_STATUS_CHECK = `CHECK ("status" IN ('pending', 'running', 'completed', 'failed', 'cancelled'))`;
+
+/**
+ * Frozen with this migration: the job tables' keys and checks. Created with the tables; on job
+ * tables that exist already, added NOT VALID (or renamed) and validated by ValidateConstraints.
+ */
+export const JOB_TABLE_CONSTRAINTS: readonly ConstraintDefinition[] = [
+  {
+    table: 'validation_jobs',
+    name: 'fk_validation_jobs_crawl_job_id',
+    definition: `FOREIGN KEY ("crawl_job_id") REFERENCES "crawl_jobs"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+  },
+  { table: 'validation_jobs', name: 'ck_validation_jobs_status', definition: JOB_STATUS_CHECK },
+  {
+    table: 'validation_jobs',
+    name: 'ck_validation_jobs_progress',
+    definition: `CHECK ("progress" BETWEEN 0 AND 100)`,
+  },
+  {
+    table: 'validation_jobs',
+    name: 'ck_validation_jobs_total_images',
+    definition: `CHECK ("total_images" >= 0)`,
+  },
+  {
+    table: 'validation_jobs',
+    name: 'ck_validation_jobs_validated_images',
+    definition: `CHECK ("validated_images" >= 0)`,
+  },
+  {
+    table: 'validation_jobs',
+    name: 'ck_validation_jobs_invalid_images',
+    definition: `CHECK ("invalid_images" >= 0)`,
+  },
+  {
+    table: 'export_jobs',
+    name: 'fk_export_jobs_crawl_job_id',
+    definition: `FOREIGN KEY ("crawl_job_id") REFERENCES "crawl_jobs"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+  },
+  {
+    table: 'export_jobs',
+    name: 'fk_export_jobs_user_id',
+    definition: `FOREIGN KEY ("user_id") REFERENCES "profiles"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+  },
+  { table: 'export_jobs', name: 'ck_export_jobs_status', definition: JOB_STATUS_CHECK },
+  {
+    table: 'export_jobs',
+    name: 'ck_export_jobs_format',
+    definition: `CHECK ("format" IN ('zip', 'tar', 'csv', 'jsonl'))`,
+  },
+  {
+    table: 'export_jobs',
+    name: 'ck_export_jobs_progress',
+    definition: `CHECK ("progress" BETWEEN 0 AND 100)`,
+  },
+  {
+    table: 'export_jobs',
+    name: 'ck_export_jobs_total_images',
+    definition: `CHECK ("total_images" >= 0)`,
+  },
+  {
+    table: 'export_jobs',
+    name: 'ck_export_jobs_exported_images',
+    definition: `CHECK ("exported_images" >= 0)`,
+  },
+  {
+    table: 'export_jobs',
+    name: 'ck_export_jobs_file_size',
+    definition: `CHECK ("file_size" >= 0)`,
+  },
+];
+
+/** The job tables' columns, as created; an adopted table's are checked by migrate beforehand. */
+const JOB_TABLE_COLUMNS: Record<string, string[]> = {
+  validation_jobs: [
+    `"id" SERIAL NOT NULL`,
+    `"crawl_job_id" integer NOT NULL`,
+    `"name" character varying(100) NOT NULL`,
+    `"status" character varying(20) NOT NULL DEFAULT 'pending'`,
+    `"progress" integer NOT NULL DEFAULT 0`,
+    `"total_images" integer NOT NULL DEFAULT 0`,
+    `"validated_images" integer NOT NULL DEFAULT 0`,
+    `"invalid_images" integer NOT NULL DEFAULT 0`,
+    `"validation_rules" jsonb NOT NULL DEFAULT '{}'`,
+    `"started_at" TIMESTAMP WITH TIME ZONE`,
+    `"completed_at" TIMESTAMP WITH TIME ZONE`,
+    `"error_message" text`,
+    `"created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now()`,
+    `"updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now()`,
+  ],
+  export_jobs: [
+    `"id" SERIAL NOT NULL`,
+    `"crawl_job_id" integer NOT NULL`,
+    `"user_id" uuid NOT NULL`,
+    `"name" character varying(100) NOT NULL`,
+    `"status" character varying(20) NOT NULL DEFAULT 'pending'`,
+    `"progress" integer NOT NULL DEFAULT 0`,
+    `"format" character varying(20) NOT NULL DEFAULT 'zip'`,
+    `"total_images" integer NOT NULL DEFAULT 0`,
+    `"exported_images" integer NOT NULL DEFAULT 0`,
+    `"file_size" bigint`,
+    `"download_url" text`,
+    `"export_options" jsonb NOT NULL DEFAULT '{}'`,
+    `"started_at" TIMESTAMP WITH TIME ZONE`,
+    `"completed_at" TIMESTAMP WITH TIME ZONE`,
+    `"expires_at" TIMESTAMP WITH TIME ZONE`,
+    `"error_message" text`,
+    `"created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now()`,
+    `"updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now()`,
+  ],
+};
+
+/** Plain indexes of the job tables: instant on the new, empty tables. */
+const JOB_TABLE_INDEXES: ReadonlyArray<{ table: string; name: string; column: string }> = [
+  { table: 'validation_jobs', name: 'ix_validation_job_status', column: 'status' },
+  { table: 'validation_jobs', name: 'ix_validation_job_crawl_job_id', column: 'crawl_job_id' },
+  { table: 'export_jobs', name: 'ix_export_job_status', column: 'status' },
+  { table: 'export_jobs', name: 'ix_export_job_user_id', column: 'user_id' },
+  { table: 'export_jobs', name: 'ix_export_job_crawl_job_id', column: 'crawl_job_id' },
+];
+
+/** Columns an adopted job table may hold as integer where SPEC has bigint (Alembic 001's). */
+const WIDENED_COLUMNS: ReadonlyArray<{ table: string; column: string }> = [
+  { table: 'export_jobs', column: 'file_size' },
+];
+
+const JOB_TABLES = Object.keys(JOB_TABLE_COLUMNS);
+
 const migrationsTableName = (queryRunner: QueryRunner) =>
   queryRunner.connection.options.migrationsTableName ?? 'migrations';
 
@@ -120,8 +254,7 @@ export class JobTablesAndConstraints1731542400001 implements PixCrawlerMigration
   name = 'JobTablesAndConstraints1731542400001';
   readonly constrainsExistingRows = true;
   readonly creates = [
-    { kind: 'table' as const, table: 'validation_jobs', name: 'validation_jobs' },
-    { kind: 'table' as const, table: 'export_jobs', name: 'export_jobs' },
+    ...JOB_TABLES.map((table) => ({ kind: 'table' as const, table, name: table })),
     ...EXISTING_TABLE_CONSTRAINTS.map(({ table, name }) => ({
       kind: 'constraint' as const,
       table,
@@ -142,88 +275,55 @@ export class JobTablesAndConstraints1731542400001 implements PixCrawlerMigration
     if (await queryRunner.hasTable(migrationsTable)) {
       await renamePrimaryKey(queryRunner, migrationsTable, `pk_${migrationsTable}`);
     }
-    for (const { table, name, definition } of EXISTING_TABLE_CONSTRAINTS) {
-      // squawk: adding-foreign-key-constraint / constraint-missing-not-valid are satisfied by
-      // NOT VALID; ValidateConstraints validates them without blocking writes.
-      await queryRunner.query(
-        `ALTER TABLE ${quoteIdentifier(table)} ADD CONSTRAINT ${quoteIdentifier(name)} ${definition} NOT VALID`,
-      );
+    for (const constraint of EXISTING_TABLE_CONSTRAINTS) {
+      await ensureConstraint(queryRunner, constraint);
     }
 
-    await queryRunner.query(`CREATE TABLE "validation_jobs" (
-      "id" SERIAL NOT NULL,
-      "crawl_job_id" integer NOT NULL,
-      "name" character varying(100) NOT NULL,
-      "status" character varying(20) NOT NULL DEFAULT 'pending',
-      "progress" integer NOT NULL DEFAULT 0,
-      "total_images" integer NOT NULL DEFAULT 0,
-      "validated_images" integer NOT NULL DEFAULT 0,
-      "invalid_images" integer NOT NULL DEFAULT 0,
-      "validation_rules" jsonb NOT NULL DEFAULT '{}',
-      "started_at" TIMESTAMP WITH TIME ZONE,
-      "completed_at" TIMESTAMP WITH TIME ZONE,
-      "error_message" text,
-      "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
-      "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
-      CONSTRAINT "pk_validation_jobs" PRIMARY KEY ("id"),
-      CONSTRAINT "fk_validation_jobs_crawl_job_id" FOREIGN KEY ("crawl_job_id") REFERENCES "crawl_jobs"("id") ON DELETE CASCADE ON UPDATE NO ACTION,
-      CONSTRAINT "ck_validation_jobs_status" CHECK ("status" IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
-      CONSTRAINT "ck_validation_jobs_progress" CHECK ("progress" BETWEEN 0 AND 100),
-      CONSTRAINT "ck_validation_jobs_total_images" CHECK ("total_images" >= 0),
-      CONSTRAINT "ck_validation_jobs_validated_images" CHECK ("validated_images" >= 0),
-      CONSTRAINT "ck_validation_jobs_invalid_images" CHECK ("invalid_images" >= 0))`);
-    // New, empty table: a plain CREATE INDEX is instant here.
-    await queryRunner.query(
-      `CREATE INDEX "ix_validation_job_status" ON "validation_jobs" ("status")`,
-    );
-    await queryRunner.query(
-      `CREATE INDEX "ix_validation_job_crawl_job_id" ON "validation_jobs" ("crawl_job_id")`,
-    );
-
-    await queryRunner.query(`CREATE TABLE "export_jobs" (
-      "id" SERIAL NOT NULL,
-      "crawl_job_id" integer NOT NULL,
-      "user_id" uuid NOT NULL,
-      "name" character varying(100) NOT NULL,
-      "status" character varying(20) NOT NULL DEFAULT 'pending',
-      "progress" integer NOT NULL DEFAULT 0,
-      "format" character varying(20) NOT NULL DEFAULT 'zip',
-      "total_images" integer NOT NULL DEFAULT 0,
-      "exported_images" integer NOT NULL DEFAULT 0,
-      "file_size" bigint,
-      "download_url" text,
-      "export_options" jsonb NOT NULL DEFAULT '{}',
-      "started_at" TIMESTAMP WITH TIME ZONE,
-      "completed_at" TIMESTAMP WITH TIME ZONE,
-      "expires_at" TIMESTAMP WITH TIME ZONE,
-      "error_message" text,
-      "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
-      "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
-      CONSTRAINT "pk_export_jobs" PRIMARY KEY ("id"),
-      CONSTRAINT "fk_export_jobs_crawl_job_id" FOREIGN KEY ("crawl_job_id") REFERENCES "crawl_jobs"("id") ON DELETE CASCADE ON UPDATE NO ACTION,
-      CONSTRAINT "fk_export_jobs_user_id" FOREIGN KEY ("user_id") REFERENCES "profiles"("id") ON DELETE CASCADE ON UPDATE NO ACTION,
-      CONSTRAINT "ck_export_jobs_status" CHECK ("status" IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
-      CONSTRAINT "ck_export_jobs_format" CHECK ("format" IN ('zip', 'tar', 'csv', 'jsonl')),
-      CONSTRAINT "ck_export_jobs_progress" CHECK ("progress" BETWEEN 0 AND 100),
-      CONSTRAINT "ck_export_jobs_total_images" CHECK ("total_images" >= 0),
-      CONSTRAINT "ck_export_jobs_exported_images" CHECK ("exported_images" >= 0),
-      CONSTRAINT "ck_export_jobs_file_size" CHECK ("file_size" >= 0))`);
-    await queryRunner.query(`CREATE INDEX "ix_export_job_status" ON "export_jobs" ("status")`);
-    await queryRunner.query(`CREATE INDEX "ix_export_job_user_id" ON "export_jobs" ("user_id")`);
-    await queryRunner.query(
-      `CREATE INDEX "ix_export_job_crawl_job_id" ON "export_jobs" ("crawl_job_id")`,
-    );
+    for (const table of JOB_TABLES) {
+      const constraints = JOB_TABLE_CONSTRAINTS.filter((c) => c.table === table);
+      if (await queryRunner.hasTable(table)) {
+        await adoptJobTable(queryRunner, table, constraints);
+        continue;
+      }
+      await queryRunner.query(
+        `CREATE TABLE ${quoteIdentifier(table)} (\n      ${[
+          ...JOB_TABLE_COLUMNS[table],
+          `CONSTRAINT ${quoteIdentifier(`pk_${table}`)} PRIMARY KEY ("id")`,
+          ...constraints.map(
+            ({ name, definition }) => `CONSTRAINT ${quoteIdentifier(name)} ${definition}`,
+          ),
+        ].join(',\n      ')})`,
+      );
+      // New, empty table: a plain CREATE INDEX is instant here.
+      for (const index of JOB_TABLE_INDEXES.filter((i) => i.table === table)) {
+        await queryRunner.query(
+          `CREATE INDEX ${quoteIdentifier(index.name)} ON ${quoteIdentifier(table)} (${quoteIdentifier(index.column)})`,
+        );
+      }
+    }
   }
 
   public async down(queryRunner: QueryRunner): Promise<void> {
     await applyMigrationTimeouts(queryRunner, { transactional: true });
     // IF EXISTS: every step can be run again after a failure part way (see down() of the others).
-    await queryRunner.query(`DROP TABLE IF EXISTS "export_jobs"`);
-    await queryRunner.query(`DROP TABLE IF EXISTS "validation_jobs"`);
-    for (const { table, name } of [...EXISTING_TABLE_CONSTRAINTS].reverse()) {
-      await queryRunner.query(
-        `ALTER TABLE ${quoteIdentifier(table)} DROP CONSTRAINT IF EXISTS ${quoteIdentifier(name)}`,
+    for (const table of [...JOB_TABLES].reverse()) {
+      if (!(await queryRunner.hasTable(table))) continue;
+      const [{ any }]: { any: boolean }[] = await queryRunner.query(
+        `SELECT EXISTS (SELECT 1 FROM ${quoteIdentifier(table)}) AS any`,
       );
+      if (!any) {
+        await queryRunner.query(`DROP TABLE IF EXISTS ${quoteIdentifier(table)}`);
+        continue;
+      }
+      // Jobs are data too (an adopted table held them before the upgrade): the table stays, in
+      // the shape it was adopted from, less what only this migration gave it.
+      for (const constraint of JOB_TABLE_CONSTRAINTS.filter((c) => c.table === table).reverse()) {
+        await releaseConstraint(queryRunner, constraint);
+      }
+      await renamePrimaryKey(queryRunner, table, `${table}_pkey`);
+    }
+    for (const constraint of [...EXISTING_TABLE_CONSTRAINTS].reverse()) {
+      await releaseConstraint(queryRunner, constraint);
     }
     const migrationsTable = migrationsTableName(queryRunner);
     if (await queryRunner.hasTable(migrationsTable)) {
@@ -237,4 +337,32 @@ export class JobTablesAndConstraints1731542400001 implements PixCrawlerMigration
       await renamePrimaryKey(queryRunner, table, `${table}_pkey`);
     }
   }
+}
+
+/**
+ * A job table that exists already (PixCrawler's Alembic 001 made it, with rows): its primary key
+ * renamed, integer columns SPEC makes bigint widened (a rewrite, under ACCESS EXCLUSIVE: migrate
+ * has checked the table's size against the rewrite limit), and its keys and checks ensured like
+ * the existing tables' (renamed when present, else added NOT VALID). Its plain indexes, when
+ * missing, are built concurrently by IndexExistingTables.
+ */
+async function adoptJobTable(
+  queryRunner: QueryRunner,
+  table: string,
+  constraints: readonly ConstraintDefinition[],
+): Promise<void> {
+  await renamePrimaryKey(queryRunner, table, `pk_${table}`);
+  for (const { column } of WIDENED_COLUMNS.filter((w) => w.table === table)) {
+    const [found]: { type: string }[] = await queryRunner.query(
+      `SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute
+        WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped`,
+      [table, column],
+    );
+    if (found?.type === 'integer') {
+      await queryRunner.query(
+        `ALTER TABLE ${quoteIdentifier(table)} ALTER COLUMN ${quoteIdentifier(column)} TYPE bigint`,
+      );
+    }
+  }
+  for (const constraint of constraints) await ensureConstraint(queryRunner, constraint);
 }

@@ -6,6 +6,7 @@ import {
   createIndexConcurrently,
   dropIndexConcurrently,
   indexState,
+  releaseIndex,
   resetMigrationTimeouts,
   uniqueConstraintsOnColumn,
   type IndexDefinition,
@@ -19,8 +20,14 @@ import { quoteIdentifier } from '../sql/quote';
  * is killed half way, the next run keeps the indexes already built, rebuilds any INVALID one the
  * interruption left, and goes on.
  *
+ * The least work the catalog allows (createIndexConcurrently): an index of SPEC's name and
+ * definition is kept, one of SPEC's definition under another name renamed, one of SPEC's name
+ * and another definition replaced (built under a temporary name first).
+ *
  * The unique index ix_profiles_email then takes over from the old unique constraint on
- * profiles.email (whatever its name), which is dropped: uniqueness holds at every moment.
+ * profiles.email (whatever its name), which is dropped: uniqueness holds at every moment. On a
+ * database PixCrawler's Alembic 001 built, ix_profiles_email is a plain index beside that
+ * constraint: the unique one replaces it, then the constraint goes.
  *
  * squawk (npm run lint:migrations) warns prefer-robust-stmts (no IF NOT EXISTS / IF EXISTS
  * outside a transaction); kept on purpose: every statement is guarded by a catalog lookup
@@ -37,6 +44,21 @@ const INDEXES: IndexDefinition[] = [
   { name: 'ix_activity_log_timestamp', table: 'activity_logs', columns: ['timestamp'] },
 ];
 
+/**
+ * The job tables' indexes, for job tables that existed before JobTablesAndConstraints (which
+ * creates them with these on a new database): built concurrently when missing, and left in
+ * place by down() (the table keeps its rows, and its lookups want them either way).
+ */
+const ADOPTED_JOB_TABLE_INDEXES: IndexDefinition[] = [
+  { name: 'ix_validation_job_status', table: 'validation_jobs', columns: ['status'] },
+  { name: 'ix_validation_job_crawl_job_id', table: 'validation_jobs', columns: ['crawl_job_id'] },
+  { name: 'ix_export_job_status', table: 'export_jobs', columns: ['status'] },
+  { name: 'ix_export_job_user_id', table: 'export_jobs', columns: ['user_id'] },
+  { name: 'ix_export_job_crawl_job_id', table: 'export_jobs', columns: ['crawl_job_id'] },
+];
+
+const RESERVED = [...INDEXES, ...ADOPTED_JOB_TABLE_INDEXES].map((index) => index.name);
+
 /** The name PostgreSQL gives `UNIQUE ("email")`, which is what down() restores. */
 const LEGACY_EMAIL_CONSTRAINT = 'profiles_email_key';
 
@@ -50,8 +72,8 @@ export class IndexExistingTables1731542400002 implements PixCrawlerMigration {
     assertOutsideTransaction(queryRunner, this.name);
     await applyMigrationTimeouts(queryRunner, { transactional: false });
     try {
-      for (const index of INDEXES) {
-        await createIndexConcurrently(queryRunner, index);
+      for (const index of [...INDEXES, ...ADOPTED_JOB_TABLE_INDEXES]) {
+        await createIndexConcurrently(queryRunner, index, { reserved: RESERVED });
       }
       for (const name of await uniqueConstraintsOnColumn(queryRunner, 'profiles', 'email')) {
         // Drops the constraint's own index with it; ix_profiles_email already guards uniqueness.
@@ -82,7 +104,7 @@ export class IndexExistingTables1731542400002 implements PixCrawlerMigration {
         );
       }
       for (const index of [...INDEXES].reverse()) {
-        await dropIndexConcurrently(queryRunner, index.name);
+        await releaseIndex(queryRunner, index.name);
       }
     } finally {
       await resetMigrationTimeouts(queryRunner);

@@ -1,19 +1,18 @@
 import type { QueryRunner } from 'typeorm';
 import type { PixCrawlerMigration } from './migration-traits';
 import {
+  adoptedConstraint,
   applyMigrationTimeouts,
+  enforcingConstraint,
+  foreignKeyParts,
   otherForeignKeysOn,
   resetMigrationTimeouts,
 } from './lock-safe-ddl';
-import { EXISTING_TABLE_CONSTRAINTS } from './1731542400001-JobTablesAndConstraints';
+import {
+  EXISTING_TABLE_CONSTRAINTS,
+  JOB_TABLE_CONSTRAINTS,
+} from './1731542400001-JobTablesAndConstraints';
 import { quoteIdentifier } from '../sql/quote';
-
-/** The columns of a `FOREIGN KEY ("a", "b") REFERENCES …` definition; none for a check. */
-const foreignKeyColumns = (definition: string): string[] =>
-  /^FOREIGN KEY \(([^)]*)\)/
-    .exec(definition)?.[1]
-    .split(',')
-    .map((column) => column.trim().replace(/^"|"$/g, '')) ?? [];
 
 /**
  * Validates the foreign keys and checks that JobTablesAndConstraints added NOT VALID.
@@ -25,7 +24,11 @@ const foreignKeyColumns = (definition: string): string[] =>
  * NO ACTION), which would make a delete fail instead of cascading. Dropping it only after ours
  * is valid keeps the column guarded at every moment; the drop takes a brief ACCESS EXCLUSIVE
  * lock on the table and the one it references. down() does not bring such keys back: the
- * reverted schema is the legacy one, which has no foreign keys. Each constraint is validated in its own statement outside a transaction, so a run
+ * reverted schema is the legacy one, which has no foreign keys. A constraint valid already is
+ * not scanned again: the job tables' on a new database, and a foreign key JobTablesAndConstraints
+ * adopted by renaming. The job tables' constraints are validated here too where those tables
+ * were adopted (added NOT VALID); down() leaves them validated, and JobTablesAndConstraints'
+ * down() removes them. Each constraint is validated in its own statement outside a transaction, so a run
  * that fails on one (a row that breaks it: run `pixcrawler-db preflight`) keeps the ones already
  * validated, and the next run carries on.
  *
@@ -41,13 +44,20 @@ export class ValidateConstraints1731542400003 implements PixCrawlerMigration {
   public async up(queryRunner: QueryRunner): Promise<void> {
     await applyMigrationTimeouts(queryRunner, { transactional: false });
     try {
-      for (const { table, name, definition } of EXISTING_TABLE_CONSTRAINTS) {
-        await queryRunner.query(
-          `ALTER TABLE ${quoteIdentifier(table)} VALIDATE CONSTRAINT ${quoteIdentifier(name)}`,
-        );
-        const columns = foreignKeyColumns(definition);
-        if (columns.length === 0) continue;
-        for (const other of await otherForeignKeysOn(queryRunner, table, columns, name)) {
+      for (const constraint of [...EXISTING_TABLE_CONSTRAINTS, ...JOB_TABLE_CONSTRAINTS]) {
+        const { table, name, definition } = constraint;
+        // Valid already (the job tables' on a new database; a foreign key adopted by renaming):
+        // nothing to scan.
+        const enforcing = await enforcingConstraint(queryRunner, constraint);
+        if (!enforcing?.validated) {
+          await queryRunner.query(
+            `ALTER TABLE ${quoteIdentifier(table)} VALIDATE CONSTRAINT ${quoteIdentifier(name)}`,
+          );
+        }
+        const fk = foreignKeyParts(definition);
+        if (!fk) continue;
+        const kept = enforcing?.name ?? name;
+        for (const other of await otherForeignKeysOn(queryRunner, table, fk.columns, kept)) {
           await queryRunner.query(
             `ALTER TABLE ${quoteIdentifier(table)} DROP CONSTRAINT ${quoteIdentifier(other)}`,
           );
@@ -64,6 +74,8 @@ export class ValidateConstraints1731542400003 implements PixCrawlerMigration {
     try {
       await applyMigrationTimeouts(queryRunner, { transactional: true });
       for (const { table, name, definition } of EXISTING_TABLE_CONSTRAINTS) {
+        // Adopted valid from the database as it was (renamed, not added): it stays valid.
+        if ((await adoptedConstraint(queryRunner, table, name)) !== undefined) continue;
         await queryRunner.query(
           `ALTER TABLE ${quoteIdentifier(table)} DROP CONSTRAINT IF EXISTS ${quoteIdentifier(name)}`,
         );

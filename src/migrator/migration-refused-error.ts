@@ -1,4 +1,5 @@
 import type { AdoptionReport } from '../upgrade/adoption';
+import type { DatabaseOrigin } from '../upgrade/origin';
 import type { PreflightReport } from '../upgrade/preflight';
 
 /**
@@ -17,7 +18,13 @@ export type MigrationRefusal =
   /** The database records migrations this code does not know: a newer release migrated it. */
   | { reason: 'unknown-migrations'; migrations: string[] }
   /** The tables exist but no migration is recorded: adopt them explicitly (`baseline`). */
-  | { reason: 'adoption-required'; migration: string; existingTables: string[] }
+  | {
+      reason: 'adoption-required';
+      migration: string;
+      existingTables: string[];
+      /** Which tool made the database, as its catalog tells. */
+      origin?: DatabaseOrigin;
+    }
   /** Existing rows break constraints a pending migration adds. */
   | { reason: 'rows-break-constraints'; migrations: string[]; preflight: PreflightReport }
   /** Reverting the adopted migration would drop tables that hold rows. */

@@ -11,13 +11,15 @@ import {
 import { applyMigrationTimeouts } from '../migrations/lock-safe-ddl';
 import { migrationName, type PixCrawlerMigration } from '../migrations/migration-traits';
 import {
+  baselineStatements,
   checkAdoption,
-  conversionStatements,
   type AdoptionOptions,
   type AdoptionReport,
+  type ColumnRename,
   type TimestampConversion,
 } from '../upgrade/adoption';
-import { existingLegacyTables, LEGACY_TABLE_NAMES } from '../upgrade/legacy-schema';
+import { existingLegacyTables, existingTables, LEGACY_TABLE_NAMES } from '../upgrade/legacy-schema';
+import { detectOrigin } from '../upgrade/origin';
 import { runPreflight, type PreflightReport } from '../upgrade/preflight';
 import { MigrationRefusedError } from './migration-refused-error';
 import { quoteIdentifier } from '../sql/quote';
@@ -58,6 +60,8 @@ export interface MigratorEvents {
   adopting?: (report: AdoptionReport) => void;
   /** The baseline step converted timestamp columns to timestamptz. */
   converted?: (conversions: TimestampConversion[]) => void;
+  /** The baseline step renamed columns from their former names (`metadata_` → `metadata`). */
+  renamed?: (renames: ColumnRename[]) => void;
   /** Preflight ran before the constraint migrations (the report may be clean). */
   preflight?: (report: PreflightReport) => void;
   /** A statement gave up waiting for a lock (lock_timeout); the run is retried after a pause. */
@@ -66,9 +70,10 @@ export interface MigratorEvents {
 
 export interface MigrateOptions extends AdoptionOptions {
   /**
-   * Adopt a database that already holds the five legacy tables: classify their differences
-   * from legacy-schema.ts (upgrade/adoption.ts), convert what converts in place, and record
-   * LegacySchema as applied instead of running it.
+   * Adopt a database that already holds PixCrawler's tables (pre-001, made by the web app's ORM,
+   * or by PixCrawler's Alembic 001): classify their differences from what the migrations start
+   * from (upgrade/adoption.ts), convert what converts in place, and record LegacySchema as
+   * applied instead of running it.
    */
   baseline?: boolean;
   /** Attempts when a migration fails with lock_not_available; default PIXCRAWLER_LOCK_RETRIES or 5. */
@@ -141,8 +146,14 @@ async function retryingLockTimeouts<T>(
 export interface RunDecision {
   /** Known migrations not yet recorded, oldest first (LegacySchema included when adopting). */
   pending: string[];
-  /** Adopting an existing database: LegacySchema is recorded, not run, after the conversions. */
+  /**
+   * Adopting an existing database: how its tables differ, classified. With `baseline`, the
+   * baseline step converts and LegacySchema is recorded, not run; without, a pending migration
+   * adopts tables that exist already (the job tables of a database Alembic built).
+   */
   adoption?: AdoptionReport;
+  /** The baseline step runs: LegacySchema is pending and its tables are adopted. */
+  baseline?: boolean;
   /** Preflight, when a constraint migration is pending on tables that exist (may be clean). */
   preflight?: PreflightReport;
 }
@@ -180,18 +191,23 @@ export async function decideRun(
       });
     }
     adoption = await checkAdoption(dataSource, options);
-    if (adoption.refusals.length > 0) {
-      throw new MigrationRefusedError({
-        reason: 'legacy-shape-mismatch',
-        migration: adopted,
-        adoption,
-      });
-    }
   } else if (adopted && adopting) {
     throw new MigrationRefusedError({
       reason: 'adoption-required',
       migration: adopted,
       existingTables: existing,
+      origin: await detectOrigin(dataSource),
+    });
+  } else if (!adopted && (await tablesPendingMigrationsCreate(dataSource, pending)).length > 0) {
+    // A managed database whose job tables exist before the migration that creates them (it was
+    // reverted with rows in them, which it keeps): the same classification decides.
+    adoption = await checkAdoption(dataSource, options);
+  }
+  if (adoption && adoption.refusals.length > 0) {
+    throw new MigrationRefusedError({
+      reason: 'legacy-shape-mismatch',
+      migration: adopted ?? pending[0],
+      adoption,
     });
   }
 
@@ -208,14 +224,34 @@ export async function decideRun(
       });
     }
   }
-  return { pending, ...(adoption ? { adoption } : {}), ...(preflight ? { preflight } : {}) };
+  return {
+    pending,
+    ...(adoption ? { adoption } : {}),
+    ...(adoption && adopted ? { baseline: true } : {}),
+    ...(preflight ? { preflight } : {}),
+  };
 }
 
 /**
- * The baseline step: the conversions the adoption classified (timestamps to timestamptz), in one
- * transaction under the migration lock timeout, then LegacySchema recorded as applied. The
- * conversions are idempotent (a converted column is no longer classified), so a run that fails
- * between the two is simply run again.
+ * Tables that pending migrations (other than the adopted LegacySchema) create and that exist
+ * already: such a migration adopts them (JobTablesAndConstraints on a database Alembic built).
+ */
+async function tablesPendingMigrationsCreate(
+  dataSource: DataSource,
+  pending: readonly string[],
+): Promise<string[]> {
+  const created = declaredMigrations(dataSource)
+    .filter((m) => pending.includes(migrationName(m)) && !m.adoptsExistingTables)
+    .flatMap((m) => (m.creates ?? []).filter((o) => o.kind === 'table').map((o) => o.table));
+  if (created.length === 0) return [];
+  return existingTables((sql, params) => dataSource.query(sql, params), created);
+}
+
+/**
+ * The baseline step: the conversions the adoption classified (columns renamed from former names,
+ * timestamps to timestamptz), in one transaction under the migration lock timeout, then
+ * LegacySchema recorded as applied. The conversions are idempotent (a converted column is no
+ * longer classified), so a run that fails between the two is simply run again.
  */
 async function adopt(
   dataSource: DataSource,
@@ -223,7 +259,7 @@ async function adopt(
   events: MigratorEvents,
   options: MigrateOptions,
 ): Promise<void> {
-  const statements = conversionStatements(adoption.conversions);
+  const statements = baselineStatements(adoption);
   if (statements.length > 0) {
     await retryingLockTimeouts(
       async () => {
@@ -246,7 +282,8 @@ async function adopt(
       events,
       options,
     );
-    events.converted?.(adoption.conversions);
+    if (adoption.renames.length > 0) events.renamed?.(adoption.renames);
+    if (adoption.conversions.length > 0) events.converted?.(adoption.conversions);
   }
   const executor = new BaselineExecutor(dataSource);
   executor.fake = true;
@@ -371,8 +408,8 @@ export async function runPendingMigrations(
       const decision = await decideRun(dataSource, options);
       if (decision.preflight) events.preflight?.(decision.preflight);
       await repairIncomplete(dataSource, events, options);
-      if (decision.adoption) {
-        events.adopting?.(decision.adoption);
+      if (decision.adoption) events.adopting?.(decision.adoption);
+      if (decision.adoption && decision.baseline) {
         await adopt(dataSource, decision.adoption, events, options);
       }
       const toRun = await pendingMigrations(dataSource);

@@ -6,7 +6,8 @@ import type { TableShape } from '../inspect/schema-shape';
 import { migrationLockTimeout } from '../migrations/lock-safe-ddl';
 import { migrationName, type PixCrawlerMigration } from '../migrations/migration-traits';
 import type { AdoptionReport } from '../upgrade/adoption';
-import { conversionStatements } from '../upgrade/adoption';
+import { detectOrigin, type DatabaseOrigin } from '../upgrade/origin';
+import { baselineStatements } from '../upgrade/adoption';
 import type { PreflightReport } from '../upgrade/preflight';
 import {
   adoptingMigration,
@@ -70,6 +71,8 @@ export interface PlannedMigration {
 
 export interface MigrationPlan {
   schema: string;
+  /** Which tool made the database, as its catalog tells (upgrade/origin.ts). */
+  origin: DatabaseOrigin;
   serverVersion: string;
   /** The lock_timeout migration statements run under (PIXCRAWLER_LOCK_TIMEOUT). */
   lockTimeout: string;
@@ -96,6 +99,7 @@ export async function planMigrations(
   );
   const plan: MigrationPlan = {
     schema,
+    origin: await detectOrigin(dataSource),
     serverVersion: version,
     lockTimeout: migrationLockTimeout(),
     migrations: [],
@@ -154,7 +158,8 @@ export async function planMigrations(
         steps,
       });
     }
-    const statements = conversionStatements(decision.adoption?.conversions ?? []);
+    const statements =
+      decision.adoption && decision.baseline ? baselineStatements(decision.adoption) : [];
     if (statements.length > 0) {
       const steps = await session.record(true, async (runner) => {
         await runner.query(`SET LOCAL lock_timeout = '${plan.lockTimeout}'`);
@@ -165,7 +170,7 @@ export async function planMigrations(
     const migrations = dataSource.migrations as PixCrawlerMigration[];
     for (const name of decision.pending) {
       const migration = migrations.find((m) => migrationName(m) === name)!;
-      if (decision.adoption && name === adopted) {
+      if (decision.baseline && name === adopted) {
         plan.migrations.push({ name, transactional: true, recordedOnly: true, steps: [] });
         continue;
       }
@@ -380,4 +385,13 @@ function learn(context: ImpactContext, statement: string): void {
     'i',
   ).exec(sql);
   if (usingIndex) context.indexes.set(usingIndex[2], usingIndex[1]);
+  const renamedIndex = new RegExp(`^ALTER INDEX ${NAME} RENAME TO ${NAME}`, 'i').exec(sql);
+  const indexTable = renamedIndex && context.indexes.get(renamedIndex[1]);
+  if (renamedIndex && indexTable) context.indexes.set(renamedIndex[2], indexTable);
+  const renamedConstraint = new RegExp(
+    `^ALTER TABLE ${NAME} RENAME CONSTRAINT ${NAME} TO ${NAME}`,
+    'i',
+  ).exec(sql);
+  const fk = renamedConstraint && context.foreignKeys.get(renamedConstraint[2]);
+  if (renamedConstraint && fk) context.foreignKeys.set(renamedConstraint[3], fk);
 }

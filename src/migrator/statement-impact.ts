@@ -132,6 +132,15 @@ export function statementImpact(statement: string, context: ImpactContext): Stat
       recognised: true,
     };
   }
+  // Catalog only, and the locks they take block no reader or writer of the table: a brief
+  // SHARE UPDATE EXCLUSIVE on the index alone (a rename, a comment on an index), ACCESS SHARE on
+  // the table (a comment on a constraint).
+  if (
+    new RegExp(`^ALTER INDEX (?:IF EXISTS )?(?:${IDENT}) RENAME TO (?:${IDENT})$`, 'i').test(sql) ||
+    /^COMMENT ON (INDEX|CONSTRAINT) /i.test(sql)
+  ) {
+    return { locks: [], scans: false, rewrites: false, recognised: true };
+  }
   if (
     (match = new RegExp(`^ALTER TABLE (?:ONLY )?(?:IF EXISTS )?(?:${IDENT}) (.*)$`, 'i').exec(sql))
   ) {
@@ -181,6 +190,10 @@ function alterTableImpact(table: string, actions: string, context: ImpactContext
     } else if (/^ALTER COLUMN \S+ (SET DATA )?TYPE timestamp(tz| with time zone)$/i.test(action)) {
       locks.push({ table, mode: 'ACCESS EXCLUSIVE' });
       if (timestampConversionRewrites(context.timezone, context.serverVersion)) rewrites = true;
+    } else if (/^ALTER COLUMN \S+ (SET DATA )?TYPE bigint$/i.test(action)) {
+      // Only integer columns are widened (adoption checks): int4 → int8 writes every row anew.
+      locks.push({ table, mode: 'ACCESS EXCLUSIVE' });
+      rewrites = true;
     } else if (/^ALTER COLUMN \S+ (SET|DROP) (DEFAULT|NOT NULL)/i.test(action)) {
       locks.push({ table, mode: 'ACCESS EXCLUSIVE' });
       if (/ SET NOT NULL/i.test(action)) scans = true;

@@ -19,6 +19,11 @@ export interface LegacyColumn {
   /** `serial`: an integer with its own sequence (the builder creates it as SERIAL). */
   serial?: boolean;
   default?: string;
+  /**
+   * Names the column had in databases built by other tools, renamed in place when adopted (a
+   * catalog-only change): PixCrawler's Alembic 001 called `activity_logs.metadata` `metadata_`.
+   */
+  formerNames?: readonly string[];
 }
 
 export interface LegacyTable {
@@ -110,7 +115,7 @@ export const LEGACY_TABLES: readonly LegacyTable[] = [
       { name: 'action', type: 'text', nullable: false },
       { name: 'resource_type', type: 'character varying(50)', nullable: true },
       { name: 'resource_id', type: 'character varying(50)', nullable: true },
-      { name: 'metadata', type: 'jsonb', nullable: true },
+      { name: 'metadata', type: 'jsonb', nullable: true, formerNames: ['metadata_'] },
       {
         name: 'timestamp',
         type: 'timestamp with time zone',
@@ -173,16 +178,38 @@ export function legacyShape(): Map<string, TableShape> {
 
 type Query = <T>(sql: string, params?: unknown[]) => Promise<T[]>;
 
-/** Tables the migrations create next to the legacy ones: a legacy database cannot have them. */
-export const TABLES_THE_CHANGE_CREATES: readonly string[] = ['validation_jobs', 'export_jobs'];
+/**
+ * Tables the migrations create next to the legacy ones (JobTablesAndConstraints). A pre-001
+ * database has none; a database PixCrawler's Alembic 001 built has both, with rows, and the
+ * migration adopts them instead of creating them.
+ */
+export const JOB_TABLE_NAMES: readonly string[] = ['validation_jobs', 'export_jobs'];
 
-/** The legacy tables that exist in the current schema (any of the five). */
-export async function existingLegacyTables(query: Query): Promise<string[]> {
+/** @deprecated Use JOB_TABLE_NAMES; the tables are adopted when they exist, not refused. */
+export const TABLES_THE_CHANGE_CREATES = JOB_TABLE_NAMES;
+
+/** All seven tables, parents before children: the order to load, repair and restore them in. */
+export const PIXCRAWLER_TABLE_NAMES: readonly string[] = [
+  ...LEGACY_TABLE_NAMES,
+  ...JOB_TABLE_NAMES,
+];
+
+/** Which of `names` exist in the current schema, in the order given. */
+export async function existingTables(
+  query: Query,
+  names: readonly string[] = PIXCRAWLER_TABLE_NAMES,
+): Promise<string[]> {
   const rows = await query<{ name: string }>(
     `SELECT relname AS name FROM pg_class
       WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')
-        AND relname = ANY($1) ORDER BY relname`,
-    [LEGACY_TABLE_NAMES],
+        AND relname = ANY($1)`,
+    [names],
   );
-  return rows.map((row) => row.name);
+  const found = new Set(rows.map((row) => row.name));
+  return names.filter((name) => found.has(name));
+}
+
+/** The legacy tables that exist in the current schema (any of the five), by name. */
+export async function existingLegacyTables(query: Query): Promise<string[]> {
+  return (await existingTables(query, LEGACY_TABLE_NAMES)).sort();
 }

@@ -10,16 +10,19 @@ import { assertPrimary } from '../connection/server-role';
 import { repairOfCheck, type CheckRepair } from '../entities/checks';
 import {
   SAFE_CRAWL_JOB_STATUS,
+  SAFE_EXPORT_FORMAT,
+  SAFE_JOB_STATUS,
   SAFE_PROFILE_ROLE,
   SAFE_PROJECT_STATUS,
 } from '../entities/value-sets';
-import { existingLegacyTables, LEGACY_TABLE_NAMES } from './legacy-schema';
+import { existingTables, PIXCRAWLER_TABLE_NAMES } from './legacy-schema';
 import { quoteIdentifier } from '../sql/quote';
 
 /**
- * Preflight: before the change adds its foreign keys, checks and unique index to the five
- * existing tables, count the rows that would break each one. The rules come from the entity
- * metadata (restricted to the existing tables), so this list cannot drift from the model.
+ * Preflight: before the change adds its foreign keys, checks and unique index to the tables that
+ * exist already (the five legacy ones; all seven on a database PixCrawler's Alembic 001 built),
+ * count the rows that would break each one. The rules come from the entity metadata (restricted
+ * to the tables that exist), so this list cannot drift from the model.
  *
  * `fixPreflightViolations` repairs what has a safe, mechanical repair, after writing every row
  * it deletes or changes to a JSON Lines backup.
@@ -69,17 +72,21 @@ export const SAFE_VALUES: Readonly<Record<string, string>> = {
   'profiles.role': SAFE_PROFILE_ROLE,
   'projects.status': SAFE_PROJECT_STATUS,
   'crawl_jobs.status': SAFE_CRAWL_JOB_STATUS,
+  'validation_jobs.status': SAFE_JOB_STATUS,
+  'export_jobs.status': SAFE_JOB_STATUS,
+  'export_jobs.format': SAFE_EXPORT_FORMAT,
 };
 
-/** Every FK, check and unique index the entities declare on the five existing tables. */
+/** Every FK, check and unique index the entities declare on the seven tables, parents first. */
 export function preflightRules(dataSource: DataSource): PreflightRule[] {
   const rules: PreflightRule[] = [];
-  const legacy = dataSource.entityMetadatas
-    .filter((metadata) => LEGACY_TABLE_NAMES.includes(metadata.tableName))
+  const tables = dataSource.entityMetadatas
+    .filter((metadata) => PIXCRAWLER_TABLE_NAMES.includes(metadata.tableName))
     .sort(
-      (a, b) => LEGACY_TABLE_NAMES.indexOf(a.tableName) - LEGACY_TABLE_NAMES.indexOf(b.tableName),
+      (a, b) =>
+        PIXCRAWLER_TABLE_NAMES.indexOf(a.tableName) - PIXCRAWLER_TABLE_NAMES.indexOf(b.tableName),
     );
-  for (const metadata of legacy) {
+  for (const metadata of tables) {
     const table = metadata.tableName;
     for (const fk of metadata.foreignKeys) {
       rules.push({
@@ -139,7 +146,7 @@ type Query = <T>(sql: string, params?: unknown[]) => Promise<T[]>;
  */
 export async function runPreflight(dataSource: DataSource): Promise<PreflightReport> {
   const query: Query = (sql, params) => dataSource.query(sql, params);
-  const existing = new Set(await existingLegacyTables(query));
+  const existing = new Set(await existingTables(query));
   const results: PreflightResult[] = [];
   for (const rule of preflightRules(dataSource)) {
     const tables = rule.kind === 'foreign-key' ? [rule.table, rule.referencedTable] : [rule.table];
@@ -278,7 +285,7 @@ export async function fixPreflightViolations(
     // 1. Lock and remember the keys. Parents first: a table's doomed rows include the children
     //    of its parent's doomed rows.
     const doomed: string[] = [];
-    for (const table of LEGACY_TABLE_NAMES) {
+    for (const table of PIXCRAWLER_TABLE_NAMES) {
       const cascades = rules.filter(
         (r): r is Extract<PreflightRule, { kind: 'foreign-key' }> =>
           r.kind === 'foreign-key' && r.table === table && r.onDelete === 'CASCADE',
@@ -462,8 +469,8 @@ async function readBackup(file: string): Promise<BackupLine[]> {
     if (entry?.action !== 'delete' && entry?.action !== 'update') {
       throw invalid('action must be "delete" or "update"');
     }
-    if (typeof entry.table !== 'string' || !LEGACY_TABLE_NAMES.includes(entry.table)) {
-      throw invalid(`table must be one of ${LEGACY_TABLE_NAMES.join(', ')}`);
+    if (typeof entry.table !== 'string' || !PIXCRAWLER_TABLE_NAMES.includes(entry.table)) {
+      throw invalid(`table must be one of ${PIXCRAWLER_TABLE_NAMES.join(', ')}`);
     }
     const row = entry.row;
     if (typeof row !== 'object' || row === null || Array.isArray(row) || row.id == null) {
@@ -487,7 +494,7 @@ export async function restorePreflightBackup(
   await assertPrimary(dataSource, 'restoring a preflight backup');
   const file = path.resolve(backupFile);
   const lines = await readBackup(file);
-  const order = (line: BackupLine) => LEGACY_TABLE_NAMES.indexOf(line.table);
+  const order = (line: BackupLine) => PIXCRAWLER_TABLE_NAMES.indexOf(line.table);
   const inserts = lines.filter((l) => l.action === 'delete').sort((a, b) => order(a) - order(b));
   const updates = lines.filter((l) => l.action === 'update');
   const result: RestoreResult = { backupFile: file, reinserted: {}, restored: {} };

@@ -1,7 +1,8 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { runPendingMigrations, type MigratorEvents } from '../../migrator/migrator';
 import { ExitCode, outcome, say } from '../output';
-import { formatAdoptionReport } from '../reports/adoption';
+import { detectOrigin } from '../../upgrade/origin';
+import { describeOrigin, formatAdoptionReport } from '../reports/adoption';
 import { action, withSession } from '../session';
 import { verifyAndReport } from './verify';
 
@@ -12,6 +13,11 @@ export function migratorEvents(): MigratorEvents {
   return {
     waiting: () => say('Another migrator holds the lock; waiting for it to finish…'),
     adopting: (report) => say(formatAdoptionReport(report)),
+    renamed: (renames) =>
+      say(
+        `Renamed ${renames.map((r) => `${r.table}.${r.from} to ${r.to}`).join(', ')} ` +
+          '(catalog only).',
+      ),
     converted: (conversions) =>
       say(
         `Converted the timestamps of ${conversions.map((c) => c.table).join(', ')} to ` +
@@ -51,6 +57,8 @@ export interface AdoptionFlags {
   baseline?: boolean;
   legacyTimezone?: string;
   allowRewrite?: boolean;
+  rewriteLimitRows?: number;
+  rewriteLimitMb?: number;
 }
 
 /** The adoption flags `migrate` and `plan` share. */
@@ -68,8 +76,30 @@ export function adoptionOptions(command: Command): Command {
     )
     .option(
       '--allow-rewrite',
-      'with --baseline and a --legacy-timezone other than UTC: accept rewriting the tables',
+      'accept conversions that rewrite a table under an ACCESS EXCLUSIVE lock: timestamps read in ' +
+        'a --legacy-timezone other than UTC, and a column widening (export_jobs.file_size to ' +
+        'bigint) on a table over the rewrite limit',
+    )
+    .option(
+      '--rewrite-limit-rows <n>',
+      'the most rows a widening may rewrite without --allow-rewrite (default ' +
+        'PIXCRAWLER_REWRITE_LIMIT_ROWS or 100000)',
+      wholeNumber,
+    )
+    .option(
+      '--rewrite-limit-mb <n>',
+      'the largest table, in MB, a widening may rewrite without --allow-rewrite (default ' +
+        'PIXCRAWLER_REWRITE_LIMIT_MB or 64)',
+      wholeNumber,
     );
+}
+
+function wholeNumber(value: string): number {
+  const parsed = Number(value.replaceAll('_', ''));
+  if (!/^\d[\d_]*$/.test(value) || !Number.isSafeInteger(parsed)) {
+    throw new InvalidArgumentError('expected a whole number, such as 100000');
+  }
+  return parsed;
 }
 
 /** The adoption flags as migrator options. */
@@ -77,6 +107,10 @@ export const adoptionFlags = (flags: AdoptionFlags) => ({
   baseline: flags.baseline,
   legacyTimezone: flags.legacyTimezone,
   allowRewrite: flags.allowRewrite,
+  rewriteLimit: {
+    ...(flags.rewriteLimitRows !== undefined ? { rows: flags.rewriteLimitRows } : {}),
+    ...(flags.rewriteLimitMb !== undefined ? { bytes: flags.rewriteLimitMb * 2 ** 20 } : {}),
+  },
 });
 
 export function registerMigrate(program: Command): void {
@@ -93,6 +127,8 @@ export function registerMigrate(program: Command): void {
       action(async (options: AdoptionFlags & { verify?: boolean }) =>
         withSession(async ({ dataSource }) => {
           let baselined: string | null = null;
+          // With --baseline the adoption report names what it found.
+          if (!options.baseline) say(`Found: ${describeOrigin(await detectOrigin(dataSource))}.`);
           const events = migratorEvents();
           const applied = await runPendingMigrations(
             dataSource,

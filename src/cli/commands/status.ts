@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { migrationStatus } from '../../inspect/migration-states';
 import { existingLegacyTables } from '../../upgrade/legacy-schema';
+import { detectOrigin } from '../../upgrade/origin';
+import { describeOrigin } from '../reports/adoption';
 import { ExitCode, outcome, say } from '../output';
 import { action, withSession } from '../session';
 
@@ -22,6 +24,7 @@ export function registerStatus(program: Command): void {
             say(`  ${mark} ${state.name}${note}`);
           }
           // No migration recorded: an empty database, or one made before this tool (to adopt).
+          const origin = await detectOrigin(dataSource);
           const unadoptedTables =
             status.current === null
               ? await existingLegacyTables((sql, params) => dataSource.query(sql, params))
@@ -30,11 +33,12 @@ export function registerStatus(program: Command): void {
             unadoptedTables.length > 0
               ? `(none: PixCrawler tables exist (${unadoptedTables.join(', ')}) but no migration is recorded)`
               : '(none: empty database)';
-          say(`\nCurrent: ${status.current ?? none}`);
+          say(`\nFound:   ${describeOrigin(origin)}`);
+          say(`Current: ${status.current ?? none}`);
           say(`Head:    ${status.head ?? '(none)'}`);
           say(
             unadoptedTables.length > 0
-              ? 'This database was created before this tool managed it: adopt it. Check its rows ' +
+              ? 'Adopt it. Check its rows ' +
                   'with `pixcrawler-db preflight`, see what the upgrade does with ' +
                   '`pixcrawler-db plan --baseline`, then run `pixcrawler-db migrate --baseline`.'
               : status.upToDate
@@ -44,6 +48,7 @@ export function registerStatus(program: Command): void {
           const failed = options.check && !status.upToDate;
           return outcome(failed ? ExitCode.differences : ExitCode.ok, {
             ...status,
+            origin,
             unadoptedTables,
           });
         }),

@@ -1,5 +1,33 @@
 import type { ForeignKeyShape } from '../../inspect/schema-shape';
-import type { AdoptionEntry, AdoptionReport } from '../../upgrade/adoption';
+import type { AdoptionEntry, AdoptionReport, TableSize } from '../../upgrade/adoption';
+import { ALEMBIC_VERSION_TABLE, type DatabaseOrigin } from '../../upgrade/origin';
+import { formatBytes, plural } from './words';
+
+/** What the catalog says made the database, as `status`, `plan` and `migrate` name it. */
+export function describeOrigin(origin: DatabaseOrigin): string {
+  switch (origin.kind) {
+    case 'managed':
+      return (
+        `managed by pixcrawler-db (${plural(origin.applied, 'migration')} recorded)` +
+        (origin.alembicRevision
+          ? `; ${ALEMBIC_VERSION_TABLE} still says ${origin.alembicRevision}, for the Python side`
+          : '')
+      );
+    case 'alembic':
+      return `managed by Alembic at revision ${origin.revision} (PixCrawler's Python side), not yet by pixcrawler-db`;
+    case 'orm':
+      return "made by the web app's ORM (timestamps without time zone or its `…_fk` foreign keys), not yet managed by pixcrawler-db";
+    case 'legacy':
+      return 'the pre-001 legacy shape (five tables, no foreign keys, indexes or checks), not yet managed by pixcrawler-db';
+    case 'empty':
+      return 'an empty database (none of the seven PixCrawler tables)';
+  }
+}
+
+const describeSize = (size: TableSize | undefined) =>
+  size
+    ? `${size.rows === null ? 'rows unknown' : `~${size.rows.toLocaleString('en-US')} rows`}, ${formatBytes(size.bytes)}`
+    : 'size unknown';
 
 /** The adoption classification (`migrate --baseline`, `plan --baseline`) as an operator reads it. */
 
@@ -9,6 +37,7 @@ const describeForeignKey = (fk: ForeignKeyShape) =>
 
 /** One entry as a line (without its bullet). */
 export function describeAdoptionEntry(entry: AdoptionEntry, report: AdoptionReport): string {
+  const limit = report.rewriteLimit;
   const { table, object, difference: d } = entry;
   const at = `${table}.${object}`;
   const column = d?.kind === 'column' ? d : undefined;
@@ -24,6 +53,36 @@ export function describeAdoptionEntry(entry: AdoptionEntry, report: AdoptionRepo
         `${report.timezone} wall-clock time (--legacy-timezone to change); ${how}`
       );
     }
+    case 'matches-spec':
+      return `${at}: SPEC's name and definition, taken as it is`;
+    case 'column-renamed':
+      return `${at}: renamed ${entry.replacement} (catalog only: a brief ACCESS EXCLUSIVE lock, no scan)`;
+    case 'column-widened':
+      return (
+        `${at} ${column?.actual?.type} → ${column?.expected?.type}: REWRITES ${table} ` +
+        `(${describeSize(entry.size)}) under an ACCESS EXCLUSIVE lock that blocks reads and writes ` +
+        'while it runs'
+      );
+    case 'foreign-key-renamed':
+      return (
+        `${at} ${describeForeignKey(fk!)}: SPEC's definition, renamed ${entry.replacement} ` +
+        '(catalog only: no scan, stays validated; revert gives it this name back)'
+      );
+    case 'index-renamed':
+      return (
+        `${at}: SPEC's definition, renamed ${entry.replacement} (catalog only; revert gives it ` +
+        'this name back)'
+      );
+    case 'index-made-unique':
+      return (
+        `${at}: a plain index where SPEC's is unique: the unique one is built concurrently ` +
+        'first, then this one and the old unique constraint go'
+      );
+    case 'table-adopted':
+      return (
+        `${table} (${describeSize(entry.size)}): exists already, adopted as it is: keys renamed, ` +
+        'its checks added NOT VALID then validated without blocking writes'
+      );
     case 'foreign-key-replaced':
       return (
         `${at} ${describeForeignKey(fk!)}: replaced by ${entry.replacement} ` +
@@ -38,11 +97,16 @@ export function describeAdoptionEntry(entry: AdoptionEntry, report: AdoptionRepo
     case 'primary-key-renamed':
       return `${at}: primary key renamed ${entry.replacement} (catalog only)`;
     case 'extra-table':
-      return `${table}: a table PixCrawler does not know`;
+      return table === ALEMBIC_VERSION_TABLE
+        ? `${table}: Alembic's revision record, kept exactly as it is for the Python side`
+        : `${table}: a table PixCrawler does not know`;
     case 'extra-column':
       return `${at} ${column?.actual?.type ?? ''}: a column PixCrawler does not know`;
     case 'extra-index':
-      return `${at}: an index PixCrawler does not know`;
+      return entry.coveredBy
+        ? `${at}: an index SPEC does not name; ${entry.coveredBy} serves the same lookups, so it ` +
+            'can go by hand (DROP INDEX CONCURRENTLY) once nothing else relies on it'
+        : `${at}: an index PixCrawler does not know`;
     case 'extra-check':
       return `${at}: a check PixCrawler does not know`;
     case 'extra-unique':
@@ -76,6 +140,13 @@ export function describeAdoptionEntry(entry: AdoptionEntry, report: AdoptionRepo
         : `${table}: primary key is not on (id)`;
     case 'table-exists':
       return `${table}: exists already, but the upgrade creates it`;
+    case 'rewrite-over-limit':
+      return (
+        `${table}.${object}: widening it rewrites ${table} (${describeSize(entry.size)}), over the ` +
+        `limit of ${limit.rows.toLocaleString('en-US')} rows or ${formatBytes(limit.bytes)} ` +
+        '(PIXCRAWLER_REWRITE_LIMIT_ROWS, PIXCRAWLER_REWRITE_LIMIT_MB); add --allow-rewrite to ' +
+        'accept that, during a maintenance window'
+      );
     case 'name-taken':
       return `${at}: the upgrade gives this name to an object of its own; rename this one first`;
     case 'unknown-timezone':
@@ -89,9 +160,10 @@ export function describeAdoptionEntry(entry: AdoptionEntry, report: AdoptionRepo
   }
 }
 
-/** The whole classification: converted in place, left alone, refused; then what to do. */
+/** The whole classification: taken, converted in place, left alone, refused. */
 export function formatAdoptionReport(report: AdoptionReport): string {
   const lines: string[] = [
+    ...(report.origin ? [`Found: ${describeOrigin(report.origin)}.`] : []),
     `Adopting the existing tables (${report.existingTables.join(', ')}); timestamps without ` +
       `time zone are read as ${report.timezone}.`,
   ];
@@ -117,16 +189,28 @@ export function formatAdoptionReport(report: AdoptionReport): string {
   };
   const of = (action: AdoptionEntry['action']) =>
     report.entries.filter((entry) => entry.action === action);
+  const kept = of('keep');
+  if (kept.length > 0) {
+    // Many, and nothing happens to them: one line.
+    lines.push(
+      `  Taken as they are (SPEC's name and definition): ${kept
+        .map((entry) => `${entry.table}.${entry.object}`)
+        .join(', ')}`,
+    );
+  }
   section('Converted in place', of('convert'));
   const leave = of('leave');
   const tables = leave.filter((entry) => entry.reason === 'extra-table');
   section(
     'Left alone',
-    leave.filter((entry) => entry.reason !== 'extra-table'),
+    leave.filter(
+      (entry) => entry.reason !== 'extra-table' || entry.table === ALEMBIC_VERSION_TABLE,
+    ),
   );
-  if (tables.length > 0) {
+  const others = tables.filter((t) => t.table !== ALEMBIC_VERSION_TABLE);
+  if (others.length > 0) {
     lines.push(
-      `  Left alone: ${tables.length} other table(s): ${tables.map((t) => t.table).join(', ')}`,
+      `  Left alone: ${others.length} other table(s): ${others.map((t) => t.table).join(', ')}`,
     );
   }
   section('Refused (nothing safe resolves these)', of('refuse'));
@@ -136,6 +220,6 @@ export function formatAdoptionReport(report: AdoptionReport): string {
 
 /** What an operator does about refusals. */
 export const ADOPTION_REFUSAL_ADVICE =
-  'Bring these tables to the shape in SPEC.md ("The database before this change"), or restore ' +
-  'the database this one was copied from, then run `pixcrawler-db plan --baseline` and ' +
-  '`pixcrawler-db migrate --baseline` again.';
+  'Bring these tables to one of the shapes the upgrade adopts (docs/operations.md), or restore the database this one was ' +
+  'copied from, then run `pixcrawler-db plan --baseline` and `pixcrawler-db migrate --baseline` ' +
+  'again. A rewrite over the limit is allowed with --allow-rewrite.';

@@ -1,5 +1,6 @@
 import type { MigrationPlan, PlanStep, PlannedLock } from '../../migrator/plan';
-import { formatAdoptionReport } from './adoption';
+import { describeOrigin, formatAdoptionReport } from './adoption';
+import { formatBytes } from './words';
 import { formatPreflightReport } from './preflight';
 import { refusalMessage } from './refusals';
 
@@ -7,16 +8,7 @@ import { refusalMessage } from './refusals';
 
 const number = (n: number) => n.toLocaleString('en-US');
 
-export function formatBytes(bytes: number): string {
-  const units = ['bytes', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} bytes` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
+export { formatBytes } from './words';
 
 const WHAT_A_LOCK_BLOCKS: Record<PlannedLock['mode'], string> = {
   'ACCESS EXCLUSIVE': 'blocks reads and writes',
@@ -60,6 +52,8 @@ export function formatPlan(plan: MigrationPlan, command: string): string {
     `Plan for \`${command}\` (PostgreSQL ${plan.serverVersion}, schema "${plan.schema}"). ` +
       'Nothing has been changed.',
   ];
+  // The adoption report names what it found itself.
+  if (!plan.adoption) lines.push(`Found: ${describeOrigin(plan.origin)}.`);
   if (plan.adoption) lines.push('', formatAdoptionReport(plan.adoption));
   if (plan.preflight) {
     lines.push(

@@ -1,5 +1,5 @@
 import type { MigrationRefusal } from '../../migrator/migration-refused-error';
-import { ADOPTION_REFUSAL_ADVICE, formatAdoptionReport } from './adoption';
+import { ADOPTION_REFUSAL_ADVICE, describeOrigin, formatAdoptionReport } from './adoption';
 import { formatPreflightReport } from './preflight';
 
 /**
@@ -16,8 +16,8 @@ export function refusalMessage(refusal: MigrationRefusal): string {
       );
     case 'legacy-shape-mismatch':
       return (
-        'The existing tables differ from the legacy schema this migration upgrades from in ways ' +
-        'nothing safe resolves, so --baseline will not adopt them. Nothing was changed.\n' +
+        'The existing tables differ from what the upgrade starts from in ways nothing safe ' +
+        'resolves, so it will not adopt them. Nothing was changed.\n' +
         `${formatAdoptionReport(refusal.adoption)}\n${ADOPTION_REFUSAL_ADVICE}`
       );
     case 'unknown-migrations':
@@ -29,13 +29,16 @@ export function refusalMessage(refusal: MigrationRefusal): string {
     case 'adoption-required':
       return (
         `This database already holds PixCrawler tables (${refusal.existingTables.join(', ')}) ` +
-        'but no migration is recorded in it: it was created before this tool managed it, and ' +
+        'but no migration is recorded in it: ' +
+        (refusal.origin
+          ? `it is ${describeOrigin(refusal.origin)}, and `
+          : 'it was created before this tool managed it, and ') +
         'running the first migration would fail with "relation already exists". ' +
         'Nothing was changed.\n' +
         'Check the rows first with `pixcrawler-db preflight`, see what the upgrade would do with ' +
         '`pixcrawler-db plan --baseline`, then adopt the database with ' +
-        '`pixcrawler-db migrate --baseline`: it classifies how the tables differ from the legacy ' +
-        'schema, converts what converts in place, records ' +
+        '`pixcrawler-db migrate --baseline`: it classifies how the tables differ from what the ' +
+        'upgrade starts from, converts what converts in place, records ' +
         `${refusal.migration} as applied (without running it) and runs the rest.`
       );
     case 'rows-break-constraints':
