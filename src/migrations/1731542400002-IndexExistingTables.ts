@@ -93,12 +93,12 @@ export class IndexExistingTables1731542400002 implements PixCrawlerMigration {
         if ((await indexState(queryRunner, LEGACY_EMAIL_CONSTRAINT)) !== 'missing') {
           await dropIndexConcurrently(queryRunner, LEGACY_EMAIL_CONSTRAINT);
         }
-        await createIndexConcurrently(queryRunner, {
-          name: LEGACY_EMAIL_CONSTRAINT,
-          table: 'profiles',
-          columns: ['email'],
-          unique: true,
-        });
+        // Built, never adopted: the only twin there is, ix_profiles_email, is about to go.
+        await createIndexConcurrently(
+          queryRunner,
+          { name: LEGACY_EMAIL_CONSTRAINT, table: 'profiles', columns: ['email'], unique: true },
+          { adopt: false },
+        );
         await queryRunner.query(
           `ALTER TABLE "profiles" ADD CONSTRAINT ${quoteIdentifier(LEGACY_EMAIL_CONSTRAINT)} UNIQUE USING INDEX ${quoteIdentifier(LEGACY_EMAIL_CONSTRAINT)}`,
         );

@@ -275,6 +275,7 @@ export async function fixPreflightViolations(
   await assertPrimary(dataSource, 'repairing preflight violations');
   const rules = preflightRules(dataSource);
   const report = await runPreflight(dataSource);
+  const present = await existingTables((sql, params) => dataSource.query(sql, params));
   const { file: backupFile, out } = await createBackupFile(backupDir);
 
   const runner = dataSource.createQueryRunner();
@@ -285,10 +286,13 @@ export async function fixPreflightViolations(
     // 1. Lock and remember the keys. Parents first: a table's doomed rows include the children
     //    of its parent's doomed rows.
     const doomed: string[] = [];
-    for (const table of PIXCRAWLER_TABLE_NAMES) {
+    for (const table of present) {
       const cascades = rules.filter(
         (r): r is Extract<PreflightRule, { kind: 'foreign-key' }> =>
-          r.kind === 'foreign-key' && r.table === table && r.onDelete === 'CASCADE',
+          r.kind === 'foreign-key' &&
+          r.table === table &&
+          r.onDelete === 'CASCADE' &&
+          present.includes(r.referencedTable),
       );
       if (cascades.length === 0) continue;
       const reasons = cascades.flatMap((fk) => {
