@@ -72,7 +72,13 @@ export class IndexExistingTables1731542400002 implements PixCrawlerMigration {
     assertOutsideTransaction(queryRunner, this.name);
     await applyMigrationTimeouts(queryRunner, { transactional: false });
     try {
-      for (const index of [...INDEXES, ...ADOPTED_JOB_TABLE_INDEXES]) {
+      for (const index of INDEXES) {
+        await createIndexConcurrently(queryRunner, index, { reserved: RESERVED });
+      }
+      for (const index of ADOPTED_JOB_TABLE_INDEXES) {
+        // (Where the table does not exist yet, `plan` is planning JobTablesAndConstraints'
+        // CREATE TABLE, which makes these indexes with it.)
+        if (!(await queryRunner.hasTable(index.table))) continue;
         await createIndexConcurrently(queryRunner, index, { reserved: RESERVED });
       }
       for (const name of await uniqueConstraintsOnColumn(queryRunner, 'profiles', 'email')) {

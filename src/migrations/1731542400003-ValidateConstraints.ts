@@ -46,6 +46,9 @@ export class ValidateConstraints1731542400003 implements PixCrawlerMigration {
     try {
       for (const constraint of [...EXISTING_TABLE_CONSTRAINTS, ...JOB_TABLE_CONSTRAINTS]) {
         const { table, name, definition } = constraint;
+        // A job table `plan` has not created (it plans JobTablesAndConstraints' CREATE TABLE,
+        // whose constraints are valid from the start).
+        if (!(await queryRunner.hasTable(table))) continue;
         // Valid already (the job tables' on a new database; a foreign key adopted by renaming):
         // nothing to scan.
         const enforcing = await enforcingConstraint(queryRunner, constraint);
