@@ -24,8 +24,13 @@ export type {
   AdoptionOptions,
   AdoptionReason,
   AdoptionReport,
+  ColumnRename,
+  ColumnWidening,
+  RewriteLimit,
+  TableSize,
   TimestampConversion,
 } from './upgrade/adoption';
+export { detectOrigin, type DatabaseOrigin } from './upgrade/origin';
 export { incompleteMigrations } from './inspect/migration-states';
 export type { IncompleteMigration } from './inspect/migration-states';
 export { assertPrimary, isStandby, StandbyServerError } from './connection/server-role';

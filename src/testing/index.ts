@@ -22,3 +22,9 @@ export {
   type OrmBuildOptions,
   type OrmBuildResult,
 } from './orm-database-builder';
+export {
+  buildAlembicDatabase,
+  type AlembicBuildOptions,
+  type AlembicBuildResult,
+  type AlembicSizes,
+} from './alembic-database-builder';

@@ -1,4 +1,4 @@
-import { legacySizes, openSeedTarget, type LegacySizes } from './legacy-builder';
+import { legacySizes, openSeedTarget, profileIdSql, type LegacySizes } from './legacy-builder';
 import { LEGACY_TABLES, type LegacyColumn } from '../upgrade/legacy-schema';
 import { quoteIdentifier } from '../sql/quote';
 
@@ -141,9 +141,6 @@ function ormTableDdl(name: string): string {
   ].join(',\n  ')}\n)`;
 }
 
-/** A profile's id in SQL, the same as the legacy builder's profileId(n). */
-const profileIdSql = (n: string) =>
-  `('00000000-0000-4000-8000-' || lpad(to_hex(${n}), 12, '0'))::uuid`;
 const missingProfileIdSql = (n: string) =>
   `('ffffffff-0000-4000-8000-' || lpad(to_hex(${n}), 12, '0'))::uuid`;
 /** Row n's time: UTC wall-clock, one minute apart from 2024-01-01. */

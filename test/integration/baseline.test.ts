@@ -9,7 +9,10 @@ import { preflightRules, runPreflight } from '../../src/upgrade/preflight';
 import { schemaDrift } from '../../src/inspect/schema-drift';
 import { dataSourceOptions } from '../../src/connection/data-source-options';
 import { migrations } from '../../src/migrations';
-import { EXISTING_TABLE_CONSTRAINTS, JOB_TABLE_CONSTRAINTS } from '../../src/migrations/1731542400001-JobTablesAndConstraints';
+import {
+  EXISTING_TABLE_CONSTRAINTS,
+  JOB_TABLE_CONSTRAINTS,
+} from '../../src/migrations/1731542400001-JobTablesAndConstraints';
 import {
   invalidIndexes,
   notValidConstraints,

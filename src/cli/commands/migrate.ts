@@ -66,8 +66,9 @@ export function adoptionOptions(command: Command): Command {
   return command
     .option(
       '--baseline',
-      'adopt a database that already holds the five legacy tables: classify how they differ, ' +
-        'convert what converts in place, record the first migration as applied, then run the rest',
+      'adopt a database that already holds PixCrawler tables (pre-001, made by the web app’s ORM, ' +
+        'or by PixCrawler’s Alembic 001): classify how they differ, convert what converts in ' +
+        'place, record the first migration as applied, then run the rest',
     )
     .option(
       '--legacy-timezone <zone>',

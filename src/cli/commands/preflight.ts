@@ -55,7 +55,7 @@ export function registerPreflight(program: Command): void {
           }
           const report = await runPreflight(dataSource);
           if (report.results.length === 0) {
-            say('\nNone of the five existing tables is here: nothing to check.');
+            say('\nNone of the PixCrawler tables is here: nothing to check.');
             return outcome(ExitCode.ok, { report });
           }
           say(`\nPreflight (${report.results.length} rules on the existing tables):`);
