@@ -13,6 +13,10 @@
  *   const project = await factory.project({ name: 'Birds' });
  *   …
  *   await db.drop();
+ *
+ * One builder per database found in the wild, to rehearse an upgrade on (each also behind
+ * `pixcrawler-db seed-legacy --flavour`): buildEmptyDatabase, buildLegacyDatabase (pre-001),
+ * buildOrmDatabase (the web app's ORM made it), buildAlembicDatabase (PixCrawler's Alembic 001).
  */
 export { startTestServer, type TestServer } from './test-server';
 export { createTestDatabase, type TestDatabase, type TestDatabaseOptions } from './test-database';
@@ -28,3 +32,10 @@ export {
   type AlembicBuildResult,
   type AlembicSizes,
 } from './alembic-database-builder';
+export {
+  buildEmptyDatabase,
+  buildLegacyDatabase,
+  LegacyBuildRefusedError,
+  type LegacyBuildOptions,
+  type LegacyBuildResult,
+} from './legacy-builder';

@@ -384,6 +384,31 @@ export async function openSeedTarget(url: string, dropExisting = false): Promise
   }
 }
 
+/**
+ * The fourth database in the wild: none at all. Leaves the database empty of PixCrawler's tables
+ * (with `dropExisting`, dropping what an earlier build made, after the same checks as the other
+ * builders), so `migrate` creates the schema from nothing.
+ */
+export async function buildEmptyDatabase(
+  url: string,
+  options: { dropExisting?: boolean } = {},
+): Promise<{ rows: Record<string, number>; planted: Record<string, number> }> {
+  const client = await openSeedTarget(url, options.dropExisting);
+  try {
+    await client.query('BEGIN');
+    for (const name of DROPPED_BY_DROP_EXISTING) {
+      await client.query(`DROP TABLE IF EXISTS ${quoteIdentifier(name)} CASCADE`);
+    }
+    await client.query('COMMIT');
+    return { rows: {}, planted: {} };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    await client.end();
+  }
+}
+
 export async function buildLegacyDatabase(
   url: string,
   options: LegacyBuildOptions = {},

@@ -1,10 +1,13 @@
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import { buildAlembicDatabase } from '../../testing/alembic-database-builder';
 import {
+  buildEmptyDatabase,
   buildLegacyDatabase,
   LegacyBuildRefusedError,
   legacySizes,
+  type LegacySizes,
 } from '../../testing/legacy-builder';
 import { buildOrmDatabase } from '../../testing/orm-database-builder';
 import { ExitCode, outcome, say } from '../output';
@@ -18,6 +21,9 @@ function count(value: string): number {
   return parsed;
 }
 
+const FLAVOURS = ['empty', 'legacy', 'orm', 'alembic'] as const;
+type Flavour = (typeof FLAVOURS)[number];
+
 interface SeedOptions {
   images: number;
   profiles?: number;
@@ -26,22 +32,56 @@ interface SeedOptions {
   activityLogs?: number;
   broken: number;
   dropExisting?: boolean;
-  flavour: 'legacy' | 'orm';
+  flavour: Flavour;
 }
 
-function flavour(value: string): 'legacy' | 'orm' {
-  if (value !== 'legacy' && value !== 'orm') {
-    throw new InvalidArgumentError('expected legacy or orm');
+function flavour(value: string): Flavour {
+  if (!(FLAVOURS as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`expected one of ${FLAVOURS.join(', ')}`);
   }
-  return value;
+  return value as Flavour;
 }
+
+/** The flavours the server builds in one statement per table (no progress to show). */
+const SERVER_SIDE_BUILDS: Record<
+  Exclude<Flavour, 'legacy'>,
+  {
+    what: string;
+    build: (
+      url: string,
+      options: LegacySizes & { broken: number; dropExisting?: boolean },
+    ) => Promise<{ rows: Record<string, number>; planted: Record<string, number> }>;
+    next: string;
+  }
+> = {
+  empty: {
+    what: 'an empty database',
+    build: (url, options) => buildEmptyDatabase(url, options),
+    next: '`pixcrawler-db migrate` creates the schema.',
+  },
+  orm: {
+    what: 'an ORM-made database',
+    build: buildOrmDatabase,
+    next:
+      'Next: `pixcrawler-db preflight`, `pixcrawler-db plan --baseline`, then ' +
+      '`pixcrawler-db migrate --baseline`.',
+  },
+  alembic: {
+    what: "a database PixCrawler's Alembic 001 built",
+    build: buildAlembicDatabase,
+    next:
+      'Next: `pixcrawler-db status`, `pixcrawler-db preflight`, `pixcrawler-db plan --baseline`, ' +
+      'then `pixcrawler-db migrate --baseline`.',
+  },
+};
 
 export function registerSeedLegacy(program: Command): void {
   program
     .command('seed-legacy')
     .description(
-      'build a database in the state before this change (the five old tables, no FKs, indexes ' +
-        'or checks) with realistic rows, to try the upgrade on',
+      'build a database as one found in the wild (before this tool managed it) with realistic ' +
+        'rows, to try the upgrade on; by default the pre-001 legacy one (the five old tables, ' +
+        'no FKs, indexes or checks)',
     )
     .option('--images <n>', 'images (the other tables scale with it)', count, 100_000)
     .option('--profiles <n>', 'profiles (default: projects / 2)', count)
@@ -51,10 +91,12 @@ export function registerSeedLegacy(program: Command): void {
     .option('--broken <n>', 'extra rows breaking each new rule (orphans, bad values)', count, 0)
     .option('--drop-existing', 'drop the PixCrawler tables and the migrations table first')
     .option(
-      '--flavour <legacy|orm>',
-      'legacy: the idealised legacy schema (SPEC.md "The database before this change"); orm: ' +
-        'as the web app\'s ORM made production (SPEC.md "Databases in the wild": timestamps ' +
-        "without time zone, the ORM's foreign keys and names, extra columns and tables)",
+      `--flavour <${FLAVOURS.join('|')}>`,
+      'empty: no PixCrawler table; legacy: the idealised pre-001 schema (SPEC.md "The database ' +
+        'before this change"); orm: as the web app\'s ORM made production (SPEC.md "Databases in ' +
+        'the wild": timestamps without time zone, the ORM\'s foreign keys and names, extra columns ' +
+        "and tables); alembic: as PixCrawler's own Alembic migration 001 builds it (all seven " +
+        'tables, its indexes and keys under their names, metadata_, alembic_version)',
       flavour,
       'legacy',
     )
@@ -62,14 +104,20 @@ export function registerSeedLegacy(program: Command): void {
       action(async (options: SeedOptions) =>
         withSession(async ({ target }) => {
           const sizes = legacySizes(options);
-          if (options.flavour === 'orm') {
+          if (options.flavour !== 'legacy') {
+            const { what, build, next } = SERVER_SIDE_BUILDS[options.flavour];
             say(
-              `Building an ORM-made database: ${Object.entries(sizes)
-                .map(([table, n]) => `${n} ${table}`)
-                .join(', ')}${options.broken ? `, ${options.broken} broken row(s) per rule` : ''}`,
+              `Building ${what}` +
+                (options.flavour === 'empty'
+                  ? ''
+                  : `: ${Object.entries(sizes)
+                      .map(([table, n]) => `${n} ${table}`)
+                      .join(
+                        ', ',
+                      )}${options.broken ? `, ${options.broken} broken row(s) per rule` : ''}`),
             );
             const started = Date.now();
-            const result = await buildOrmDatabase(target.url, {
+            const result = await build(target.url, {
               ...sizes,
               broken: options.broken,
               dropExisting: options.dropExisting,
@@ -78,11 +126,7 @@ export function registerSeedLegacy(program: Command): void {
               throw error;
             });
             const rows = Object.values(result.rows).reduce((a, b) => a + b, 0);
-            say(
-              `Loaded ${rows} rows in ${((Date.now() - started) / 1000).toFixed(1)}s. Next: ` +
-                '`pixcrawler-db preflight`, `pixcrawler-db plan --baseline`, then ' +
-                '`pixcrawler-db migrate --baseline`.',
-            );
+            say(`Loaded ${rows} rows in ${((Date.now() - started) / 1000).toFixed(1)}s. ${next}`);
             return outcome(ExitCode.ok, result);
           }
           const total = Object.values(sizes).reduce((a, b) => a + b, 0);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { migrationStatus } from '../../inspect/migration-states';
-import { existingLegacyTables } from '../../upgrade/legacy-schema';
+import { existingTables } from '../../upgrade/legacy-schema';
 import { detectOrigin } from '../../upgrade/origin';
 import { describeOrigin } from '../reports/adoption';
 import { ExitCode, outcome, say } from '../output';
@@ -27,7 +27,7 @@ export function registerStatus(program: Command): void {
           const origin = await detectOrigin(dataSource);
           const unadoptedTables =
             status.current === null
-              ? await existingLegacyTables((sql, params) => dataSource.query(sql, params))
+              ? await existingTables((sql, params) => dataSource.query(sql, params))
               : [];
           const none =
             unadoptedTables.length > 0
