@@ -94,8 +94,26 @@ export function legacySizes(options: Partial<LegacySizes> = {}): LegacySizes {
   return { profiles, projects, crawlJobs, images, activityLogs };
 }
 
-/** Every table a builder may have made; `dropExisting` drops these (after the checks). */
+/**
+ * The tables of the web app that PixCrawler does not know, parents first: the ORM builder makes
+ * them (beside PixCrawler's, with foreign keys into them), and `dropExisting` drops them.
+ */
+export const ORM_EXTRA_TABLES = [
+  'teams',
+  'project_members',
+  'notifications',
+  'api_keys',
+  'crawl_job_schedules',
+  'image_tags',
+];
+
+/**
+ * Every table a builder may have made (the ORM builder's extra tables, PixCrawler's seven, the
+ * migrations tables and Alembic's `alembic_version`); `dropExisting` drops these, after the
+ * checks of openSeedTarget, and nothing else.
+ */
 export const DROPPED_BY_DROP_EXISTING = [
+  ...ORM_EXTRA_TABLES,
   'export_jobs',
   'validation_jobs',
   'activity_logs',
@@ -384,10 +402,18 @@ export async function openSeedTarget(url: string, dropExisting = false): Promise
   }
 }
 
+/** Drops every table in DROPPED_BY_DROP_EXISTING that exists (call after openSeedTarget). */
+export async function dropSeedTables(client: Client): Promise<void> {
+  for (const name of DROPPED_BY_DROP_EXISTING) {
+    await client.query(`DROP TABLE IF EXISTS ${quoteIdentifier(name)} CASCADE`);
+  }
+}
+
 /**
- * The fourth database in the wild: none at all. Leaves the database empty of PixCrawler's tables
- * (with `dropExisting`, dropping what an earlier build made, after the same checks as the other
- * builders), so `migrate` creates the schema from nothing.
+ * The fourth database in the wild: none at all. Leaves the database without any table a builder
+ * makes (with `dropExisting`, dropping an earlier build after the same checks as the other
+ * builders; without it, refusing a database that has tables), so `migrate` creates the schema
+ * from nothing.
  */
 export async function buildEmptyDatabase(
   url: string,
@@ -396,9 +422,7 @@ export async function buildEmptyDatabase(
   const client = await openSeedTarget(url, options.dropExisting);
   try {
     await client.query('BEGIN');
-    for (const name of DROPPED_BY_DROP_EXISTING) {
-      await client.query(`DROP TABLE IF EXISTS ${quoteIdentifier(name)} CASCADE`);
-    }
+    await dropSeedTables(client);
     await client.query('COMMIT');
     return { rows: {}, planted: {} };
   } catch (error) {
@@ -420,9 +444,7 @@ export async function buildLegacyDatabase(
   const client = await openSeedTarget(url, options.dropExisting);
   try {
     await client.query('BEGIN');
-    for (const name of DROPPED_BY_DROP_EXISTING) {
-      await client.query(`DROP TABLE IF EXISTS ${quoteIdentifier(name)} CASCADE`);
-    }
+    await dropSeedTables(client);
     for (const { table } of tables) await client.query(legacyTableDdl(table));
 
     const rows: Record<string, number> = {};

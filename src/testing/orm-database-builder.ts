@@ -1,4 +1,11 @@
-import { legacySizes, openSeedTarget, profileIdSql, type LegacySizes } from './legacy-builder';
+import {
+  dropSeedTables,
+  legacySizes,
+  openSeedTarget,
+  ORM_EXTRA_TABLES,
+  profileIdSql,
+  type LegacySizes,
+} from './legacy-builder';
 import { LEGACY_TABLES, type LegacyColumn } from '../upgrade/legacy-schema';
 import { quoteIdentifier } from '../sql/quote';
 
@@ -67,14 +74,7 @@ const EXTRA_COLUMNS: Record<string, string[]> = {
 };
 
 /** Tables the web app has that PixCrawler does not know, parents first. */
-export const ORM_EXTRA_TABLES = [
-  'teams',
-  'project_members',
-  'notifications',
-  'api_keys',
-  'crawl_job_schedules',
-  'image_tags',
-];
+export { ORM_EXTRA_TABLES };
 
 const EXTRA_TABLES_DDL = [
   `CREATE TABLE "teams" (
@@ -155,16 +155,7 @@ export async function buildOrmDatabase(
   const client = await openSeedTarget(url, options.dropExisting);
   try {
     await client.query('BEGIN');
-    for (const name of [
-      ...ORM_EXTRA_TABLES,
-      'export_jobs',
-      'validation_jobs',
-      ...LEGACY_TABLES.map((t) => t.name),
-      'migrations',
-      'typeorm_metadata',
-    ]) {
-      await client.query(`DROP TABLE IF EXISTS ${quoteIdentifier(name)} CASCADE`);
-    }
+    await dropSeedTables(client);
 
     for (const table of LEGACY_TABLES) await client.query(ormTableDdl(table.name));
     await client.query(EXTRA_TABLES_DDL[0]);

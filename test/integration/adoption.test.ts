@@ -3,6 +3,7 @@ import { verifySchema } from '../../src/inspect/schema-verifier';
 import { migrations } from '../../src/migrations';
 import { planMigrations, type MigrationPlan } from '../../src/migrator/plan';
 import { revertLastMigration, runPendingMigrations } from '../../src/migrator/migrator';
+import { buildAlembicDatabase } from '../../src/testing/alembic-database-builder';
 import { buildLegacyDatabase } from '../../src/testing/legacy-builder';
 import { buildOrmDatabase, ORM_FOREIGN_KEYS } from '../../src/testing/orm-database-builder';
 import { checkAdoption } from '../../src/upgrade/adoption';
@@ -52,6 +53,13 @@ describe('plan changes nothing', () => {
         ['--baseline'],
         1,
         ['baseline', ...ALL],
+      ],
+      [
+        "a database PixCrawler's Alembic 001 built",
+        (db) => buildAlembicDatabase(db.url, { images: 500, broken: 1 }),
+        ['--baseline'],
+        1,
+        ['baseline', ...ALL], // metadata_ renamed in the baseline step
       ],
     ];
   it.each(cases)(

@@ -336,3 +336,30 @@ describe('a later Alembic revision', () => {
     }
   });
 });
+
+describe('the ix_profiles_email swap, interrupted', () => {
+  // Killed after the unique index was built under its temporary name, before or after the plain
+  // one was dropped: the next migrate finishes the swap, and uniqueness held throughout.
+  it.each([
+    ['before the plain index was dropped', false],
+    ['after the plain index was dropped', true],
+  ])('%s: the next migrate finishes it', async (_, dropped) => {
+    const db = await createTestDatabase('alembic_swap');
+    try {
+      await buildAlembicDatabase(db.url, { images: 200 });
+      await db.query(`CREATE UNIQUE INDEX "ix_profiles_email_swap" ON "profiles" ("email")`);
+      if (dropped) await db.query(`DROP INDEX "ix_profiles_email"`);
+      const migrated = await runCli(['migrate', '--baseline', '--verify'], db.url);
+      expect(migrated.output).toContain('Verification passed');
+      expect(migrated.code).toBe(0);
+      const indexes = await db.query<{ name: string; unique: boolean }>(
+        `SELECT c.relname AS name, i.indisunique AS unique FROM pg_index i
+           JOIN pg_class c ON c.oid = i.indexrelid
+          WHERE i.indrelid = 'profiles'::regclass AND NOT i.indisprimary ORDER BY 1`,
+      );
+      expect(indexes).toEqual([{ name: 'ix_profiles_email', unique: true }]);
+    } finally {
+      await db.drop();
+    }
+  });
+});

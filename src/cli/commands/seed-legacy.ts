@@ -42,38 +42,60 @@ function flavour(value: string): Flavour {
   return value as Flavour;
 }
 
-/** The flavours the server builds in one statement per table (no progress to show). */
+type BuildOptions = LegacySizes & { broken: number; dropExisting?: boolean };
+type Built = { rows: Record<string, number>; planted: Record<string, number> };
+
+/** The flavours the server builds with a few statements (no progress to show). */
 const SERVER_SIDE_BUILDS: Record<
   Exclude<Flavour, 'legacy'>,
-  {
-    what: string;
-    build: (
-      url: string,
-      options: LegacySizes & { broken: number; dropExisting?: boolean },
-    ) => Promise<{ rows: Record<string, number>; planted: Record<string, number> }>;
-    next: string;
-  }
+  { what: string; build: (url: string, options: BuildOptions) => Promise<Built>; next: string }
 > = {
   empty: {
     what: 'an empty database',
     build: (url, options) => buildEmptyDatabase(url, options),
-    next: '`pixcrawler-db migrate` creates the schema.',
+    next: '`pixcrawler-db migrate` creates the schema from nothing.',
   },
   orm: {
     what: 'an ORM-made database',
     build: buildOrmDatabase,
     next:
-      'Next: `pixcrawler-db preflight`, `pixcrawler-db plan --baseline`, then ' +
+      '`pixcrawler-db preflight`, `pixcrawler-db plan --baseline`, then ' +
       '`pixcrawler-db migrate --baseline`.',
   },
   alembic: {
     what: "a database PixCrawler's Alembic 001 built",
     build: buildAlembicDatabase,
     next:
-      'Next: `pixcrawler-db status`, `pixcrawler-db preflight`, `pixcrawler-db plan --baseline`, ' +
+      '`pixcrawler-db status`, `pixcrawler-db preflight`, `pixcrawler-db plan --baseline`, ' +
       'then `pixcrawler-db migrate --baseline`.',
   },
 };
+
+const describeSizes = (sizes: LegacySizes, broken: number) =>
+  `: ${Object.entries(sizes)
+    .map(([table, n]) => `${n} ${table}`)
+    .join(', ')}${broken ? `, ${broken} broken row(s) per rule` : ''}`;
+
+/**
+ * Runs one build, timed: a refusal becomes an operator error (after `done`, which runs however
+ * the build ends); on success it says what was loaded and what to run next.
+ */
+async function buildTimed(build: () => Promise<Built>, next: string, done?: () => void) {
+  const started = Date.now();
+  let result: Built;
+  try {
+    result = await build();
+  } catch (error) {
+    if (error instanceof LegacyBuildRefusedError) throw new OperatorError(error.message);
+    throw error;
+  } finally {
+    done?.();
+  }
+  const rows = Object.values(result.rows).reduce((a, b) => a + b, 0);
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  say(`${rows > 0 ? `Loaded ${rows} rows` : 'Done'} in ${seconds}s. Next: ${next}`);
+  return outcome(ExitCode.ok, result);
+}
 
 export function registerSeedLegacy(program: Command): void {
   program
@@ -89,7 +111,11 @@ export function registerSeedLegacy(program: Command): void {
     .option('--crawl-jobs <n>', 'crawl jobs (default: images / 200)', count)
     .option('--activity-logs <n>', 'activity logs (default: images / 2)', count)
     .option('--broken <n>', 'extra rows breaking each new rule (orphans, bad values)', count, 0)
-    .option('--drop-existing', 'drop the PixCrawler tables and the migrations table first')
+    .option(
+      '--drop-existing',
+      "drop what an earlier seed-legacy made first (PixCrawler's tables, the orm flavour's extra " +
+        'tables, the migrations tables, alembic_version); never a migrated or a real database',
+    )
     .option(
       `--flavour <${FLAVOURS.join('|')}>`,
       'empty: no PixCrawler table; legacy: the idealised pre-001 schema (SPEC.md "The database ' +
@@ -104,69 +130,45 @@ export function registerSeedLegacy(program: Command): void {
       action(async (options: SeedOptions) =>
         withSession(async ({ target }) => {
           const sizes = legacySizes(options);
+          const buildOptions = {
+            ...sizes,
+            broken: options.broken,
+            dropExisting: options.dropExisting,
+          };
           if (options.flavour !== 'legacy') {
             const { what, build, next } = SERVER_SIDE_BUILDS[options.flavour];
             say(
               `Building ${what}` +
-                (options.flavour === 'empty'
-                  ? ''
-                  : `: ${Object.entries(sizes)
-                      .map(([table, n]) => `${n} ${table}`)
-                      .join(
-                        ', ',
-                      )}${options.broken ? `, ${options.broken} broken row(s) per rule` : ''}`),
+                (options.flavour === 'empty' ? '' : describeSizes(sizes, options.broken)),
             );
-            const started = Date.now();
-            const result = await build(target.url, {
-              ...sizes,
-              broken: options.broken,
-              dropExisting: options.dropExisting,
-            }).catch((error: unknown) => {
-              if (error instanceof LegacyBuildRefusedError) throw new OperatorError(error.message);
-              throw error;
-            });
-            const rows = Object.values(result.rows).reduce((a, b) => a + b, 0);
-            say(`Loaded ${rows} rows in ${((Date.now() - started) / 1000).toFixed(1)}s. ${next}`);
-            return outcome(ExitCode.ok, result);
+            return buildTimed(() => build(target.url, buildOptions), next);
           }
-          const total = Object.values(sizes).reduce((a, b) => a + b, 0);
-          say(
-            `Building a legacy database: ${Object.entries(sizes)
-              .map(([table, n]) => `${n} ${table}`)
-              .join(', ')}${options.broken ? `, ${options.broken} broken row(s) per rule` : ''}`,
-          );
+          say(`Building a legacy database${describeSizes(sizes, options.broken)}`);
           const bar = new SingleBar(
             { format: '  {bar} {percentage}% | {value}/{total} rows | {table}', hideCursor: true },
             Presets.shades_classic,
           );
-          bar.start(total, 0, { table: '' });
+          bar.start(
+            Object.values(sizes).reduce((a, b) => a + b, 0),
+            0,
+            { table: '' },
+          );
           const loaded: Record<string, number> = {};
-          const started = Date.now();
-          try {
-            const result = await buildLegacyDatabase(target.url, {
-              ...sizes,
-              broken: options.broken,
-              dropExisting: options.dropExisting,
-              onProgress: (table, done) => {
-                loaded[table] = done;
-                bar.update(
-                  Object.values(loaded).reduce((a, b) => a + b, 0),
-                  { table },
-                );
-              },
-            });
-            bar.stop();
-            const rows = Object.values(result.rows).reduce((a, b) => a + b, 0);
-            say(
-              `Loaded ${rows} rows in ${((Date.now() - started) / 1000).toFixed(1)}s. ` +
-                'Next: `pixcrawler-db preflight`, then `pixcrawler-db migrate --baseline`.',
-            );
-            return outcome(ExitCode.ok, result);
-          } catch (error) {
-            bar.stop();
-            if (error instanceof LegacyBuildRefusedError) throw new OperatorError(error.message);
-            throw error;
-          }
+          return buildTimed(
+            () =>
+              buildLegacyDatabase(target.url, {
+                ...buildOptions,
+                onProgress: (table, done) => {
+                  loaded[table] = done;
+                  bar.update(
+                    Object.values(loaded).reduce((a, b) => a + b, 0),
+                    { table },
+                  );
+                },
+              }),
+            '`pixcrawler-db preflight`, then `pixcrawler-db migrate --baseline`.',
+            () => bar.stop(),
+          );
         }),
       ),
     );
