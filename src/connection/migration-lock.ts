@@ -24,28 +24,41 @@ async function tryLock(session: QueryRunner): Promise<boolean> {
   return row.locked;
 }
 
-async function waitForLock(session: QueryRunner): Promise<void> {
+/** Waits for the lock, or throws the signal's reason as soon as it is aborted. */
+async function waitForLock(session: QueryRunner, signal?: AbortSignal): Promise<void> {
   for (let pause = 100; ; pause = Math.min(pause * 2, 1000)) {
-    await new Promise((resolve) => setTimeout(resolve, pause));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, pause);
+      signal?.addEventListener('abort', done, { once: true });
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+    });
+    signal?.throwIfAborted();
     if (await tryLock(session)) return;
   }
 }
 
 /**
  * Runs `work` holding the migration lock. The lock lives on its own pooled connection (the
- * advisory lock is a session's), which is released to the pool when the work ends.
+ * advisory lock is a session's), which is released to the pool when the work ends. An aborted
+ * `signal` (SIGTERM, Ctrl-C) ends the wait at once with the signal's reason: nothing was run.
  */
 export async function withMigrationLock<T>(
   dataSource: DataSource,
   work: () => Promise<T>,
   onWait: () => void = () => undefined,
+  signal?: AbortSignal,
 ): Promise<T> {
+  signal?.throwIfAborted();
   const session = dataSource.createQueryRunner('master');
   await session.connect();
   try {
     if (!(await tryLock(session))) {
       onWait();
-      await waitForLock(session);
+      await waitForLock(session, signal);
     }
     try {
       return await work();

@@ -80,6 +80,12 @@ export interface MigrateOptions extends AdoptionOptions {
   lockAttempts?: number;
   /** First pause before a retry, doubled each time; default PIXCRAWLER_LOCK_RETRY_DELAY_MS or 1000. */
   retryDelayMs?: number;
+  /**
+   * Stops the run (SIGTERM, Ctrl-C): a wait for the migration lock ends at once, and no migration
+   * starts after the one running (which finishes or rolls back as it would). Throws the signal's
+   * reason.
+   */
+  signal?: AbortSignal;
 }
 
 /** The migrations the runner was given, with what each declares about itself. */
@@ -100,11 +106,17 @@ function constrainingMigrations(dataSource: DataSource): string[] {
     .map(migrationName);
 }
 
-/** Records LegacySchema as applied, the way TypeORM records a migration (`--fake`), and nothing more. */
-class BaselineExecutor extends MigrationExecutor {
+/** TypeORM's executor, limited to the named migrations (run or recorded in their order). */
+class SelectedMigrationsExecutor extends MigrationExecutor {
+  constructor(
+    dataSource: DataSource,
+    private readonly names: readonly string[],
+  ) {
+    super(dataSource);
+  }
+
   protected override getMigrations(): Migration[] {
-    const adopted = adoptingMigration(this.dataSource);
-    return super.getMigrations().filter((migration) => migration.name === adopted);
+    return super.getMigrations().filter((migration) => this.names.includes(migration.name));
   }
 }
 
@@ -285,7 +297,9 @@ async function adopt(
     if (adoption.renames.length > 0) events.renamed?.(adoption.renames);
     if (adoption.conversions.length > 0) events.converted?.(adoption.conversions);
   }
-  const executor = new BaselineExecutor(dataSource);
+  const executor = new SelectedMigrationsExecutor(dataSource, [
+    adoptingMigration(dataSource) ?? '',
+  ]);
   executor.fake = true;
   executor.transaction = 'each';
   await executor.executePendingMigrations();
@@ -414,16 +428,20 @@ export async function runPendingMigrations(
       }
       const toRun = await pendingMigrations(dataSource);
       events.pending?.(toRun);
-      if (toRun.length === 0) return [];
-      const executor = new MigrationExecutor(dataSource);
-      executor.transaction = 'each';
-      await withProgressLogger(dataSource, events, () =>
-        retryingLockTimeouts(() => executor.executePendingMigrations(), events, options),
-      );
+      // One at a time, so that a stop (options.signal) starts nothing after the current one.
+      for (const name of toRun) {
+        options.signal?.throwIfAborted();
+        const executor = new SelectedMigrationsExecutor(dataSource, [name]);
+        executor.transaction = 'each';
+        await withProgressLogger(dataSource, events, () =>
+          retryingLockTimeouts(() => executor.executePendingMigrations(), events, options),
+        );
+      }
       const left = new Set(await pendingMigrations(dataSource));
       return toRun.filter((name) => !left.has(name));
     },
     events.waiting,
+    options.signal,
   );
 }
 
@@ -490,5 +508,6 @@ export async function revertLastMigration(
       return last.name;
     },
     events.waiting,
+    options.signal,
   );
 }

@@ -3,7 +3,7 @@ import { runPendingMigrations, type MigratorEvents } from '../../migrator/migrat
 import { ExitCode, outcome, say } from '../output';
 import { detectOrigin } from '../../upgrade/origin';
 import { describeOrigin, formatAdoptionReport } from '../reports/adoption';
-import { action, withSession } from '../session';
+import { action, interruptSignal, withSession } from '../session';
 import { verifyAndReport } from './verify';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
@@ -140,7 +140,7 @@ export function registerMigrate(program: Command): void {
                 events.baselined?.(name);
               },
             },
-            adoptionFlags(options),
+            { ...adoptionFlags(options), signal: interruptSignal() },
           );
           if (applied.length > 0) say(`Applied ${applied.length} migration(s).`);
           if (!options.verify) return outcome(ExitCode.ok, { applied, baselined });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { revertLastMigration } from '../../migrator/migrator';
 import { ExitCode, outcome, say } from '../output';
-import { action, withSession } from '../session';
+import { action, interruptSignal, withSession } from '../session';
 import { migratorEvents } from './migrate';
 
 export function registerRevert(program: Command): void {
@@ -11,7 +11,9 @@ export function registerRevert(program: Command): void {
     .action(
       action(async () =>
         withSession(async ({ dataSource }) => {
-          const reverted = await revertLastMigration(dataSource, migratorEvents());
+          const reverted = await revertLastMigration(dataSource, migratorEvents(), {
+            signal: interruptSignal(),
+          });
           say(reverted ? `Reverted ${reverted}.` : 'Nothing to revert: no migration is applied.');
           return outcome(ExitCode.ok, { reverted: reverted ?? null });
         }),
