@@ -345,13 +345,27 @@ async function writeArchive(
 ): Promise<void> {
   let failure: unknown;
   let fail!: (error: unknown) => void;
+  /** The wait for the next piece, ended by a stop (see below). */
+  let stopWaiting: ((error: unknown) => void) | undefined;
   const failed = new Promise<never>((_, reject) => {
     fail = (error) => {
       failure ??= error;
+      stopWaiting?.(failure);
       reject(failure);
     };
   });
   failed.catch(() => undefined); // raced below
+  // The next piece, or the stop if it comes first: one may take long to come (the manifest's
+  // first pass, a batch of files), and a stop must not wait for it. (One promise per piece, not
+  // a race against `failed`, which would keep a reaction per piece until the end.)
+  const nextPiece = () =>
+    new Promise<IteratorResult<Buffer | ReleasedBytes>>((resolve, reject) => {
+      if (failure !== undefined) return reject(failure);
+      stopWaiting = reject;
+      pieces.next().then(resolve, reject);
+    }).finally(() => {
+      stopWaiting = undefined;
+    });
   const onError = (error: Error) => fail(error);
   const onClose = () => {
     if (!stream.writableFinished) fail(new Error('the export destination closed its stream early'));
@@ -359,10 +373,14 @@ async function writeArchive(
   const onAbort = () => fail(signal!.reason);
   stream.on('error', onError);
   stream.on('close', onClose);
+  // An abort while the snapshot was being opened came before this listener: it counts too.
+  if (signal?.aborted) onAbort();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    for await (const piece of pieces) {
-      if (failure !== undefined) throw failure;
+    for (;;) {
+      const next = await nextPiece();
+      if (next.done) break;
+      const piece = next.value;
       const written = Buffer.isBuffer(piece)
         ? stream.write(piece)
         : stream.write(piece.bytes, () => piece.release());
@@ -373,6 +391,10 @@ async function writeArchive(
     await Promise.race([finished(stream), failed]);
   } catch (error) {
     stream.destroy(error instanceof Error ? error : new Error(String(error)));
+    // The pieces' own cleanup (the snapshot's cursor closed, the reader's slots given back) may
+    // wait on what this stop ends (a COPY nobody reads, a write that never completes): it goes
+    // on without holding the stop up. The caller then closes the reader and the snapshot.
+    pieces.return(undefined).catch(() => undefined);
     throw error;
   } finally {
     stream.off('error', onError);
