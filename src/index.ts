@@ -34,6 +34,11 @@ export { detectOrigin, type DatabaseOrigin } from './upgrade/origin';
 export { incompleteMigrations } from './inspect/migration-states';
 export type { IncompleteMigration } from './inspect/migration-states';
 export { assertPrimary, isStandby, StandbyServerError } from './connection/server-role';
+export {
+  connectionBudget,
+  ConnectionBudgetError,
+  type ConnectionBudget,
+} from './connection/connection-budget';
 export type { RunQuery } from './connection/server-role';
 export {
   currentWalLsn,

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import path from 'node:path';
+import { ConnectionBudgetError } from '../../connection/connection-budget';
 import { ExportJobService } from '../../services/export-job.service';
 import { LocalDirectoryStorage } from '../../storage/image-storage';
 import type { RunnableJob, RunnableJobKind } from '../../services/jobs/job-runner';
@@ -91,7 +92,6 @@ export function registerWork(program: Command): void {
         const stop = new AbortController();
         stopGracefullyOnSignals((signal) => stop.abort(signal));
 
-        // Each running job may hold two connections (its work and its heartbeat), plus one to listen.
         return withSession(
           async ({ dataSource }) => {
             const kinds: RunnableJobs[] = [];
@@ -150,13 +150,22 @@ export function registerWork(program: Command): void {
                   ),
               },
             });
-            await worker.start();
+            await worker.start().catch((error: unknown) => {
+              if (!(error instanceof ConnectionBudgetError)) throw error;
+              const most = Math.max(0, Math.floor((error.budget.available - 2) / 2));
+              throw new OperatorError(
+                `${error.message} Use at most --concurrency ${most} (fewer when other clients ` +
+                  'share the server), or raise max_connections. Nothing was started.',
+                ExitCode.usage,
+              );
+            });
             await worker.done;
             say('Stopped.');
             // Under --json: how the jobs this worker ran ended, by status.
             return outcome(ExitCode.ok, { finished: totals });
           },
-          { poolSize: concurrency * 2 + 2 },
+          // The worker's connections, and one for the session's own queries.
+          { poolSize: JobWorker.connectionsFor(concurrency) + 1 },
         );
       }),
     );

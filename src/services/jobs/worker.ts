@@ -1,5 +1,6 @@
 import type { ClientBase, Notification } from 'pg';
 import type { DataSource, QueryRunner } from 'typeorm';
+import { assertConnectionBudget } from '../../connection/connection-budget';
 import { MAX_ID } from '../../entities/columns';
 import { ValidationError } from '../../errors';
 import { JOB_CHANNEL } from '../../repositories/job-lifecycle';
@@ -169,6 +170,14 @@ export class JobWorker {
     this.events = options.events ?? {};
   }
 
+  /**
+   * The most connections a worker of this concurrency holds: two per running job (its work and
+   * its heartbeat) and one to listen. A pool for it needs at least this many.
+   */
+  static connectionsFor(concurrency: number): number {
+    return concurrency * 2 + 1;
+  }
+
   /** Kinds of job this worker runs. */
   get kinds(): RunnableJobKind[] {
     return this.runners.map((runner) => runner.kind);
@@ -194,6 +203,17 @@ export class JobWorker {
     signal?.addEventListener('abort', () => void this.stop(String(signal.reason ?? 'aborted')), {
       once: true,
     });
+    try {
+      // A concurrency the server cannot serve is refused before a connection is opened for it.
+      await assertConnectionBudget(
+        this.dataSource,
+        JobWorker.connectionsFor(this.concurrency),
+        `A worker with concurrency ${this.concurrency}`,
+      );
+    } catch (error) {
+      await this.stop('its concurrency needs more connections than the server allows');
+      throw error;
+    }
     try {
       await this.listen();
     } catch (error) {
