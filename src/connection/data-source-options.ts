@@ -20,7 +20,8 @@ export function dataSourceOptions(
 ): PostgresOptions {
   const { schema, url } = overrides;
   // A malformed URL is refused here, before TypeORM hands it to the driver (which would send a
-  // `postgresql:/user:pw@host/db` whole, password included, to the default server).
+  // `postgresql:/user:pw@host/db` whole, password included, to the default server, or look up
+  // part of an unencoded password as the host name).
   if (url !== undefined) assertPostgresUrl(url);
   if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) {
     throw new Error(

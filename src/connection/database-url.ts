@@ -16,14 +16,43 @@ const SECRET_PARAMETERS = new Set(['password', 'sslpassword', 'sslkey']);
 const HAS_AUTHORITY = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 /**
+ * Where `scheme://user:password@host/path` is ambiguous because the user-info was not
+ * percent-encoded, or undefined when it reads one way only. The authority ends at the first
+ * `/`, `?` or `#`, so an `@` after that point means a password holding one of them (the WHATWG
+ * parser, and so the driver, would take the text before it for the host: a password sent to
+ * DNS). The user-info is everything before the authority's last `@`; an `@` there is read
+ * differently by libpq (psql, pg_dump end the user-info at the first `@`), and `[` or `]`, which
+ * RFC 3986 keeps for an IPv6 host, make other parsers refuse the URL (Python's urlsplit).
+ */
+function ambiguousUserInfo(url: string): 'at-after-host' | 'reserved-in-user-info' | undefined {
+  const authorityStart = url.indexOf('://') + 3;
+  const rest = url.slice(authorityStart);
+  const authorityEnd = rest.search(/[/?#]/);
+  const authority = authorityEnd === -1 ? rest : rest.slice(0, authorityEnd);
+  if (authorityEnd !== -1 && rest.includes('@', authorityEnd)) return 'at-after-host';
+  const userInfo = authority.slice(0, Math.max(authority.lastIndexOf('@'), 0));
+  return /[@[\]]/.test(userInfo) ? 'reserved-in-user-info' : undefined;
+}
+
+/** Values of the secret query parameters, in a URL that is not parsed (`password=…`). */
+const SECRET_PARAMETER_VALUE = /([?&](?:password|sslpassword|sslkey)=)[^&#]*/gi;
+
+/**
  * The URL with every secret replaced by `***`: the password in the user-info and the values of
  * the `password`, `sslpassword` and `sslkey` query parameters. Anything that does not parse as
  * `scheme://…` (`user:secret@host` parses as scheme `user:`, `postgresql:/u:pw@h/db` has no
- * authority) is hidden whole.
+ * authority) is hidden whole. A URL whose user-info is ambiguous (an unencoded `@`, `/`, `?` or
+ * `#` in the password) shows nothing between `://` and its last `@`, where any part of the
+ * password may be.
  */
 export function maskDatabaseUrl(url: string): string {
   const unparsable = '<unparsable database URL>';
   if (!HAS_AUTHORITY.test(url)) return unparsable;
+  if (ambiguousUserInfo(url)) {
+    const scheme = url.slice(0, url.indexOf('://'));
+    const afterUserInfo = url.slice(url.lastIndexOf('@') + 1);
+    return `${scheme}://***@${afterUserInfo.replace(SECRET_PARAMETER_VALUE, '$1***')}`;
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -51,6 +80,7 @@ export type InvalidDatabaseUrlReason =
   | 'not-postgresql'
   | 'no-authority'
   | 'bad-percent-encoding'
+  | 'unencoded-user-info'
   | 'no-embedded-in-production';
 
 /** DATABASE_URL is set but cannot name a PostgreSQL database (or must be set and is not). */
@@ -66,13 +96,31 @@ export class InvalidDatabaseUrlError extends Error {
 
 const EXPECTED = 'Expected postgresql://user:password@host:5432/database';
 
+const PERCENT_ENCODE =
+  'Percent-encode the user name and password (encodeURIComponent): @ as %40, / as %2F, ' +
+  '? as %3F, # as %23, [ as %5B, ] as %5D, % as %25. Nothing was connected to.';
+
 /**
  * Checks the shape before any connection is attempted, so a typo fails with a clear message
  * (never showing the URL's secrets) instead of a driver error, and a malformed URL is never
  * sent anywhere: `postgresql:/user:pw@host/db` (one slash) would otherwise reach the driver,
- * which takes the whole string, password included, for a database name on the default host.
+ * which takes the whole string, password included, for a database name on the default host,
+ * and `postgresql://u:x@S3cr3t/y@host/db` (a password with an unencoded `@` and `/`) would send
+ * `S3cr3t` to DNS as the host name.
  */
 export function assertPostgresUrl(url: string): void {
+  const ambiguous = HAS_AUTHORITY.test(url) ? ambiguousUserInfo(url) : undefined;
+  if (ambiguous) {
+    const masked = maskDatabaseUrl(url);
+    throw new InvalidDatabaseUrlError(
+      (ambiguous === 'at-after-host'
+        ? `DATABASE_URL (${masked}) has an "@" after its host: a password holding "/", "?", ` +
+          '"#" or "@" must be percent-encoded, or part of it is taken for the host name. '
+        : `The user name or password in DATABASE_URL (${masked}) holds an "@", "[" or "]" ` +
+          'that is not percent-encoded, which tools read differently. ') + PERCENT_ENCODE,
+      'unencoded-user-info',
+    );
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -8,4 +8,5 @@ export { ListCrawlJobsDto } from './list-crawl-jobs.dto';
 export { IdPageDto, KeysetPageDto, PageDto } from './pagination.dto';
 export { ValidationRulesDto } from './validation-rules.dto';
 export { assertId, assertUserId, parseInput } from './parse';
+export { MAX_INPUT_DEPTH, MAX_INPUT_VALUES } from './input-shape';
 export * from './fields';

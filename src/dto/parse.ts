@@ -7,6 +7,7 @@ import {
 } from 'class-validator';
 import { NotFoundError, ValidationError } from '../errors';
 import { MAX_ID } from './fields';
+import { plainInput } from './input-shape';
 
 function collect(
   errors: ClassValidationError[],
@@ -24,13 +25,14 @@ function collect(
 /**
  * Turns untrusted input into a validated DTO instance, or throws a ValidationError naming every
  * bad field (nested fields as `rules.minWidth`). Unknown properties are rejected, not ignored, so
- * a typo (`minWidht`) is reported instead of silently doing nothing.
+ * a typo (`minWidht`) is reported instead of silently doing nothing. The input's shape (depth,
+ * size, plain data only) is checked first, and class-transformer reads only the checked copy.
  */
 export function parseInput<T extends object>(dtoClass: ClassConstructor<T>, input: unknown): T {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new ValidationError({ input: ['must be an object'] });
   }
-  const dto = plainToInstance(dtoClass, input);
+  const dto = plainToInstance(dtoClass, plainInput(input));
   const errors = validateSync(dto, {
     whitelist: true,
     forbidNonWhitelisted: true,

@@ -1,4 +1,8 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { DataSource } from 'typeorm';
+import { MAX_INPUT_DEPTH, MAX_INPUT_VALUES } from '../../src/dto';
 import {
   ForbiddenError,
   IllegalTransitionError,
@@ -7,6 +11,7 @@ import {
 } from '../../src/errors';
 import { ActivityService } from '../../src/services/activity.service';
 import { CrawlJobService } from '../../src/services/crawl-job.service';
+import { ExportJobService } from '../../src/services/export-job.service';
 import { ProfileService } from '../../src/services/profile.service';
 import { ProjectService } from '../../src/services/project.service';
 import { ConflictError } from '../../src/errors';
@@ -15,6 +20,13 @@ import { generateImages, makeOwnedCrawlJob } from '../helpers/factories';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
 const INT4_MAX = 2_147_483_647;
+
+/** `{ a: { a: … } }`, `levels` objects deep (built in a loop). */
+function nested(levels: number): Record<string, unknown> {
+  let value: Record<string, unknown> = {};
+  for (let i = 1; i < levels; i += 1) value = { a: value };
+  return value;
+}
 
 /** The rejection's fields, or a failure naming what came instead. */
 async function refusedFields(call: Promise<unknown>): Promise<Record<string, string[]>> {
@@ -250,6 +262,102 @@ describe('hostile input to the services', () => {
       expect(await refusedFields(activity.recentForUser(user.id, { cursor }))).toHaveProperty(
         'cursor',
       );
+    });
+  });
+
+  describe('the shape of input', () => {
+    let exportsDir: string;
+    let exportJobs: ExportJobService;
+    beforeAll(async () => {
+      exportsDir = await mkdtemp(path.join(tmpdir(), 'pixcrawler-hostile-'));
+      exportJobs = new ExportJobService(ds, { outputDir: exportsDir });
+    });
+    afterAll(() => rm(exportsDir, { recursive: true, force: true }));
+
+    const rowCount = async () =>
+      (
+        await db.query<{ n: string }>(
+          `SELECT (SELECT count(*) FROM profiles) + (SELECT count(*) FROM projects) +
+                  (SELECT count(*) FROM crawl_jobs) + (SELECT count(*) FROM export_jobs) AS n`,
+        )
+      )[0].n;
+
+    /** The four entry points the issue names, each given `value` where a DTO nests. */
+    async function entryPoints(value: unknown) {
+      const { user, project, crawlJob } = await runningJob();
+      return [
+        ['ProfileService.create', () => profiles.create(value)],
+        [
+          'ProjectService.create',
+          () => new ProjectService(ds).create(user.id, { name: 'n', description: value }),
+        ],
+        [
+          'CrawlJobService.create',
+          () => crawlJobs.create(user.id, { projectId: project.id, name: 'n', keywords: [value] }),
+        ],
+        [
+          'ExportJobService.request',
+          () =>
+            exportJobs.request(user.id, {
+              crawlJobId: crawlJob.id,
+              name: 'n',
+              format: 'csv',
+              options: value,
+            }),
+        ],
+      ] as const;
+    }
+
+    it('refuses an object 5,000 levels deep at each entry point with a ValidationError, writing nothing', async () => {
+      const deep = nested(5000);
+      for (const [name, call] of await entryPoints(deep)) {
+        const before = await rowCount();
+        const fields = await refusedFields(call()).catch((error: unknown) => {
+          throw new Error(`${name} threw ${String(error)}`);
+        });
+        const [field] = Object.keys(fields);
+        expect([name, fields[field]]).toEqual([
+          name,
+          [`${field} is nested more than ${MAX_INPUT_DEPTH} levels deep`],
+        ]);
+        expect(field).toMatch(/…$/);
+        expect(await rowCount()).toBe(before);
+      }
+    });
+
+    it('refuses a giant payload, wide or long, with a ValidationError', async () => {
+      const { user } = await runningJob();
+      const projects = new ProjectService(ds);
+      const wide = Object.fromEntries(
+        Array.from({ length: MAX_INPUT_VALUES + 1 }, (_, i) => [`k${i}`, 'v']),
+      );
+      expect(await refusedFields(projects.create(user.id, wide))).toHaveProperty('input');
+      const long = new Array<string>(MAX_INPUT_VALUES + 1).fill('k');
+      expect(
+        await refusedFields(crawlJobs.create(user.id, { projectId: 1, name: 'n', keywords: long })),
+      ).toHaveProperty('keywords');
+    });
+
+    it('still takes ordinary input at the same four entry points', async () => {
+      const { user, project, crawlJob } = await runningJob();
+      expect(
+        await profiles.create({ id: 'ab1f3a52-3f8e-4e33-9c55-0a8f5a3e0d11', email: 'ok@x.io' }),
+      ).toMatchObject({ email: 'ok@x.io' });
+      expect(
+        await new ProjectService(ds).create(user.id, { name: 'p', description: 'd' }),
+      ).toMatchObject({ name: 'p', description: 'd' });
+      const keywords = Array.from({ length: 100 }, (_, i) => `k${i}`);
+      expect(
+        await crawlJobs.create(user.id, { projectId: project.id, name: 'c', keywords }),
+      ).toMatchObject({ keywords });
+      expect(
+        await exportJobs.request(user.id, {
+          crawlJobId: crawlJob.id,
+          name: 'e',
+          format: 'csv',
+          options: { onlyValid: false, expiresInHours: 2 },
+        }),
+      ).toMatchObject({ exportOptions: { onlyValid: false, expiresInHours: 2 } });
     });
   });
 

@@ -14,6 +14,8 @@ import {
   IdPageDto,
   KeysetPageDto,
   ListCrawlJobsDto,
+  MAX_INPUT_DEPTH,
+  MAX_INPUT_VALUES,
   PageDto,
   parseInput,
   ValidationRulesDto,
@@ -72,10 +74,53 @@ const hostileScalar = fc.oneof(
   fc.double({ noNaN: true, noDefaultInfinity: true }),
   fc.string({ unit: 'binary', maxLength: 120 }),
 );
+
+/**
+ * `levels` objects (or arrays, alternating) around a hostile leaf, built in a loop: 5,000 levels
+ * once overflowed class-transformer's stack. From one level to far past MAX_INPUT_DEPTH.
+ */
+const nestedJson = (minLevels: number) =>
+  fc
+    .record({
+      levels: fc.integer({ min: minLevels, max: 6000 }),
+      key: fc.constantFrom('a', 'rules', 'options', 'minWidth', '0'),
+      arrays: fc.boolean(),
+      leaf: hostileScalar,
+    })
+    .map(({ levels, key, arrays, leaf }) => {
+      let value: unknown = leaf;
+      for (let i = 0; i < levels; i += 1) value = arrays && i % 2 ? [value] : { [key]: value };
+      return value;
+    });
+
+/** Wide objects and long arrays around MAX_INPUT_VALUES (a value per entry). */
+const giantJson = (minSize: number) =>
+  fc
+    .record({
+      size: fc.integer({ min: minSize, max: 2 * MAX_INPUT_VALUES }),
+      array: fc.boolean(),
+      leaf: hostileScalar,
+    })
+    .map(({ size, array, leaf }) =>
+      array
+        ? new Array<unknown>(size).fill(leaf)
+        : Object.fromEntries(Array.from({ length: size }, (_, i) => [`k${i}`, leaf])),
+    );
+
 const hostileJson: fc.Arbitrary<unknown> = fc.oneof(
-  { weight: 3, arbitrary: hostileScalar },
-  { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
-  { weight: 1, arbitrary: fc.array(hostileScalar, { maxLength: 4 }) },
+  { weight: 6, arbitrary: hostileScalar },
+  { weight: 4, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
+  { weight: 2, arbitrary: fc.array(hostileScalar, { maxLength: 4 }) },
+  { weight: 1, arbitrary: nestedJson(1) },
+  { weight: 1, arbitrary: giantJson(MAX_INPUT_VALUES - 10) },
+  // Own `__proto__` and `constructor` keys, as JSON.parse makes them (a nested `constructor`
+  // once made class-transformer throw a TypeError).
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.constantFrom('__proto__', 'constructor'), fc.jsonValue({ maxDepth: 2 }))
+      .map(([key, value]) => JSON.parse(`{${JSON.stringify(key)}:${JSON.stringify(value)}}`)),
+  },
 );
 
 /** Objects that carry the DTO's own keys (so validation is reached), with hostile values. */
@@ -139,6 +184,43 @@ describe('DTOs under arbitrary JSON', () => {
       { numRuns: 500 },
     );
   });
+
+  const keysOf: Array<[ClassConstructor<object>, string[]]> = [
+    [CreateProfileDto, KEYS.profile],
+    [CreateProjectDto, KEYS.project],
+    [CreateCrawlJobDto, KEYS.crawlJob],
+    [ChunkProgressDto, KEYS.chunk],
+    [ValidationRulesDto, KEYS.rules],
+    [CreateValidationJobDto, KEYS.validation],
+    [CreateExportJobDto, KEYS.exportJob],
+    [PageDto, KEYS.page],
+    [IdPageDto, KEYS.idPage],
+    [KeysetPageDto, KEYS.keyset],
+    [ListCrawlJobsDto, KEYS.listCrawl],
+  ];
+
+  it.each(keysOf)(
+    '%p refuses a field nested too deep or a giant payload with a ValidationError naming it',
+    (dto, keys) => {
+      const pastLimits = fc.oneof(nestedJson(MAX_INPUT_DEPTH), giantJson(MAX_INPUT_VALUES + 1));
+      fc.assert(
+        fc.property(fc.constantFrom(...keys), pastLimits, (key, value) => {
+          let refused: unknown;
+          try {
+            parseInput(dto, { [key]: value });
+          } catch (error) {
+            refused = error;
+          }
+          if (!(refused instanceof ValidationError)) throw refused ?? new Error('accepted');
+          const [path, ...others] = Object.keys(refused.fields);
+          expect(others).toEqual([]);
+          expect(path.startsWith(key)).toBe(true);
+          expect(refused.fields[path][0]).toMatch(/levels deep|values/);
+        }),
+        { numRuns: 100 },
+      );
+    },
+  );
 });
 
 describe('service entry points under arbitrary JSON', () => {

@@ -1,6 +1,8 @@
+import { Client } from 'pg';
 import {
   assertPostgresUrl,
   configuredDatabaseUrl,
+  InvalidDatabaseUrlError,
   maskDatabaseUrl,
   withDatabase,
 } from '../../src/connection/database-url';
@@ -102,6 +104,102 @@ describe('secrets in database URLs', () => {
       }
     },
   );
+});
+
+describe('passwords that were not percent-encoded', () => {
+  const percentEncode = /Percent-encode the user name and password .*@ as %40, \/ as %2F/;
+
+  it.each([
+    [
+      'an "@" and a "/"',
+      'postgresql://u:x@S3cr3t/y@127.0.0.1:5432/db',
+      'postgresql://***@127.0.0.1:5432/db',
+    ],
+    [
+      'a "/" alone',
+      'postgresql://u:S3cr3t/y@127.0.0.1:5432/db',
+      'postgresql://***@127.0.0.1:5432/db',
+    ],
+    ['a "?" after digits', 'postgresql://u:123?S3cr3t@db:5432/x', 'postgresql://***@db:5432/x'],
+    ['a "#"', 'postgresql://u:123#S3cr3t@db/x', 'postgresql://***@db/x'],
+    ['an "@" in the path', 'postgresql://u:S3cr3t@db/x@y', 'postgresql://***@y'],
+    ['an "@" in the query', 'postgresql://db?user=S3cr3t@x', 'postgresql://***@x'],
+    ['an "@" in the user-info', 'postgresql://u:S3cr3t@x@db/x', 'postgresql://***@db/x'],
+    ['a "["', 'postgresql://u:S3cr3t[x@db/x', 'postgresql://***@db/x'],
+    ['a "]"', 'postgresql://u:S3cr3t]x@db/x', 'postgresql://***@db/x'],
+    [
+      'a password parameter too',
+      'postgresql://u:a/S3cr3t@db/x?sslpassword=S3cr3t',
+      'postgresql://***@db/x?sslpassword=***',
+    ],
+  ])(
+    'refuses %s before connecting, saying how to encode it and masking the URL',
+    (_label, url, masked) => {
+      expect(maskDatabaseUrl(url)).toBe(masked);
+      let refusal: unknown;
+      try {
+        assertPostgresUrl(url);
+      } catch (error) {
+        refusal = error;
+      }
+      expect(refusal).toBeInstanceOf(InvalidDatabaseUrlError);
+      expect((refusal as InvalidDatabaseUrlError).reason).toBe('unencoded-user-info');
+      const { message } = refusal as Error;
+      expect(message).toMatch(percentEncode);
+      expect(message).toContain(`(${masked})`);
+      expect(message).not.toContain('S3cr3t');
+      expect(() => dataSourceOptions({ url })).toThrow(InvalidDatabaseUrlError);
+    },
+  );
+
+  it('says the password in the S3cr3t URL is taken for the host name', () => {
+    expect(() => assertPostgresUrl('postgresql://u:x@S3cr3t/y@127.0.0.1:5432/db')).toThrow(
+      'DATABASE_URL (postgresql://***@127.0.0.1:5432/db) has an "@" after its host',
+    );
+  });
+
+  it.each([
+    [
+      'a percent-encoded "@" and "/"',
+      'postgresql://u:x%40S3cr3t%2Fy@127.0.0.1:5432/db',
+      'postgresql://u:***@127.0.0.1:5432/db',
+    ],
+    [
+      'every reserved character encoded',
+      `postgresql://u:${encodeURIComponent('a@b/c?d#e[f]g%h:i')}@db/x`,
+      'postgresql://u:***@db/x',
+    ],
+    ['an IPv6 host', 'postgresql://u:p@[::1]:5432/db', 'postgresql://u:***@[::1]:5432/db'],
+    ['an IPv6 host without user', 'postgresql://[::1]/db', 'postgresql://[::1]/db'],
+    [
+      'a unix socket in the query',
+      'postgresql:///db?host=/var/run/postgresql',
+      'postgresql:///db?host=/var/run/postgresql',
+    ],
+    [
+      'a unix socket as an encoded host',
+      'postgresql://%2Fvar%2Frun%2Fpostgresql/db',
+      'postgresql://%2Fvar%2Frun%2Fpostgresql/db',
+    ],
+    ['a ":" in the password', 'postgresql://u:a:b@db/x', 'postgresql://u:***@db/x'],
+    [
+      'sub-delimiters in the password',
+      "postgresql://u:!$&'()*+,;=@db/x",
+      'postgresql://u:***@db/x',
+    ],
+  ])('accepts %s', (_label, url, masked) => {
+    expect(() => assertPostgresUrl(url)).not.toThrow();
+    expect(maskDatabaseUrl(url)).toBe(masked);
+  });
+
+  it('gives the driver the host and the whole password of a percent-encoded URL', () => {
+    // pg's own parsing, without connecting.
+    const client = new Client({
+      connectionString: 'postgresql://u:x%40S3cr3t%2Fy@127.0.0.1:5432/db',
+    });
+    expect([client.host, client.port, client.database]).toEqual(['127.0.0.1', 5432, 'db']);
+    expect(client.password).toBe('x@S3cr3t/y');
+  });
 });
 
 describe('dataSourceOptions', () => {
