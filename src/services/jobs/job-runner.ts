@@ -163,11 +163,14 @@ export class JobRunner<J extends RunnableJob, P> {
         return (await this.table.findById(job.id)) ?? job;
       }
       const message = error instanceof Error ? error.message : String(error);
-      return this.table
-        .transition(job.id, 'fail', { errorMessage: `${this.kind} failed: ${message}` })
-        .catch(() => {
-          throw error;
-        });
+      // The work may have failed because its connection was lost (terminated, the server
+      // restarted): the pool's next connection records the failure, so the job does not stay
+      // running until its lease runs out.
+      return retryingLostConnections(() =>
+        this.table.transition(job.id, 'fail', { errorMessage: `${this.kind} failed: ${message}` }),
+      ).catch(() => {
+        throw error;
+      });
     } finally {
       clearInterval(heartbeat);
       abandon?.removeEventListener('abort', onAbandon);
@@ -179,8 +182,40 @@ export class JobRunner<J extends RunnableJob, P> {
 
   /** Fails a job still running with the given message; a job that ended meanwhile stays as it is. */
   private async failIfRunning(id: number, message: string): Promise<void> {
-    await this.table.transition(id, 'fail', { errorMessage: message }).catch((error: unknown) => {
+    await retryingLostConnections(() =>
+      this.table.transition(id, 'fail', { errorMessage: message }),
+    ).catch((error: unknown) => {
       if (!(error instanceof IllegalTransitionError)) throw error;
     });
+  }
+}
+
+/**
+ * Whether an error is a lost connection, not a refusal: the backend was terminated
+ * (57P01 admin_shutdown, 57P02, 57P03), the connection broke (08xxx), or the socket closed
+ * under the driver.
+ */
+export function isLostConnection(error: unknown): boolean {
+  const record = error as { code?: string; driverError?: { code?: string }; message?: string };
+  const code = record?.driverError?.code ?? record?.code;
+  if (code && (/^08/.test(code) || ['57P01', '57P02', '57P03'].includes(code))) return true;
+  if (code && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(code)) return true;
+  return /Connection terminated|connection (is )?closed|Client has encountered a connection error/i.test(
+    record?.message ?? '',
+  );
+}
+
+/**
+ * Runs a write again while it fails with a lost connection (the pool hands out a fresh one; a
+ * server that refuses connections for a few seconds is waited out), up to about 10 seconds.
+ */
+export async function retryingLostConnections<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 0, delay = 100; ; attempt++, delay = Math.min(delay * 2, 2_000)) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!isLostConnection(error) || attempt >= 8) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
   }
 }
