@@ -121,74 +121,38 @@ export const EXISTING_TABLE_CONSTRAINTS: readonly ConstraintDefinition[] = [
 const LEGACY_TABLES = ['profiles', 'projects', 'crawl_jobs', 'images', 'activity_logs'];
 
 const JOB_STATUS_CHECK = `CHECK ("status" IN ('pending', 'running', 'completed', 'failed', 'cancelled'))`;
+const check = (table: string, rule: string, definition: string): ConstraintDefinition => ({
+  table,
+  name: `ck_${table}_${rule}`,
+  definition,
+});
+const nonNegative = (table: string, column: string) =>
+  check(table, column, `CHECK ("${column}" >= 0)`);
+const cascadingKey = (table: string, column: string, target: string): ConstraintDefinition => ({
+  table,
+  name: `fk_${table}_${column}`,
+  definition: `FOREIGN KEY ("${column}") REFERENCES "${target}"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
+});
 
 /**
  * Frozen with this migration: the job tables' keys and checks. Created with the tables; on job
  * tables that exist already, added NOT VALID (or renamed) and validated by ValidateConstraints.
  */
 export const JOB_TABLE_CONSTRAINTS: readonly ConstraintDefinition[] = [
-  {
-    table: 'validation_jobs',
-    name: 'fk_validation_jobs_crawl_job_id',
-    definition: `FOREIGN KEY ("crawl_job_id") REFERENCES "crawl_jobs"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
-  },
-  { table: 'validation_jobs', name: 'ck_validation_jobs_status', definition: JOB_STATUS_CHECK },
-  {
-    table: 'validation_jobs',
-    name: 'ck_validation_jobs_progress',
-    definition: `CHECK ("progress" BETWEEN 0 AND 100)`,
-  },
-  {
-    table: 'validation_jobs',
-    name: 'ck_validation_jobs_total_images',
-    definition: `CHECK ("total_images" >= 0)`,
-  },
-  {
-    table: 'validation_jobs',
-    name: 'ck_validation_jobs_validated_images',
-    definition: `CHECK ("validated_images" >= 0)`,
-  },
-  {
-    table: 'validation_jobs',
-    name: 'ck_validation_jobs_invalid_images',
-    definition: `CHECK ("invalid_images" >= 0)`,
-  },
-  {
-    table: 'export_jobs',
-    name: 'fk_export_jobs_crawl_job_id',
-    definition: `FOREIGN KEY ("crawl_job_id") REFERENCES "crawl_jobs"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
-  },
-  {
-    table: 'export_jobs',
-    name: 'fk_export_jobs_user_id',
-    definition: `FOREIGN KEY ("user_id") REFERENCES "profiles"("id") ON DELETE CASCADE ON UPDATE NO ACTION`,
-  },
-  { table: 'export_jobs', name: 'ck_export_jobs_status', definition: JOB_STATUS_CHECK },
-  {
-    table: 'export_jobs',
-    name: 'ck_export_jobs_format',
-    definition: `CHECK ("format" IN ('zip', 'tar', 'csv', 'jsonl'))`,
-  },
-  {
-    table: 'export_jobs',
-    name: 'ck_export_jobs_progress',
-    definition: `CHECK ("progress" BETWEEN 0 AND 100)`,
-  },
-  {
-    table: 'export_jobs',
-    name: 'ck_export_jobs_total_images',
-    definition: `CHECK ("total_images" >= 0)`,
-  },
-  {
-    table: 'export_jobs',
-    name: 'ck_export_jobs_exported_images',
-    definition: `CHECK ("exported_images" >= 0)`,
-  },
-  {
-    table: 'export_jobs',
-    name: 'ck_export_jobs_file_size',
-    definition: `CHECK ("file_size" >= 0)`,
-  },
+  cascadingKey('validation_jobs', 'crawl_job_id', 'crawl_jobs'),
+  check('validation_jobs', 'status', JOB_STATUS_CHECK),
+  check('validation_jobs', 'progress', `CHECK ("progress" BETWEEN 0 AND 100)`),
+  nonNegative('validation_jobs', 'total_images'),
+  nonNegative('validation_jobs', 'validated_images'),
+  nonNegative('validation_jobs', 'invalid_images'),
+  cascadingKey('export_jobs', 'crawl_job_id', 'crawl_jobs'),
+  cascadingKey('export_jobs', 'user_id', 'profiles'),
+  check('export_jobs', 'status', JOB_STATUS_CHECK),
+  check('export_jobs', 'format', `CHECK ("format" IN ('zip', 'tar', 'csv', 'jsonl'))`),
+  check('export_jobs', 'progress', `CHECK ("progress" BETWEEN 0 AND 100)`),
+  nonNegative('export_jobs', 'total_images'),
+  nonNegative('export_jobs', 'exported_images'),
+  nonNegative('export_jobs', 'file_size'),
 ];
 
 /** The job tables' columns, as created; an adopted table's are checked by migrate beforehand. */

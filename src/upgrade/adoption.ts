@@ -518,6 +518,14 @@ function classifyNamedObjects(
     difference,
     ...extra,
   });
+  /** A live object as a difference the entries carry (what was found; the entities decide). */
+  const found = <
+    D extends ForeignKeyDifference | IndexDifference | CheckDifference | UniqueDifference,
+  >(
+    kind: D['kind'],
+    table: string,
+    actual: NonNullable<D['actual']>,
+  ) => ({ kind, table, name: actual.name, problem: 'extra', actual }) as D;
   /** A live object named as SPEC names an object of another table. */
   const takenElsewhere = (table: string, name: string) =>
     specNames.has(name) && specNames.get(name) !== table;
@@ -533,13 +541,7 @@ function classifyNamedObjects(
 
     const claimedForeignKeys = new Set<string>();
     for (const fk of table.foreignKeys) {
-      const difference: ForeignKeyDifference = {
-        kind: 'foreign key',
-        table: name,
-        name: fk.name,
-        problem: 'extra',
-        actual: fk,
-      };
+      const difference = found('foreign key', name, fk);
       const spec = wanted.foreignKeys.find((f) => sameList(f.columns, fk.columns));
       const namedAsSpec = spec !== undefined && fk.name === spec.name;
       if (takenElsewhere(name, fk.name) || (specNames.has(fk.name) && !namedAsSpec)) {
@@ -571,13 +573,7 @@ function classifyNamedObjects(
 
     const claimedIndexes = new Set<string>();
     for (const index of table.indexes) {
-      const difference: IndexDifference = {
-        kind: 'index',
-        table: name,
-        name: index.name,
-        problem: 'extra',
-        actual: index,
-      };
+      const difference = found('index', name, index);
       const named = wanted.indexes.find((i) => i.name === index.name);
       if (takenElsewhere(name, index.name) || (!named && specNames.has(index.name))) {
         entries.push(entry('refuse', 'name-taken', difference));
@@ -610,13 +606,7 @@ function classifyNamedObjects(
     }
 
     for (const check of table.checks) {
-      const difference: CheckDifference = {
-        kind: 'check',
-        table: name,
-        name: check.name,
-        problem: 'extra',
-        actual: check,
-      };
+      const difference = found('check', name, check);
       const named = wanted.checks.find((c) => c.name === check.name);
       if (takenElsewhere(name, check.name) || (!named && specNames.has(check.name))) {
         entries.push(entry('refuse', 'name-taken', difference));
@@ -632,13 +622,7 @@ function classifyNamedObjects(
     }
 
     for (const unique of table.uniques) {
-      const difference: UniqueDifference = {
-        kind: 'unique constraint',
-        table: name,
-        name: unique.name,
-        problem: 'extra',
-        actual: unique,
-      };
+      const difference = found('unique constraint', name, unique);
       const index = wanted.indexes.find((i) => i.unique && sameList(i.columns, unique.columns));
       if (specNames.has(unique.name)) entries.push(entry('refuse', 'name-taken', difference));
       else if (index) {
