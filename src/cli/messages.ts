@@ -59,6 +59,29 @@ function backupMessage(error: PreflightBackupError): string {
         `Cannot restore ${error.file}: ${error.message.replace(/^line \d+: /, '')} ` +
         `(line ${error.line}; deleted since the fix). Nothing was restored.`
       );
+    case 'row-changed':
+      return (
+        `Cannot restore ${error.file}: ${error.message.replace(/^line \d+: /, '')} ` +
+        `(line ${error.line}; changed since the fix). Nothing was restored. To write the ` +
+        'backed-up value over it anyway, run again with --force-overwrite-changed.'
+      );
+    case 'old-backup':
+      return (
+        `${error.file} was written by a preflight --fix from before backups named their database ` +
+        '(line 1 has no header), so it cannot be checked and is not restored. Nothing was ' +
+        'restored. Put its rows back by hand: docs/operations.md, "preflight --fix and --restore".'
+      );
+    case 'bad-signature':
+      return (
+        `Refused to restore ${error.file}: ${error.message}. Nothing was restored. ` +
+        'PIXCRAWLER_BACKUP_KEY must hold the key preflight --fix signed the backup with ' +
+        '(unset it only for a backup written without one).'
+      );
+    case 'other-database':
+      return (
+        `Refused to restore ${error.file}: it is a backup of another database ` +
+        `(${error.message}). Nothing was restored.`
+      );
   }
 }
 

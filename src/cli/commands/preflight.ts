@@ -5,9 +5,23 @@ import {
   restorePreflightBackup,
   runPreflight,
 } from '../../upgrade/preflight';
-import { formatPreflightReport } from '../reports/preflight';
+import { formatPreflightReport, formatRestoreResult } from '../reports/preflight';
 import { ExitCode, outcome, say } from '../output';
 import { action, OperatorError, withSession } from '../session';
+
+/**
+ * The key backups are signed (HMAC-SHA256) and checked with: the operator keeps it, and it is
+ * never printed. Read when the command runs.
+ */
+const BACKUP_KEY = 'PIXCRAWLER_BACKUP_KEY';
+const backupKey = () => process.env[BACKUP_KEY] || undefined;
+
+interface PreflightOptions {
+  fix?: boolean;
+  backupDir: string;
+  restore?: string;
+  forceOverwriteChanged?: boolean;
+}
 
 export function registerPreflight(program: Command): void {
   program
@@ -27,10 +41,16 @@ export function registerPreflight(program: Command): void {
     .option(
       '--restore <file>',
       'put the rows of a --fix backup file back (deleted rows inserted, changed rows reset), ' +
-        'in one transaction',
+        'in one transaction, after checking every line against this database; with ' +
+        `${BACKUP_KEY} set, backups are signed by --fix and checked by --restore`,
+    )
+    .option(
+      '--force-overwrite-changed',
+      'with --restore: reset a changed row even when the column --fix changed holds another ' +
+        'value now (each such row is named)',
     )
     .action(
-      action(async (options: { fix?: boolean; backupDir: string; restore?: string }) =>
+      action(async (options: PreflightOptions) =>
         withSession(async ({ dataSource }) => {
           // --fix and --restore refuse a standby before reporting anything, broken rows or not.
           if (options.fix || options.restore !== undefined) {
@@ -39,18 +59,21 @@ export function registerPreflight(program: Command): void {
               options.fix ? 'preflight --fix' : 'preflight --restore',
             );
           }
+          if (options.forceOverwriteChanged && options.restore === undefined) {
+            throw new OperatorError(
+              '--force-overwrite-changed goes with --restore FILE.',
+              ExitCode.usage,
+            );
+          }
           if (options.restore !== undefined) {
             if (options.fix) {
               throw new OperatorError('Give --fix or --restore, not both.', ExitCode.usage);
             }
-            const restored = await restorePreflightBackup(dataSource, options.restore);
-            say(`\nRestored from ${restored.backupFile}:`);
-            for (const [table, count] of Object.entries(restored.reinserted)) {
-              say(`  inserted ${count} deleted row(s) back into ${table}`);
-            }
-            for (const [table, count] of Object.entries(restored.restored)) {
-              say(`  reset ${count} changed row(s) of ${table} to their backed-up values`);
-            }
+            const restored = await restorePreflightBackup(dataSource, options.restore, {
+              key: backupKey(),
+              overwriteChanged: options.forceOverwriteChanged,
+            });
+            say(formatRestoreResult(restored));
             return outcome(ExitCode.ok, { restored });
           }
           const report = await runPreflight(dataSource);
@@ -73,8 +96,14 @@ export function registerPreflight(program: Command): void {
           }
           const fixed = await fixPreflightViolations(dataSource, {
             backupDir: options.backupDir,
+            key: backupKey(),
           });
           say(`\nBackup of every row deleted or changed: ${fixed.backupFile}`);
+          say(
+            fixed.signed
+              ? `  (signed with the key in ${BACKUP_KEY}: --restore needs the same key)`
+              : `  (not signed: set ${BACKUP_KEY} to sign backups)`,
+          );
           say(`  (undo with: pixcrawler-db preflight --restore ${fixed.backupFile})`);
           for (const [table, count] of Object.entries(fixed.deleted)) {
             say(`  deleted ${count} row(s) from ${table}`);
