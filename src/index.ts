@@ -15,7 +15,13 @@ export { MigrationRefusedError } from './migrator/migration-refused-error';
 export type { MigrationRefusal, RefusalReason } from './migrator/migration-refused-error';
 export type { MigrationObject, MigrationTraits, PixCrawlerMigration } from './migrations';
 export { planMigrations } from './migrator/plan';
-export type { MigrationPlan, PlannedMigration, PlanStep, PlannedLock } from './migrator/plan';
+export type {
+  MigrationPlan,
+  PlannedMigration,
+  PlanStep,
+  PlannedLock,
+  UnrunRead,
+} from './migrator/plan';
 export type { LockMode } from './migrator/statement-impact';
 export { checkAdoption } from './upgrade/adoption';
 export type {

@@ -16,7 +16,10 @@ import {
   type MigrateOptions,
   type MigrationRefusal,
 } from './migrator';
+import { vetRead, type UnrunRead } from './catalog-read-check';
 import { statementImpact, type ImpactContext, type LockMode } from './statement-impact';
+
+export type { UnrunRead } from './catalog-read-check';
 
 /**
  * `plan`: what `migrate` (with the same options) would do, statement by statement, without
@@ -30,7 +33,9 @@ import { statementImpact, type ImpactContext, type LockMode } from './statement-
  * On a new database the migrations read what earlier ones create (LegacySchema's tables): the
  * statements that touch only tables the plan itself created are executed too, inside the plan's
  * transaction, which is rolled back (see PlanningSession). Nothing that exists is ever written
- * or locked beyond what reading the catalog takes.
+ * or locked beyond what reading the catalog takes, and a read of up() runs only when PostgreSQL's
+ * own parse of it shows a catalog read that can change nothing (see vetRead); any other is a
+ * step marked not run.
  */
 
 export interface PlannedLock {
@@ -55,6 +60,8 @@ export interface PlanStep {
   lockTimeout: string;
   /** False when statement-impact.ts does not know the statement: the locks are a guess. */
   recognised: boolean;
+  /** A read of up() that plan did not run (up() got no rows from it, so what follows may differ). */
+  notRun?: UnrunRead;
 }
 
 export interface PlannedMigration {
@@ -185,12 +192,20 @@ export async function planMigrations(
 }
 
 const READS = /^\s*(SELECT|WITH|SHOW|VALUES)\b/i;
+const SHOW = /^\s*SHOW\s+(?:ALL|[a-z_][\w.]*)\s*$/i;
 const SETTING = /^\s*(SET|RESET)\b(?:\s+LOCAL)?\s+(\w+)\s*(?:=|TO)?\s*'?([^']*)'?\s*$/i;
+const SAVEPOINT = 'pixcrawler_plan_read';
+
+/** What up() gets from a statement plan does not run: no rows. */
+const noRows = (structured?: boolean) => (structured ? { records: [], raw: [], affected: 0 } : []);
 
 /**
  * One connection and one transaction for the whole plan, rolled back at the end. The
  * migrations' own up() runs against a query runner that:
- * - executes reads, so their catalog lookups decide as they would in migrate;
+ * - runs reads (their catalog lookups decide as they would in migrate), but only those PostgreSQL
+ *   shows to be catalog reads that can change nothing (vetRead), each in a READ ONLY savepoint
+ *   rolled back after it; any other read is recorded as a step marked not run, and up() gets no
+ *   rows from it;
  * - follows SET and RESET (time zone, lock_timeout) without executing them;
  * - records every other statement as a plan step, and executes it too only when it touches
  *   nothing but tables this plan created (a new database: LegacySchema's tables, which the
@@ -203,6 +218,8 @@ class PlanningSession {
   private readonly materialised = new Set<string>();
   /** Tables the plan creates, executed or not: they have no rows to report. */
   private readonly created = new Set<string>();
+  /** vetRead's answers by text. */
+  private readonly vetted = new Map<string, UnrunRead | undefined>();
   private timezone = 'UTC';
   private lockTimeout = migrationLockTimeout();
 
@@ -247,9 +264,10 @@ class PlanningSession {
         if (property === 'query') {
           return async (sql: string, parameters?: unknown[], structured?: boolean) => {
             if (READS.test(sql)) {
-              return structured
-                ? target.query(sql, parameters, true)
-                : target.query(sql, parameters);
+              const read = await this.read(sql, parameters, structured);
+              if ('result' in read) return read.result;
+              steps.push(this.unrun(sql.trim(), read.notRun));
+              return noRows(structured);
             }
             const setting = SETTING.exec(sql);
             if (setting) {
@@ -264,7 +282,7 @@ class PlanningSession {
             } else {
               steps.push(await this.step(sql.trim()));
             }
-            return structured ? { records: [], raw: [], affected: 0 } : [];
+            return noRows(structured);
           };
         }
         if (property === 'isTransactionActive') return inTransaction;
@@ -286,6 +304,67 @@ class PlanningSession {
     return steps;
   }
 
+  /**
+   * One read of up(), run when vetRead passes it, in a savepoint that is READ ONLY and rolled
+   * back after it: what the check could miss still cannot write, nextval or setval, and a
+   * pg_notify in it is never sent. (Session advisory locks outlive a rollback: vetRead is what
+   * keeps them out.)
+   */
+  private async read(
+    sql: string,
+    parameters: unknown[] | undefined,
+    structured: boolean | undefined,
+  ): Promise<{ result: unknown } | { notRun: UnrunRead }> {
+    const text = sql.trim().replace(/;$/, '');
+    const refused = SHOW.test(text) ? undefined : await this.vet(text);
+    if (refused) return { notRun: refused };
+    await this.runner.query(`SAVEPOINT ${SAVEPOINT}; SET LOCAL transaction_read_only = on`);
+    try {
+      return {
+        result: structured
+          ? await this.runner.query(text, parameters, true)
+          : await this.runner.query(text, parameters),
+      };
+    } catch (error) {
+      // read_only_sql_transaction: it tried to write after all.
+      if ((error as { driverError?: { code?: string } }).driverError?.code !== '25006') throw error;
+      return { notRun: { reason: 'changes', detail: (error as Error).message } };
+    } finally {
+      await this.runner.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}; RELEASE SAVEPOINT ${SAVEPOINT}`);
+    }
+  }
+
+  /** vetRead's answer, once per text until the plan creates a table (a name may then mean it). */
+  private async vet(text: string): Promise<UnrunRead | undefined> {
+    // One statement only: a ';' could end the vetted one and start another.
+    if (text.includes(';')) {
+      return { reason: 'unchecked', detail: 'it holds a ";" (more than one statement?)' };
+    }
+    if (!this.vetted.has(text)) {
+      await this.runner.query(`SAVEPOINT ${SAVEPOINT}`);
+      try {
+        this.vetted.set(text, await vetRead(this.runner, text));
+      } finally {
+        await this.runner.query(
+          `ROLLBACK TO SAVEPOINT ${SAVEPOINT}; RELEASE SAVEPOINT ${SAVEPOINT}`,
+        );
+      }
+    }
+    return this.vetted.get(text);
+  }
+
+  private unrun(statement: string, notRun: UnrunRead): PlanStep {
+    return {
+      statement,
+      locks: [],
+      scans: false,
+      rewrites: false,
+      lockTimeout: this.lockTimeout,
+      recognised: false,
+      notRun,
+    };
+  }
+
   private async step(statement: string): Promise<PlanStep> {
     const impact = statementImpact(statement, { ...this.context, timezone: this.timezone });
     learn(this.context, statement);
@@ -297,7 +376,10 @@ class PlanningSession {
       (impact.creates === undefined || !this.sizes.has(impact.creates));
     if (executable) {
       await this.runner.query(statement.replace(/\bINDEX CONCURRENTLY\b/i, 'INDEX'));
-      if (impact.creates) this.materialised.add(impact.creates);
+      if (impact.creates) {
+        this.materialised.add(impact.creates);
+        this.vetted.clear();
+      }
     }
     const lockOf = (table: string, mode: LockMode): PlannedLock => ({
       table,

@@ -1,4 +1,4 @@
-import type { MigrationPlan, PlanStep, PlannedLock } from '../../migrator/plan';
+import type { MigrationPlan, PlanStep, PlannedLock, UnrunRead } from '../../migrator/plan';
 import { describeOrigin, formatAdoptionReport } from './adoption';
 import { formatBytes } from './words';
 import { formatPreflightReport } from './preflight';
@@ -32,7 +32,19 @@ const oneLine = (statement: string, width = 150) => {
   return text.length > width ? `${text.slice(0, width - 3)}...` : text;
 };
 
+const WHY_NOT_RUN: Record<UnrunRead['reason'], string> = {
+  changes: 'it can change something',
+  'beyond-catalog': "it uses more than PostgreSQL's catalog and built-in functions",
+  unchecked: 'plan could not check that it changes nothing',
+};
+
 function describeStep(step: PlanStep): string[] {
+  if (step.notRun) {
+    return [
+      `       NOT RUN: ${WHY_NOT_RUN[step.notRun.reason]} (${step.notRun.detail});`,
+      '       up() got no rows from it, so what follows may differ from what migrate does',
+    ];
+  }
   const work = [
     step.rewrites ? 'REWRITES the table' : step.scans ? 'scans the table' : 'no scan, no rewrite',
     step.lockTimeout === '0'
@@ -72,8 +84,14 @@ export function formatPlan(plan: MigrationPlan, command: string): string {
     lines.push('', 'Nothing to migrate: the database is up to date.');
     return lines.join('\n');
   }
+  const unrun = plan.migrations.reduce((n, m) => n + m.steps.filter((s) => s.notRun).length, 0);
+  lines.push('');
+  if (unrun > 0) {
+    lines.push(
+      `${unrun} read(s) of up() were not run (NOT RUN below), so the plan may differ from what migrate does.`,
+    );
+  }
   lines.push(
-    '',
     `${plan.migrations.filter((m) => !m.recordedOnly && m.name !== 'baseline').length} migration(s), ` +
       `${steps} statement(s); each lock wait is bounded by lock_timeout ${plan.lockTimeout} unless said otherwise:`,
   );
