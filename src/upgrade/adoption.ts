@@ -265,6 +265,23 @@ function startingShape(input: ClassifyInput): Map<string, TableShape> {
   return shapes;
 }
 
+/** One classified difference, named by its table and object. */
+function entry(
+  action: AdoptionAction,
+  reason: AdoptionReason,
+  difference: SchemaDifference,
+  extra: Partial<AdoptionEntry> = {},
+): AdoptionEntry {
+  return {
+    action,
+    reason,
+    table: difference.table,
+    object: difference.name,
+    difference,
+    ...extra,
+  };
+}
+
 /** The classification itself: pure, from the three shapes. */
 export function classifyAdoption(
   input: ClassifyInput,
@@ -272,20 +289,7 @@ export function classifyAdoption(
   const { target, live } = input;
   const limit = input.rewriteLimit ?? DEFAULT_REWRITE_LIMIT;
   const entries: AdoptionEntry[] = [];
-  const add = (
-    action: AdoptionAction,
-    reason: AdoptionReason,
-    difference: SchemaDifference,
-    extra: Partial<AdoptionEntry> = {},
-  ) =>
-    entries.push({
-      action,
-      reason,
-      table: difference.table,
-      object: difference.name,
-      difference,
-      ...extra,
-    });
+  const add = (...args: Parameters<typeof entry>) => entries.push(entry(...args));
   const sizeOf = (table: string): TableSize => input.sizes?.get(table) ?? { rows: 0, bytes: 0 };
 
   const starting = startingShape(input);
@@ -505,19 +509,6 @@ function classifyNamedObjects(
       specNames.set(object.name, table.name);
     }
   }
-  const entry = (
-    action: AdoptionAction,
-    reason: AdoptionReason,
-    difference: SchemaDifference,
-    extra: Partial<AdoptionEntry> = {},
-  ): AdoptionEntry => ({
-    action,
-    reason,
-    table: difference.table,
-    object: difference.name,
-    difference,
-    ...extra,
-  });
   /** A live object as a difference the entries carry (what was found; the entities decide). */
   const found = <
     D extends ForeignKeyDifference | IndexDifference | CheckDifference | UniqueDifference,
