@@ -1,7 +1,8 @@
 /**
  * The messages between an export and the thread that reads its small files (file-batch-worker.ts,
- * driven by FileBatchThread). Types only: the worker loads nothing of the library.
+ * driven by FileBatchThread). Types only.
  */
+import type { Confinement } from './file-confinement';
 
 /** How an archive lays out each file it holds: room for its header, then its bytes, padded. */
 export interface SegmentLayout {
@@ -20,7 +21,14 @@ export type ToFileBatchThread =
    * slot to be filled again). Fresh segments per reply made the thread collect garbage hundreds
    * of times per export, and held on to some 60 MB in its malloc arena.
    */
-  | { kind: 'open'; session: number; layout: SegmentLayout; slots: SharedArrayBuffer[] }
+  | {
+      kind: 'open';
+      session: number;
+      layout: SegmentLayout;
+      slots: SharedArrayBuffer[];
+      /** What each file must satisfy once open to be read here (else it is passed back). */
+      confinement: Confinement;
+    }
   /**
    * More files for the session, in archive order: each file's path ('' when the export reads
    * that one itself) and the bytes of room its header needs.
@@ -33,8 +41,8 @@ export type ToFileBatchThread =
 
 /**
  * Status of one file in a reply. PLACED: its header room, bytes and padding are in the segment.
- * PASSED: the thread did not read it (no path, a symlink, not a regular file, too large, an
- * error of any kind): the export reads it itself, through the storage's own checks and errors.
+ * PASSED: the thread did not read it (no path, a symlink, not a regular file, not proven inside
+ * the root, too large, an error of any kind): the export reads it itself, through the storage's own checks and errors.
  */
 export const PLACED = 0;
 export const PASSED = 1;

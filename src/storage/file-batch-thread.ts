@@ -8,6 +8,7 @@ import {
   type SegmentLayout,
   type ToFileBatchThread,
 } from './file-batch-protocol';
+import type { Confinement } from './file-confinement';
 
 /** One file of a segment the thread filled: where its header goes, its size and CRC-32. */
 export interface PlacedFile {
@@ -30,7 +31,8 @@ export type SegmentRead =
 /**
  * The worker thread. Built, the library runs file-batch-worker.js. From its TypeScript sources
  * (tests, benchmarks, ts-node), the worker is compiled here by TypeScript alone, which the
- * process has loaded already; a TypeScript loader in the thread would add some 60 MB to it.
+ * process has loaded already (a TypeScript loader in the thread would add some 60 MB to it),
+ * with the one module of the library it loads, file-confinement, compiled in.
  */
 function startWorker(): Worker {
   if (path.extname(__filename) !== '.ts') {
@@ -38,11 +40,22 @@ function startWorker(): Worker {
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const ts = require('typescript') as typeof import('typescript');
-  const source = readFileSync(path.join(__dirname, 'file-batch-worker.ts'), 'utf8');
-  const { outputText } = ts.transpileModule(source, {
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
-  });
-  return new Worker(outputText, { eval: true });
+  const compile = (name: string) =>
+    ts.transpileModule(readFileSync(path.join(__dirname, `${name}.ts`), 'utf8'), {
+      compilerOptions: {
+        module: ts.ModuleKind.CommonJS,
+        target: ts.ScriptTarget.ES2022,
+        esModuleInterop: true,
+      },
+    }).outputText;
+  const confinement =
+    `(() => { const module = { exports: {} }; const exports = module.exports;\n` +
+    `${compile('file-confinement')}\nreturn module.exports; })()`;
+  const worker = compile('file-batch-worker').replace(
+    /require\("\.\/file-confinement"\)/,
+    () => confinement,
+  );
+  return new Worker(worker, { eval: true });
 }
 
 /**
@@ -106,8 +119,11 @@ export class FileBatchThread {
     this.worker.on('exit', (code) => fail(new Error(`the file reading thread exited (${code})`)));
   }
 
-  /** A session for one export: its files are laid out this way, in segments of `segmentBytes`. */
-  open(layout: SegmentLayout, segmentBytes: number): FileBatchSession {
+  /**
+   * A session for one export: its files are laid out this way, in segments of `segmentBytes`,
+   * and read only when proven to satisfy `confinement` once open.
+   */
+  open(layout: SegmentLayout, segmentBytes: number, confinement: Confinement): FileBatchSession {
     if (this.failure) throw this.failure;
     const id = this.nextSession++;
     const spare = this.spareSlots.findIndex((slots) => slots[0].byteLength === segmentBytes);
@@ -123,6 +139,7 @@ export class FileBatchThread {
       session: id,
       layout,
       slots,
+      confinement,
     } satisfies ToFileBatchThread);
     session.onClosed = (idle) => {
       this.sessions.delete(id);

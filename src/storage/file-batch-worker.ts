@@ -5,16 +5,17 @@
  * small images spends most of its time in these four system calls; here they run beside the
  * export's own thread, which meanwhile writes headers, streams rows and writes the output.
  *
- * It decides nothing about confinement: it opens only the paths the export sends (already
- * checked to lie in the storage, directories resolved), with O_NOFOLLOW, and passes back every
- * file that is not a plain case (a symlink, not a regular file, too large, any error) for the
- * export to read itself, with the storage's own checks and errors.
+ * It reads a file only once it is proven inside the storage, as the export's own reads are
+ * (file-confinement.ts, from the open descriptor), and passes back every file that is not a plain
+ * case (a symlink, not a regular file, not proven inside, too large, any error) for the export
+ * to read itself, with the storage's own checks and errors.
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
-// Types only: run from the library's sources, this file is compiled on its own (see
-// FileBatchThread) and can load nothing but Node's own modules.
+// Run from the library's sources, this file is compiled on its own with file-confinement
+// compiled in (see FileBatchThread): it loads nothing else but Node's own modules.
+import { ConfinedFiles } from './file-confinement';
 import type {
   FromFileBatchThread,
   PASSED as PassedStatus,
@@ -26,14 +27,10 @@ import type {
 const PLACED: typeof PlacedStatus = 0;
 const PASSED: typeof PassedStatus = 1;
 
-/**
- * O_NONBLOCK: opening a FIFO put where an image should be returns at once (and is passed back
- * as not a regular file) instead of waiting for a writer forever.
- */
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-
 interface Session {
   layout: SegmentLayout;
+  /** Opens the files, proven inside the storage; its directory handles serve one group. */
+  files: ConfinedFiles;
   slots: Uint8Array[];
   /** The files of the groups not yet laid out, in order ('files' messages add a group). */
   paths: string[];
@@ -69,6 +66,7 @@ function handle(message: ToFileBatchThread): void {
     case 'open':
       sessions.set(message.session, {
         layout: message.layout,
+        files: new ConfinedFiles(message.confinement),
         slots: message.slots.map((slot) => new Uint8Array(slot)),
         paths: [],
         headerBytes: [],
@@ -88,8 +86,9 @@ function handle(message: ToFileBatchThread): void {
       return;
     }
     case 'close': {
-      const held = sessions.get(message.session)?.held;
-      if (held) closeSync(held.fd);
+      const session = sessions.get(message.session);
+      if (session?.held) closeSync(session.held.fd);
+      session?.files.forget();
       sessions.delete(message.session);
     }
   }
@@ -107,7 +106,7 @@ function readSegment(id: number, session: Session, slot: number): FromFileBatchT
   let used = 0;
   const end = session.ends[0] ?? 0;
   while (session.next < end) {
-    const opened = session.held ?? open(session.paths[session.next], placeLimit);
+    const opened = session.held ?? open(session.paths[session.next], placeLimit, session.files);
     session.held = undefined;
     if (!opened) {
       files.push(PASSED, used, 0, 0);
@@ -140,7 +139,9 @@ function readSegment(id: number, session: Session, slot: number): FromFileBatchT
     session.next++;
   }
   if (session.next === end && end > 0) {
-    // The group is laid out: its paths are dropped.
+    // The group is laid out: its paths are dropped, and its directories' handles closed (the
+    // next group proves its directories afresh).
+    session.files.forget();
     session.paths = session.paths.slice(end);
     session.headerBytes = session.headerBytes.slice(end);
     session.ends = session.ends.slice(1).map((groupEnd) => groupEnd - end);
@@ -149,23 +150,23 @@ function readSegment(id: number, session: Session, slot: number): FromFileBatchT
   return { session: id, slot, used, files };
 }
 
-/** An open regular file of at most `limit` bytes, or undefined for the export to read itself. */
-function open(path: string, limit: number): { fd: number; size: number } | undefined {
+/**
+ * An open regular file of at most `limit` bytes, proven inside the storage, or undefined for the
+ * export to read itself (with the storage's own checks and errors).
+ */
+function open(
+  path: string,
+  limit: number,
+  files: ConfinedFiles,
+): { fd: number; size: number } | undefined {
   if (path === '') return undefined;
-  let fd: number;
-  try {
-    fd = openSync(path, OPEN_FLAGS);
-  } catch {
+  const opened = files.open(path);
+  if ('problem' in opened) return undefined;
+  if (opened.info.size > limit) {
+    closeSync(opened.fd);
     return undefined;
   }
-  try {
-    const info = fstatSync(fd);
-    if (info.isFile() && info.size <= limit) return { fd, size: info.size };
-  } catch {
-    // passed back below
-  }
-  closeSync(fd);
-  return undefined;
+  return { fd: opened.fd, size: opened.info.size };
 }
 
 /** Reads the whole file at `offset` and closes it; false when it ended early. */

@@ -1,17 +1,9 @@
-import {
-  closeSync,
-  constants,
-  createReadStream,
-  fstatSync,
-  openSync,
-  readSync,
-  realpathSync,
-} from 'node:fs';
-import { open, realpath } from 'node:fs/promises';
+import { closeSync, createReadStream, readSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { SegmentLayout } from './file-batch-protocol';
+import { ConfinedFiles, isInside, type ConfinedFile, type Confinement } from './file-confinement';
 import { FileBatchThread, type FileBatchSession } from './file-batch-thread';
 
 /** What storages need to know of an image to find its bytes. */
@@ -108,13 +100,6 @@ const GROUP_FILES = 256;
  */
 const PLAIN_KEY = path.sep === '/' ? /^(?:[\w-][\w.-]*\/)*[\w-][\w.-]*$/ : /^(?!)/;
 
-/**
- * O_NOFOLLOW: the checked path is opened as checked, not through a symlink put there since.
- * O_NONBLOCK: a FIFO where an image should be is refused as not a regular file at once, rather
- * than hanging the export until something writes to it.
- */
-const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
-
 export class MissingImageFileError extends Error {
   constructor(
     readonly imageId: number,
@@ -126,19 +111,31 @@ export class MissingImageFileError extends Error {
   }
 }
 
+export interface LocalDirectoryStorageOptions {
+  /**
+   * Read files that have more than one hard link. Off by default: a hard link made inside the
+   * root to a file outside it (`/etc/passwd`) cannot be told from a file of the storage but by
+   * its link count. Turn it on for storage that links files on purpose (deduplication).
+   */
+  allowHardLinks?: boolean;
+}
+
 /**
  * Files on a local disk: `storage_url` is a `file://` URL, or a relative key (`job-1/42.jpg`)
- * under the root directory. Every file it reads resolves inside the root, after following
- * symlinks: a key that climbs out (`../`), a `file:///etc/passwd` URL and a key that is a
- * symlink to a file outside all fail with a MissingImageFileError naming the image, and not a
- * byte of such a file is read.
+ * under the root directory. Every file it reads is proven to lie inside the root after it is
+ * opened, from the open file itself (see file-confinement.ts), so a directory swapped for a
+ * symlink at any moment changes nothing: a key that climbs out (`../`), a `file:///etc/passwd`
+ * URL, a symlink to a file outside, a path through a directory that is (or becomes) a symlink
+ * to one outside and a hard-linked file (unless allowed) all fail with a MissingImageFileError
+ * naming the image, and not a byte of such a file is read.
  */
 export class LocalDirectoryStorage implements ImageStorage {
   readonly root: string;
-  private realRoot?: Promise<string>;
+  readonly allowHardLinks: boolean;
 
-  constructor(root: string) {
+  constructor(root: string, options: LocalDirectoryStorageOptions = {}) {
     this.root = path.resolve(root);
+    this.allowHardLinks = options.allowHardLinks ?? false;
   }
 
   /**
@@ -164,24 +161,8 @@ export class LocalDirectoryStorage implements ImageStorage {
   }
 
   async open(image: StoredImage): Promise<Readable> {
-    const file = this.locate(image);
-    const real = await realpath(file).catch(() => undefined);
-    if (!real) throw new MissingImageFileError(image.id, file, 'file not found');
-    this.realRoot ??= realpath(this.root).catch(() => this.root);
-    if (!isInside(await this.realRoot, real)) {
-      throw new MissingImageFileError(
-        image.id,
-        file,
-        `resolves to ${real}, outside the storage root ${this.root}`,
-      );
-    }
-    const handle = await open(real, OPEN_FLAGS).catch(() => undefined);
-    if (!handle) throw new MissingImageFileError(image.id, file, 'file not found');
-    if (!(await handle.stat()).isFile()) {
-      await handle.close();
-      throw new MissingImageFileError(image.id, file, 'not a regular file');
-    }
-    return handle.createReadStream();
+    const { fd } = this.openConfined(image, new ConfinedFiles(this.confinement()));
+    return createReadStream('', { fd, autoClose: true });
   }
 
   /**
@@ -190,77 +171,36 @@ export class LocalDirectoryStorage implements ImageStorage {
    * `readLaidOut` has the reading threads (FileBatchThread, one per core) do that for groups of
    * small files while the export's thread writes; `read` does it on the caller's thread (large
    * files, symlinks, anything a thread passes back), and the archive writer yields to the event
-   * loop between output chunks.
-   *
-   * Confinement: the file's directory must resolve (realpath, symlinks followed) inside the
-   * root's real path, and the file itself is opened with O_NOFOLLOW; a file that is a symlink
-   * is followed only when its real path is inside the root too. Directories are resolved once
-   * per reader (one export).
+   * loop between output chunks. Both open each file through ConfinedFiles: `read` proves its
+   * directory afresh for every file, a thread once per group of files (it keeps that
+   * directory's open handle, not a verdict on its path: a rename or swap meanwhile changes
+   * nothing that handle reaches).
    */
   reader(): ImageReader {
-    let realRoot: string | undefined;
-    const directories = new Map<string, boolean>();
-    const inside = (real: string) => {
-      realRoot ??= realpathOr(this.root);
-      return real === realRoot || isInside(realRoot, real);
-    };
-    const fail = (image: StoredImage, file: string, reason: string) =>
-      new MissingImageFileError(image.id, file, reason);
-    /** The image's file path, its directory resolved inside the root (the file not yet opened). */
-    const checked = (image: StoredImage): string => {
-      const file = this.locate(image);
-      const directory = path.dirname(file);
-      let allowed = directories.get(directory);
-      if (allowed === undefined) {
-        try {
-          allowed = inside(realpathSync.native(directory));
-        } catch {
-          throw fail(image, file, 'file not found');
-        }
-        directories.set(directory, allowed);
-      }
-      if (!allowed) {
-        const real = realpathOr(directory);
-        throw fail(image, file, `resolves to ${real}, outside the storage root ${this.root}`);
-      }
-      return file;
-    };
-    const threads = FileBatchThread.shared();
+    const confinement = this.confinement();
+    const files = new ConfinedFiles(confinement);
     const reader: ImageReader = {
       concurrency: 1,
       read: (image: StoredImage): ImageFile => {
-        const file = checked(image);
-        let fd: number;
+        const opened = this.openConfined(image, files);
+        let fd = opened.fd;
+        const { size } = opened.info;
         try {
-          fd = openSync(file, OPEN_FLAGS);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'ELOOP') {
-            throw fail(image, file, 'file not found');
-          }
-          const real = realpathSync.native(file);
-          if (!inside(real)) {
-            throw fail(image, file, `resolves to ${real}, outside the storage root ${this.root}`);
-          }
-          fd = openSync(real, constants.O_RDONLY | constants.O_NONBLOCK);
-        }
-        try {
-          const info = fstatSync(fd);
-          if (!info.isFile()) throw fail(image, file, 'not a regular file');
-          if (info.size > WHOLE_FILE_LIMIT) {
+          if (size > WHOLE_FILE_LIMIT) {
             const stream = createReadStream('', { fd, autoClose: true });
             fd = -1; // the stream closes it
-            return { size: info.size, stream };
+            return { size, stream };
           }
           const open = fd;
           fd = -1; // copyTo or discard closes it
           return {
-            size: info.size,
+            size,
             copyTo: (target, offset) => {
               try {
                 let read = 0;
-                while (read < info.size) {
-                  const n = readSync(open, target, offset + read, info.size - read, read);
-                  if (n === 0) throw fail(image, file, 'file shrank while being read');
+                while (read < size) {
+                  const n = readSync(open, target, offset + read, size - read, read);
+                  if (n === 0) throw this.missing(image, 'file shrank while being read');
                   read += n;
                 }
               } finally {
@@ -274,6 +214,7 @@ export class LocalDirectoryStorage implements ImageStorage {
         }
       },
     };
+    const threads = FileBatchThread.shared();
     if (threads.length > 0) {
       // One session on each thread for the whole export (their slots are reused batch to
       // batch), opened on the first run of files and closed with the reader.
@@ -283,17 +224,18 @@ export class LocalDirectoryStorage implements ImageStorage {
         if (opened && !sameLayout(opened.layout, wanted)) reader.close!();
         opened ??= {
           layout: wanted,
-          sessions: threads.map((thread) => thread.open(wanted, SEGMENT_BYTES)),
+          sessions: threads.map((thread) => thread.open(wanted, SEGMENT_BYTES, confinement)),
         };
         return opened.sessions;
       };
       // Reading starts when this is called: the groups are handed to the threads at once.
       reader.readLaidOut = (images, layout) => {
-        // A file whose path fails the checks goes to a thread as '' and comes back passed,
-        // for `read` to fail on it in its place, with the same error.
+        // A file with no path on this storage goes to a thread as '' and comes back passed,
+        // for `read` to fail on it in its place, with the same error. The threads prove each
+        // file they read inside the root as `read` does, and pass back any that is not.
         const paths = images.map((image) => {
           try {
-            return checked(image);
+            return this.locate(image);
           } catch {
             return '';
           }
@@ -337,7 +279,44 @@ export class LocalDirectoryStorage implements ImageStorage {
     return reader;
   }
 
-  /** The checked path of an image's file (as written; symlinks are checked when opened). */
+  /** What every file read must satisfy; the root's real path is resolved now. */
+  private confinement(): Confinement {
+    return {
+      root: this.root,
+      realRoot: realpathOr(this.root),
+      allowHardLinks: this.allowHardLinks,
+    };
+  }
+
+  private missing(image: StoredImage, reason: string, file = this.locate(image)) {
+    return new MissingImageFileError(image.id, file, reason);
+  }
+
+  /**
+   * The image's file, open and proven confined (ConfinedFiles), with its fstat. A file that is a
+   * symlink is followed only when its target lies inside the root, checked before the target is
+   * opened too, so nothing outside is ever opened through it. No directory handle is kept from
+   * one call to the next.
+   */
+  private openConfined(image: StoredImage, files: ConfinedFiles): ConfinedFile {
+    const file = this.locate(image);
+    try {
+      let opened = files.open(file);
+      if ('symlink' in opened && opened.symlink) {
+        const real = realpathOr(file);
+        if (!isInside(files.confinement.realRoot, real)) {
+          throw this.missing(image, `resolves to ${real}, outside the storage root ${this.root}`);
+        }
+        opened = files.open(real);
+      }
+      if ('problem' in opened) throw this.missing(image, opened.problem, file);
+      return opened;
+    } finally {
+      files.forget();
+    }
+  }
+
+  /** The path of an image's file as written (what it is is proven once it is open). */
   private locate(image: StoredImage): string {
     if (!image.storageUrl) {
       throw new MissingImageFileError(image.id, '(none)', 'no storage_url recorded');
@@ -364,15 +343,4 @@ function realpathOr(file: string): string {
   } catch {
     return file;
   }
-}
-
-/** `file` lies strictly inside `directory` (both absolute, normalised). */
-function isInside(directory: string, file: string): boolean {
-  const relative = path.relative(directory, file);
-  return (
-    relative !== '' &&
-    relative !== '..' &&
-    !relative.startsWith(`..${path.sep}`) &&
-    !path.isAbsolute(relative)
-  );
 }

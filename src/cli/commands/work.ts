@@ -19,6 +19,7 @@ interface WorkOptions {
   batchSize?: string;
   exportDir: string;
   imageRoot: string;
+  allowHardLinks?: boolean;
 }
 
 /** A whole number from `min` to `max`, or a usage error (exit 2) naming the flag. */
@@ -76,6 +77,10 @@ export function registerWork(program: Command): void {
       path.join('.pixcrawler', 'exports'),
     )
     .option('--image-root <path>', 'root of relative image storage_url keys (zip/tar exports)', '.')
+    .option(
+      '--allow-hard-links',
+      'export image files that have more than one hard link (refused by default: such a file may be a link to one outside the image root)',
+    )
     .action(
       action(async (options: WorkOptions) => {
         const concurrency = wholeNumber('--concurrency', options.concurrency, 1, 1000);
@@ -102,7 +107,9 @@ export function registerWork(program: Command): void {
               kinds.push(
                 new ExportJobService(dataSource, {
                   outputDir: options.exportDir,
-                  storage: new LocalDirectoryStorage(options.imageRoot),
+                  storage: new LocalDirectoryStorage(options.imageRoot, {
+                    allowHardLinks: options.allowHardLinks ?? false,
+                  }),
                   batchSize,
                 }).jobs,
               );
