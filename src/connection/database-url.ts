@@ -106,17 +106,17 @@ const PERCENT_ENCODE =
  * sent anywhere: `postgresql:/user:pw@host/db` (one slash) would otherwise reach the driver,
  * which takes the whole string, password included, for a database name on the default host,
  * and `postgresql://u:x@S3cr3t/y@host/db` (a password with an unencoded `@` and `/`) would send
- * `S3cr3t` to DNS as the host name.
+ * `S3cr3t` to DNS as the host name. `name` is what messages call the URL.
  */
-export function assertPostgresUrl(url: string): void {
+export function assertPostgresUrl(url: string, name = 'DATABASE_URL'): void {
   const ambiguous = HAS_AUTHORITY.test(url) ? ambiguousUserInfo(url) : undefined;
   if (ambiguous) {
     const masked = maskDatabaseUrl(url);
     throw new InvalidDatabaseUrlError(
       (ambiguous === 'at-after-host'
-        ? `DATABASE_URL (${masked}) has an "@" after its host: a password holding "/", "?", ` +
+        ? `${name} (${masked}) has an "@" after its host: a password holding "/", "?", ` +
           '"#" or "@" must be percent-encoded, or part of it is taken for the host name. '
-        : `The user name or password in DATABASE_URL (${masked}) holds an "@", "[" or "]" ` +
+        : `The user name or password in ${name} (${masked}) holds an "@", "[" or "]" ` +
           'that is not percent-encoded, which tools read differently. ') + PERCENT_ENCODE,
       'unencoded-user-info',
     );
@@ -125,17 +125,17 @@ export function assertPostgresUrl(url: string): void {
   try {
     parsed = new URL(url);
   } catch {
-    throw new InvalidDatabaseUrlError(`DATABASE_URL is not a valid URL. ${EXPECTED}`, 'not-a-url');
+    throw new InvalidDatabaseUrlError(`${name} is not a valid URL. ${EXPECTED}`, 'not-a-url');
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
     throw new InvalidDatabaseUrlError(
-      `DATABASE_URL must start with postgresql:// (got ${parsed.protocol}//). ${EXPECTED}`,
+      `${name} must start with postgresql:// (got ${parsed.protocol}//). ${EXPECTED}`,
       'not-postgresql',
     );
   }
   if (!HAS_AUTHORITY.test(url)) {
     throw new InvalidDatabaseUrlError(
-      `DATABASE_URL must start with ${parsed.protocol}// (two slashes before the user and host). ${EXPECTED}`,
+      `${name} must start with ${parsed.protocol}// (two slashes before the user and host). ${EXPECTED}`,
       'no-authority',
     );
   }
@@ -147,7 +147,7 @@ export function assertPostgresUrl(url: string): void {
       decodeURIComponent(value);
     } catch {
       throw new InvalidDatabaseUrlError(
-        `The ${part} in DATABASE_URL is not valid percent-encoding: a % must start %XX with two ` +
+        `The ${part} in ${name} is not valid percent-encoding: a % must start %XX with two ` +
           'hex digits of UTF-8. Percent-encode the value (encodeURIComponent; % itself is %25).',
         'bad-percent-encoding',
       );

@@ -28,7 +28,13 @@ export type MigrationRefusal =
   /** Existing rows break constraints a pending migration adds. */
   | { reason: 'rows-break-constraints'; migrations: string[]; preflight: PreflightReport }
   /** Reverting the adopted migration would drop tables that hold rows. */
-  | { reason: 'revert-drops-data'; migration: string; tablesWithRows: string[] };
+  | { reason: 'revert-drops-data'; migration: string; tablesWithRows: string[] }
+  /**
+   * The connection is not a server session of its own (a pooler in transaction or statement
+   * mode: PgBouncer's `pool_mode = transaction`), so the migration lock, a session's advisory
+   * lock, would not hold. `backends`: the server sessions (pids) one client session reached.
+   */
+  | { reason: 'transaction-pooling'; backends: number[] };
 
 export type RefusalReason = MigrationRefusal['reason'];
 
@@ -40,6 +46,8 @@ const SUMMARIES: Record<RefusalReason, string> = {
   'rows-break-constraints': 'existing rows break constraints a pending migration adds',
   'revert-drops-data': 'reverting would drop tables that hold rows',
   'unknown-migrations': 'the database records migrations this code does not know',
+  'transaction-pooling':
+    'the connection goes through a pooler in transaction mode, where the migration lock does not hold',
 };
 
 export class MigrationRefusedError extends Error {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { ConnectionBudgetError } from '../../connection/connection-budget';
 import { ExportJobService } from '../../services/export-job.service';
+import { assertPostgresUrl } from '../../connection/database-url';
 import { LocalDirectoryStorage } from '../../storage/image-storage';
 import type { RunnableJob, RunnableJobKind } from '../../services/jobs/job-runner';
 import { JobWorker, type RunnableJobs } from '../../services/jobs/worker';
@@ -20,6 +21,7 @@ interface WorkOptions {
   exportDir: string;
   imageRoot: string;
   allowHardLinks?: boolean;
+  listenUrl?: string;
 }
 
 /** A whole number from `min` to `max`, or a usage error (exit 2) naming the flag. */
@@ -78,6 +80,10 @@ export function registerWork(program: Command): void {
     )
     .option('--image-root <path>', 'root of relative image storage_url keys (zip/tar exports)', '.')
     .option(
+      '--listen-url <url>',
+      'a database URL for LISTEN alone (default PIXCRAWLER_LISTEN_URL): one that reaches the server directly when DATABASE_URL goes through a pooler in transaction mode',
+    )
+    .option(
       '--allow-hard-links',
       'export image files that have more than one hard link (refused by default: such a file may be a link to one outside the image root)',
     )
@@ -92,6 +98,17 @@ export function registerWork(program: Command): void {
             ? undefined
             : wholeNumber('--batch-size', options.batchSize, 1, 1_000_000);
         const both = !options.validation && !options.export;
+        const listenUrl = options.listenUrl ?? (process.env.PIXCRAWLER_LISTEN_URL || undefined);
+        if (listenUrl !== undefined) {
+          try {
+            assertPostgresUrl(
+              listenUrl,
+              options.listenUrl ? '--listen-url' : 'PIXCRAWLER_LISTEN_URL',
+            );
+          } catch (error) {
+            throw new OperatorError((error as Error).message, ExitCode.usage);
+          }
+        }
 
         // SIGTERM / Ctrl-C: a graceful stop, not an interruption.
         const stop = new AbortController();
@@ -115,18 +132,34 @@ export function registerWork(program: Command): void {
               );
             }
             const totals: Record<string, number> = {};
+            let announced = false;
+            const announce = () => {
+              if (announced) return;
+              announced = true;
+              say(
+                `Working on ${kinds.map((k) => `${k.kind} jobs`).join(' and ')}: up to ` +
+                  `${concurrency} at once, lease ${leaseSeconds} s. Stop with SIGTERM or Ctrl-C.`,
+              );
+            };
             const worker = new JobWorker(dataSource, kinds, {
               concurrency,
               leaseSeconds,
               pollIntervalMs: pollSeconds * 1000,
               gracePeriodMs: graceSeconds * 1000,
               signal: stop.signal,
+              listenUrl,
               events: {
-                listening: () =>
-                  say(
-                    `Working on ${kinds.map((k) => `${k.kind} jobs`).join(' and ')}: up to ` +
-                      `${concurrency} at once, lease ${leaseSeconds} s. Stop with SIGTERM or Ctrl-C.`,
-                  ),
+                listening: announce,
+                listenFailed: (ms) => {
+                  announce();
+                  console.error(
+                    `WARNING: LISTEN does not reach this worker: a NOTIFY it sent itself did not ` +
+                      `come back within 2 s. Is the database URL a pooler in transaction mode ` +
+                      `(PgBouncer pool_mode = transaction)? Jobs start by polling every ` +
+                      `${ms / 1000} s instead of at once. Give the worker a URL that reaches the ` +
+                      `server directly for its wake-ups: --listen-url or PIXCRAWLER_LISTEN_URL.`,
+                  );
+                },
                 listenerLost: (error) =>
                   say(
                     `Lost the notification connection (${error.message}); polling every ` +

@@ -52,6 +52,20 @@ export function refusalMessage(refusal: MigrationRefusal): string {
         'clamps out-of-range values and unknown statuses;\n' +
         '  - or repair them by hand (see the ids above), then run `pixcrawler-db migrate` again.'
       );
+    case 'transaction-pooling':
+      return (
+        'The database URL leads to a pooler in transaction mode (PgBouncer with ' +
+        '`pool_mode = transaction`, or a managed pooler like it): ' +
+        (refusal.backends.length === 1
+          ? `another client was handed its server session (backend pid ${refusal.backends[0]}) `
+          : `one session of this tool reached several server sessions (backend pids ${refusal.backends.join(', ')}) `) +
+        'while it was connected, so the migration lock, which belongs to one server session, ' +
+        'would not keep two migrators ' +
+        'apart. Nothing was changed.\n' +
+        'Run migrate, revert and preflight --fix with a URL that reaches the server directly, or ' +
+        'a pool in session mode (`pool_mode = session`); applications and workers can keep the ' +
+        'pooled URL.'
+      );
     case 'revert-drops-data':
       return (
         `Reverting ${refusal.migration} would drop ${refusal.tablesWithRows.join(', ')}, ` +

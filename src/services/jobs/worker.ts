@@ -1,6 +1,8 @@
-import type { ClientBase, Notification } from 'pg';
-import type { DataSource, QueryRunner } from 'typeorm';
+import { randomUUID } from 'node:crypto';
+import { Client, type ClientBase, type Notification } from 'pg';
+import type { DataSource } from 'typeorm';
 import { assertConnectionBudget } from '../../connection/connection-budget';
+import { assertPostgresUrl } from '../../connection/database-url';
 import { MAX_ID } from '../../entities/columns';
 import { ValidationError } from '../../errors';
 import { JOB_CHANNEL } from '../../repositories/job-lifecycle';
@@ -22,10 +24,18 @@ export interface JobWorkerOptions {
    */
   leaseSeconds?: number;
   /**
-   * The fallback poll, for notifications a worker missed (its listening connection was lost, or
-   * a pooler in transaction mode, which does not pass LISTEN on). Default 30 s.
+   * The fallback poll, for notifications a worker missed (its listening connection was lost).
+   * Default 30 s. While the worker's LISTEN is not proven to work (`listenFailed`), it polls
+   * every second at most.
    */
   pollIntervalMs?: number;
+  /**
+   * A database URL for the worker's LISTEN connection alone (a client of its own, outside the
+   * DataSource's pool). For a DataSource that goes through a pooler in transaction mode, which
+   * does not pass notifications on: give it a URL that reaches the server directly (or a pool
+   * in session mode) and wake-ups stay instant while queries go through the pooler.
+   */
+  listenUrl?: string;
   /** How often this worker fails stale jobs (of any worker). Default half the lease, at most 60 s. */
   recoveryIntervalMs?: number;
   /** How long running jobs may take to finish after a stop before they are failed. Default 30 s. */
@@ -37,8 +47,14 @@ export interface JobWorkerOptions {
 
 /** What a worker reports as it goes; every callback is optional. */
 export interface JobWorkerEvents {
-  /** Listening for notifications (again, after `listenerLost`). */
+  /** Listening for notifications (again, after `listenerLost`), proven by a NOTIFY of its own. */
   listening?: () => void;
+  /**
+   * LISTEN was sent, but a NOTIFY of the worker's own did not come back (the connection goes
+   * through a pooler in transaction mode?): the worker polls every `pollIntervalMs` instead
+   * until a later LISTEN is proven. Told once per lost proof, not on every poll.
+   */
+  listenFailed?: (pollIntervalMs: number) => void;
   /** The listening connection broke; polling carries on and the worker listens again shortly. */
   listenerLost?: (error: Error) => void;
   started?: (kind: RunnableJobKind, job: RunnableJob) => void;
@@ -71,6 +87,17 @@ interface Running {
   abandon: AbortController;
   done: Promise<void>;
 }
+
+/** A connection the worker LISTENs on, and how to give it back. */
+interface Listener {
+  client: ClientBase;
+  close(): Promise<void>;
+}
+
+/** How long the worker waits for its own NOTIFY to come back before it calls LISTEN deaf. */
+const LISTEN_PROOF_MS = 2_000;
+/** The poll while LISTEN is not proven to work. */
+const DEAF_POLL_MS = 1_000;
 
 /** After abandoning, how long to wait for the runs to notice before returning anyway. */
 const SETTLE_MS = 5_000;
@@ -123,8 +150,11 @@ export class JobWorker {
   private readonly events: JobWorkerEvents;
   private readonly running = new Set<Running>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private pollTimer?: NodeJS.Timeout;
+  /** Whether the current LISTEN was proven by a NOTIFY of the worker's own. */
+  private heard = false;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
-  private listener?: QueryRunner;
+  private listener?: Listener;
   private detachListener?: () => void;
   private relisten?: NodeJS.Timeout;
   private filling?: Promise<void>;
@@ -166,6 +196,13 @@ export class JobWorker {
       min: 0,
       max: MAX_TIMER_MS,
     });
+    if (options.listenUrl !== undefined) {
+      try {
+        assertPostgresUrl(options.listenUrl, 'listenUrl');
+      } catch (error) {
+        fields.listenUrl = [(error as Error).message];
+      }
+    }
     if (Object.keys(fields).length > 0) throw new ValidationError(fields);
     this.events = options.events ?? {};
   }
@@ -221,7 +258,7 @@ export class JobWorker {
       throw error;
     }
     await this.recover();
-    this.timers.push(setInterval(() => this.fill(), this.pollIntervalMs));
+    this.poll();
     this.timers.push(setInterval(() => void this.recover(), this.recoveryIntervalMs));
     this.fill();
   }
@@ -241,6 +278,7 @@ export class JobWorker {
   private async shutDown(reason: string): Promise<void> {
     this.state = 'stopping';
     for (const timer of this.timers) clearInterval(timer);
+    clearInterval(this.pollTimer);
     clearTimeout(this.relisten);
     await this.unlisten();
     await this.filling;
@@ -346,46 +384,110 @@ export class JobWorker {
     }
   }
 
-  /** LISTEN on its own connection; when that connection breaks, listen again after a pause. */
-  private async listen(): Promise<void> {
+  /**
+   * The fallback poll: every `pollIntervalMs` while LISTEN is proven to work, every second at
+   * most while it is not.
+   */
+  private poll(): void {
+    clearInterval(this.pollTimer);
+    if (this.state !== 'running') return;
+    const every = this.heard ? this.pollIntervalMs : Math.min(this.pollIntervalMs, DEAF_POLL_MS);
+    this.pollTimer = setInterval(() => this.fill(), every);
+  }
+
+  /** A connection to LISTEN on: a client of its own for `listenUrl`, else one of the pool. */
+  private async connectListener(): Promise<Listener> {
+    const { listenUrl } = this.options;
+    if (listenUrl !== undefined) {
+      const client = new Client({ connectionString: listenUrl });
+      try {
+        await client.connect();
+      } catch (error) {
+        await client.end().catch(() => undefined);
+        throw error;
+      }
+      return { client, close: () => client.end() };
+    }
     const runner = this.dataSource.createQueryRunner();
+    const client = (await runner.connect()) as ClientBase;
+    return { client, close: () => runner.release() };
+  }
+
+  /**
+   * LISTEN on its own connection, proven by a NOTIFY sent from another connection coming back
+   * (a pooler in transaction mode takes LISTEN and passes nothing on); when that connection
+   * breaks, listen again after a pause.
+   */
+  private async listen(): Promise<void> {
+    const listener = await this.connectListener();
+    const { client } = listener;
+    const tables = new Set(this.runners.map((r) => TABLE_OF[r.kind]));
+    const proof = `proof:${randomUUID()}`;
+    let proven!: () => void;
+    const heard = new Promise<void>((resolve) => (proven = resolve));
     try {
-      const client = (await runner.connect()) as ClientBase;
-      const tables = new Set(this.runners.map((r) => TABLE_OF[r.kind]));
       const onNotification = (message: Notification) => {
-        if (message.channel === JOB_CHANNEL && tables.has(message.payload ?? '')) this.fill();
+        if (message.channel !== JOB_CHANNEL) return;
+        if (message.payload === proof) proven();
+        else if (tables.has(message.payload ?? '')) this.fill();
       };
-      const onError = (error: Error) => this.listenerLost(runner, error);
-      const onEnd = () => this.listenerLost(runner, new Error('connection ended'));
+      const onError = (error: Error) => this.listenerLost(listener, error);
+      const onEnd = () => this.listenerLost(listener, new Error('connection ended'));
       client.on('notification', onNotification);
       client.on('error', onError);
       client.on('end', onEnd);
-      // The connection goes back to the pool on release: leave nothing of ours on it.
+      // A pooled connection goes back to the pool on release: leave nothing of ours on it.
       this.detachListener = () => {
         client.off('notification', onNotification);
         client.off('error', onError);
         client.off('end', onEnd);
       };
-      await runner.query(`LISTEN ${JOB_CHANNEL}`);
+      await client.query(`LISTEN ${JOB_CHANNEL}`);
     } catch (error) {
       this.detachListener?.();
-      await runner.release().catch(() => undefined);
+      await listener.close().catch(() => undefined);
       throw error;
     }
-    this.listener = runner;
-    this.events.listening?.();
+    this.listener = listener;
+    try {
+      // Other workers ignore the payload: it names no table.
+      await this.dataSource.query('SELECT pg_notify($1, $2)', [JOB_CHANNEL, proof]);
+    } catch (error) {
+      if (this.listener === listener) {
+        this.listener = undefined;
+        this.detachListener?.();
+        await listener.close().catch(() => undefined);
+      }
+      throw error;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    this.heard = await Promise.race([
+      heard.then(() => true),
+      new Promise<boolean>(
+        (resolve) => (timer = setTimeout(() => resolve(false), LISTEN_PROOF_MS)),
+      ),
+    ]);
+    clearTimeout(timer);
+    if (this.listener !== listener) return; // lost or stopped meanwhile: told already
+    if (this.heard) this.events.listening?.();
+    else this.events.listenFailed?.(Math.min(this.pollIntervalMs, DEAF_POLL_MS));
   }
 
-  private listenerLost(runner: QueryRunner, error: Error): void {
-    if (this.listener !== runner || this.state !== 'running') return;
+  private listenerLost(listener: Listener, error: Error): void {
+    if (this.listener !== listener || this.state !== 'running') return;
     this.listener = undefined;
+    this.heard = false;
     this.detachListener?.();
-    void runner.release().catch(() => undefined);
+    void listener.close().catch(() => undefined);
     this.events.listenerLost?.(error);
+    this.poll();
     const retry = () => {
       if (this.state !== 'running') return;
       this.listen().then(
-        () => this.fill(), // whatever was requested while deaf
+        () => {
+          this.poll();
+          this.fill(); // whatever was requested while deaf
+        },
         () => (this.relisten = setTimeout(retry, Math.min(this.pollIntervalMs, 5_000))),
       );
     };
@@ -393,11 +495,11 @@ export class JobWorker {
   }
 
   private async unlisten(): Promise<void> {
-    const runner = this.listener;
+    const listener = this.listener;
     this.listener = undefined;
-    if (!runner) return;
-    await runner.query(`UNLISTEN ${JOB_CHANNEL}`).catch(() => undefined);
+    if (!listener) return;
+    await listener.client.query(`UNLISTEN ${JOB_CHANNEL}`).catch(() => undefined);
     this.detachListener?.();
-    await runner.release().catch(() => undefined);
+    await listener.close().catch(() => undefined);
   }
 }
