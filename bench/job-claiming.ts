@@ -5,6 +5,7 @@ import { ValidationJobRepository } from '../src/repositories/validation-job.repo
 import { JobWorker } from '../src/services/jobs/worker';
 import { ValidationJobService } from '../src/services/validation-job.service';
 import type { BenchContext } from './lib/context';
+import { startPgBouncer } from '../test/helpers/pgbouncer';
 import { crawlJobsOfOneUser } from './lib/fixtures';
 import { fmtInt, fmtMs, ratio, type BenchTable } from './lib/report';
 import { BenchmarkBroken, runStandalone, type Benchmark } from './lib/runner';
@@ -162,30 +163,61 @@ async function addHistory(setup: DataSource, crawlJobId: number, count: number):
   await setup.query('VACUUM ANALYZE pgboss.job');
 }
 
-/** Request to start in an idle worker: ours woken by NOTIFY, pg-boss's work() by its polling. */
-async function pickup(ctx: BenchContext, url: string, userId: string, crawlJobId: number) {
-  const samples = ctx.sizes.pickupSamples;
-  const source = await ctx.connect(url, 4);
-  const service = new ValidationJobService(source);
+/**
+ * Request to start in an idle JobWorker whose queries go to `workerUrl` (the server, or a pooler
+ * in front of it), listening on `listenUrl` when given. Requests go to the server directly.
+ */
+async function ourPickup(
+  ctx: BenchContext,
+  requests: ValidationJobService,
+  workerUrl: string,
+  listenUrl: string | undefined,
+  userId: string,
+  crawlJobId: number,
+): Promise<number[]> {
+  const source = await ctx.connect(workerUrl, 4);
   let started: ((id: number) => void) | undefined;
-  const worker = new JobWorker(source, [service.jobs], {
+  const worker = new JobWorker(source, [new ValidationJobService(source).jobs], {
     pollIntervalMs: 3_600_000,
+    listenUrl,
     events: { started: (_kind, job) => started?.(job.id) },
   });
   await worker.start();
-  const oursMs: number[] = [];
+  const samples: number[] = [];
   try {
-    for (let i = 0; i < samples; i++) {
+    for (let i = 0; i < ctx.sizes.pickupSamples; i++) {
       await new Promise((resolve) => setTimeout(resolve, 20)); // the worker is idle again
       const t = now();
       const seen = new Promise<number>((resolve) => (started = resolve));
-      const job = await service.request(userId, { crawlJobId, name: `pickup ${i}`, rules: {} });
+      const job = await requests.request(userId, { crawlJobId, name: `pickup ${i}`, rules: {} });
       if ((await seen) !== job.id) throw new BenchmarkBroken('pickup: another job started');
-      oursMs.push(now() - t);
+      samples.push(now() - t);
     }
   } finally {
     await worker.stop('benchmark over');
     await source.destroy();
+  }
+  return samples;
+}
+
+/**
+ * Request to start in an idle worker: ours woken by NOTIFY (directly, and with its queries
+ * through PgBouncer in transaction mode with and without a direct listen URL), pg-boss's work()
+ * by its polling.
+ */
+async function pickup(ctx: BenchContext, url: string, userId: string, crawlJobId: number) {
+  const requestSource = await ctx.connect(url, 2);
+  const requests = new ValidationJobService(requestSource);
+  const bouncer = await startPgBouncer(url, 'transaction');
+  const pooled = bouncer.url(new URL(url).pathname.slice(1));
+  let oursMs: number[], listenUrlMs: number[], deafMs: number[];
+  try {
+    oursMs = await ourPickup(ctx, requests, url, undefined, userId, crawlJobId);
+    listenUrlMs = await ourPickup(ctx, requests, pooled, url, userId, crawlJobId);
+    deafMs = await ourPickup(ctx, requests, pooled, undefined, userId, crawlJobId);
+  } finally {
+    await bouncer.stop();
+    await requestSource.destroy();
   }
 
   const boss = new PgBoss({ connectionString: url, max: 4, supervise: false, schedule: false });
@@ -199,7 +231,7 @@ async function pickup(ctx: BenchContext, url: string, userId: string, crawlJobId
     bossStarted?.(job.id);
   });
   try {
-    for (let i = 0; i < samples; i++) {
+    for (let i = 0; i < ctx.sizes.pickupSamples; i++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
       const seen = new Promise<string>((resolve) => (bossStarted = resolve));
       const t = now();
@@ -212,7 +244,7 @@ async function pickup(ctx: BenchContext, url: string, userId: string, crawlJobId
   } finally {
     await boss.stop({ graceful: false, close: true, wait: true });
   }
-  return { oursMs, bossMs };
+  return { oursMs, listenUrlMs, deafMs, bossMs };
 }
 
 async function run(ctx: BenchContext): Promise<BenchTable[]> {
@@ -264,7 +296,13 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
     }
   }
 
-  const { oursMs, bossMs } = await pickup(ctx, url, userId, crawlJobId);
+  const { oursMs, listenUrlMs, deafMs, bossMs } = await pickup(ctx, url, userId, crawlJobId);
+  const latency = (samples: number[]) => [
+    samples.length,
+    fmtMs(median(samples)),
+    fmtMs(percentile(samples, 95)),
+    fmtMs(Math.max(...samples)),
+  ];
   const cores = os.cpus().length;
   return [
     {
@@ -303,24 +341,29 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
         [
           'JobWorker (pixcrawler-db work)',
           'LISTEN/NOTIFY (poll set to 1 hour)',
-          oursMs.length,
-          fmtMs(median(oursMs)),
-          fmtMs(percentile(oursMs, 95)),
-          fmtMs(Math.max(...oursMs)),
+          ...latency(oursMs),
         ],
         [
-          'pg-boss 10 work()',
-          'polling every 0.5 s (its minimum)',
-          bossMs.length,
-          fmtMs(median(bossMs)),
-          fmtMs(percentile(bossMs, 95)),
-          fmtMs(Math.max(...bossMs)),
+          'JobWorker, queries through PgBouncer (transaction mode)',
+          'LISTEN/NOTIFY on a direct listen URL',
+          ...latency(listenUrlMs),
         ],
+        [
+          'JobWorker, everything through PgBouncer (transaction mode)',
+          'its LISTEN proven deaf: polling every 1 s',
+          ...latency(deafMs),
+        ],
+        ['pg-boss 10 work()', 'polling every 0.5 s (its minimum)', ...latency(bossMs)],
       ],
       notes: [
         'Ours: ValidationJobService.request() (insert, activity row and NOTIFY in one transaction) until the ' +
           "worker's started event; the request's own time is included. pg-boss: send() until its handler runs. " +
           'Each request waits until the previous job started, then 20 ms more, so the worker is idle.',
+        "PgBouncer rows: Debian's pgbouncer 1.18 on this machine, pool_mode = transaction; the worker's " +
+          'DataSource (claims, progress, heartbeats) goes through it, requests go to the server. With --listen-url ' +
+          '(listenUrl) the worker LISTENs on a connection of its own to the server; without it, its LISTEN goes ' +
+          'through the pooler, which passes no notification on: the worker finds that out at start (its own NOTIFY ' +
+          'does not come back), says so, and polls every second.',
       ],
     },
   ];

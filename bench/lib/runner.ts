@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BenchContext, datasetSizes, parseArgs, type BenchSizes } from './context';
@@ -49,6 +49,12 @@ function sizesLine(sizes: BenchSizes): string {
   );
 }
 
+/**
+ * The heading of docs/benchmarks.md's last section: before-and-after figures of a change, measured
+ * by hand side by side (the old code no longer exists to run), which a full run keeps.
+ */
+const MEASURED_CHANGES = '## Measured changes';
+
 async function writeDocs(
   ctx: BenchContext,
   outcomes: Outcome[],
@@ -72,6 +78,10 @@ async function writeDocs(
     sizesLine(ctx.sizes),
   ];
   for (const outcome of outcomes) parts.push('', ...section(outcome));
+  // Hand-written comparisons of code before and after a change, kept from run to run.
+  const previous = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const kept = previous.indexOf(`\n${MEASURED_CHANGES}`);
+  if (kept >= 0) parts.push('', previous.slice(kept + 1).trimEnd());
   mkdirSync(path.dirname(file), { recursive: true });
   await writeFormatted(file, parts.join('\n'));
   return file;
@@ -106,7 +116,12 @@ async function writeSections(ctx: BenchContext, outcomes: Outcome[]): Promise<st
     const at = text.indexOf(marker);
     const start = at < 0 ? -1 : text.lastIndexOf('\n## ', at) + 1;
     if (start <= 0) {
-      text = `${text.trimEnd()}\n\n${own}\n`;
+      // A new section goes before the measured changes, which stay last.
+      const changes = text.indexOf(`\n${MEASURED_CHANGES}`);
+      text =
+        changes < 0
+          ? `${text.trimEnd()}\n\n${own}\n`
+          : `${text.slice(0, changes).trimEnd()}\n\n${own}\n${text.slice(changes)}`;
       continue;
     }
     const next = text.indexOf('\n## ', at);
