@@ -62,7 +62,7 @@ export function refusalMessage(refusal: MigrationRefusal): string {
         'while it was connected, so the migration lock, which belongs to one server session, ' +
         'would not keep two migrators ' +
         'apart. Nothing was changed.\n' +
-        'Run migrate, revert and preflight --fix with a URL that reaches the server directly, or ' +
+        'Run migrate and revert with a URL that reaches the server directly, or ' +
         'a pool in session mode (`pool_mode = session`); applications and workers can keep the ' +
         'pooled URL.'
       );
