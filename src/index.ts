@@ -5,6 +5,7 @@ export * from './entities';
 export { migrations } from './migrations';
 export { dataSourceOptions } from './connection/data-source-options';
 export { maskDatabaseUrl } from './connection/database-url';
+export { useReplicaFallback, type ReplicaFallbackOptions } from './connection/replica-fallback';
 export { EmbeddedPostgresMissingError, startEmbeddedPostgres } from './local/embedded-postgres';
 export type { EmbeddedServer, EmbeddedServerOptions } from './local/embedded-postgres';
 export { migrationStates, migrationStatus, pendingMigrations } from './inspect/migration-states';

@@ -27,6 +27,9 @@ export interface StreamingReplica {
    * replica's pg_last_wal_replay_lsn() has reached the primary's pg_current_wal_lsn().
    */
   caughtUp(): Promise<void>;
+  /** Stops the replica alone (fast shutdown: its connections are closed), or starts it again. */
+  stopReplica(): Promise<void>;
+  startReplica(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -85,6 +88,15 @@ export async function startStreamingReplica(): Promise<StreamingReplica> {
     rmSync(root, { recursive: true, force: true });
   };
 
+  async function startReplica() {
+    await tool('pg_ctl', ['-D', replicaDir, '-l', path.join(root, 'replica.log'), '-w', 'start']);
+    started.push(replicaDir);
+  }
+  async function stopReplica() {
+    await tool('pg_ctl', ['-D', replicaDir, '-m', 'fast', '-w', 'stop']);
+    started.splice(started.indexOf(replicaDir), 1);
+  }
+
   try {
     await tool('initdb', [
       '-D',
@@ -124,8 +136,7 @@ export async function startStreamingReplica(): Promise<StreamingReplica> {
       // primary from vacuuming rows a long read on the replica (an export) still needs.
       [`port = ${replicaPort}`, 'hot_standby = on', 'hot_standby_feedback = on', ''].join('\n'),
     );
-    await tool('pg_ctl', ['-D', replicaDir, '-l', path.join(root, 'replica.log'), '-w', 'start']);
-    started.push(replicaDir);
+    await startReplica();
   } catch (error) {
     await stopAll();
     throw error;
@@ -160,6 +171,8 @@ export async function startStreamingReplica(): Promise<StreamingReplica> {
       );
       if (!caughtUp) throw new Error(`the replica did not replay up to ${lsn} within 60 s`);
     },
+    stopReplica,
+    startReplica,
     stop: stopAll,
   };
 }

@@ -192,13 +192,18 @@ export class JobRunner<J extends RunnableJob, P> {
 
 /**
  * Whether an error is a lost connection, not a refusal: the backend was terminated
- * (57P01 admin_shutdown, 57P02, 57P03), the connection broke (08xxx), or the socket closed
- * under the driver.
+ * (57P01 admin_shutdown, 57P02, 57P03), the connection broke (08xxx), the socket closed under
+ * the driver, or the server turned a new connection away for a while (53300 too many clients;
+ * 55000 for a database not accepting connections now, as during maintenance).
  */
 export function isLostConnection(error: unknown): boolean {
   const record = error as { code?: string; driverError?: { code?: string }; message?: string };
   const code = record?.driverError?.code ?? record?.code;
-  if (code && (/^08/.test(code) || ['57P01', '57P02', '57P03'].includes(code))) return true;
+  if (code && (/^08/.test(code) || ['57P01', '57P02', '57P03', '53300'].includes(code)))
+    return true;
+  if (code === '55000' && /not currently accepting connections/.test(record?.message ?? '')) {
+    return true;
+  }
   if (code && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(code)) return true;
   return /Connection terminated|connection (is )?closed|Client has encountered a connection error/i.test(
     record?.message ?? '',
