@@ -95,8 +95,22 @@ type RepairTarget = {
  */
 export async function fixPreflightViolations(
   dataSource: DataSource,
-  { backupDir, key }: { backupDir: string; key?: string },
+  {
+    backupDir,
+    key,
+    signal,
+  }: {
+    backupDir: string;
+    key?: string;
+    /**
+     * Aborting it (SIGTERM, Ctrl-C) before the fix commits cancels the statement running (one
+     * waiting for a row lock, say), rolls everything back, removes the backup and throws the
+     * signal's reason: nothing is changed.
+     */
+    signal?: AbortSignal;
+  },
 ): Promise<FixResult> {
+  signal?.throwIfAborted();
   await assertPrimary(dataSource, 'repairing preflight violations');
   const query: Query = (sql, params) => dataSource.query(sql, params);
   const rules = preflightRules(dataSource);
@@ -113,8 +127,16 @@ export async function fixPreflightViolations(
 
   const runner = dataSource.createQueryRunner();
   let commitSent = false;
+  let cancelOnAbort: (() => void) | undefined;
   try {
     const client = (await runner.connect()) as PoolClient;
+    const [{ pid }] = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows;
+    // A statement waiting for a lock hears no signal: it is cancelled from another connection.
+    cancelOnAbort = () => {
+      if (!commitSent) void dataSource.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => 0);
+    };
+    signal?.addEventListener('abort', cancelOnAbort, { once: true });
+    signal?.throwIfAborted();
     await client.query('BEGIN');
     // 1. Lock and remember the keys. Parents first: a table's doomed rows include the children
     //    of its parent's doomed rows.
@@ -230,10 +252,13 @@ export async function fixPreflightViolations(
       );
       updated[target.rule.name] = (updated[target.rule.name] ?? 0) + (rowCount ?? 0);
     }
+    signal?.throwIfAborted();
     commitSent = true;
     await client.query('COMMIT');
     return { backupFile, signed: key !== undefined, deleted, updated, manual };
-  } catch (error) {
+  } catch (caught) {
+    // Cancelled because of the signal: the signal's reason is the error, not the cancellation.
+    const error: unknown = signal?.aborted && !commitSent ? signal.reason : caught;
     if (!runner.isReleased) await runner.query('ROLLBACK').catch(() => undefined);
     if (!out.closed) {
       out.destroy();
@@ -244,6 +269,7 @@ export async function fixPreflightViolations(
     if (!commitSent) await unlink(backupFile).catch(() => undefined);
     throw error;
   } finally {
+    if (cancelOnAbort) signal?.removeEventListener('abort', cancelOnAbort);
     await runner.release();
   }
 }

@@ -1,7 +1,11 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Client } from 'pg';
 import { MIGRATION_LOCK_KEY } from '../../src/connection/migration-lock';
 import { migrations } from '../../src/migrations';
 import { runPendingMigrations } from '../../src/migrator/migrator';
+import { buildLegacyDatabase } from '../../src/testing';
 import { spawnCli, type CliRun } from '../helpers/cli';
 import { recordedMigrations } from '../helpers/schema-state';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
@@ -9,7 +13,8 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database'
 /**
  * SIGTERM and Ctrl-C mean what docs/operations.md says: a command waiting for the migration lock
  * stops waiting and applies nothing; a migrate stopped mid-chain lets the running migration end
- * and starts no other; either way the exit code is 130.
+ * and starts no other; a `preflight --fix` waiting for a row lock stops, changes nothing and
+ * leaves no backup; the exit code is 130 every time.
  */
 
 const ALL = migrations.map((m) => new m().name!);
@@ -100,5 +105,47 @@ describe('signals', () => {
     const again = spawnCli(['migrate'], db.url);
     expect((await again.exited).code).toBe(0);
     expect(await recordedMigrations(db)).toEqual(ALL);
+  });
+
+  it('preflight --fix waiting for a row lock stops at SIGTERM, changes nothing, leaves no backup, exits 130', async () => {
+    await buildLegacyDatabase(db.url, { images: 100, broken: 2 });
+    const rows = async () =>
+      (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM images'))[0].n;
+    const before = await rows();
+    // Another session holds every image row: the fix's FOR UPDATE waits for it.
+    const holder = new Client({ connectionString: db.url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT id FROM images FOR UPDATE');
+    const backupDir = mkdtempSync(path.join(tmpdir(), 'pixcrawler-signal-fix-'));
+    try {
+      const run = spawnCli(['preflight', '--fix', '--backup-dir', backupDir], db.url);
+      await until(
+        async () =>
+          (
+            await db.query(
+              `SELECT 1 FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            )
+          ).length > 0,
+        run,
+        'the fix waiting for a row lock',
+      );
+      run.child.kill('SIGTERM');
+      const started = Date.now();
+      const { code } = await run.exited;
+      expect(code).toBe(130);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(run.output()).toContain('Interrupted (SIGTERM): stopping.');
+      expect(run.output()).not.toMatch(/^\s+at /m);
+    } finally {
+      await holder.query('COMMIT');
+      await holder.end();
+    }
+    // The lock is free now: nothing may happen late.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await rows()).toBe(before);
+    expect(readdirSync(backupDir)).toEqual([]);
+    rmSync(backupDir, { recursive: true, force: true });
   });
 });

@@ -7,7 +7,7 @@ import {
 } from '../../upgrade/preflight';
 import { formatPreflightReport, formatRestoreResult } from '../reports/preflight';
 import { ExitCode, outcome, say } from '../output';
-import { action, OperatorError, withSession } from '../session';
+import { action, interruptSignal, OperatorError, withSession } from '../session';
 
 /**
  * The key backups are signed (HMAC-SHA256) and checked with: the operator keeps it, and it is
@@ -97,6 +97,7 @@ export function registerPreflight(program: Command): void {
           const fixed = await fixPreflightViolations(dataSource, {
             backupDir: options.backupDir,
             key: backupKey(),
+            signal: interruptSignal(),
           });
           say(`\nBackup of every row deleted or changed: ${fixed.backupFile}`);
           say(
