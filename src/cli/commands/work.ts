@@ -163,7 +163,7 @@ export function registerWork(program: Command): void {
                 listenerLost: (error) =>
                   say(
                     `Lost the notification connection (${error.message}); polling every ` +
-                      `${pollSeconds} s until it is back.`,
+                      `${Math.min(pollSeconds, 1)} s until it is back.`,
                   ),
                 started: (kind, job) => say(`started ${kind} job ${job.id}`),
                 finished: (kind, job, ms) => {

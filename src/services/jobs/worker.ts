@@ -400,6 +400,8 @@ export class JobWorker {
     const { listenUrl } = this.options;
     if (listenUrl !== undefined) {
       const client = new Client({ connectionString: listenUrl });
+      // An error once the listener is detached (while it closes) must not crash the process.
+      client.on('error', () => undefined);
       try {
         await client.connect();
       } catch (error) {
