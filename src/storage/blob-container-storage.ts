@@ -1,4 +1,5 @@
-import { RestError, type ContainerClient } from '@azure/storage-blob';
+import type { ContainerClient } from '@azure/storage-blob';
+import { azureBlobSdk } from './azure-blob-sdk';
 import { Readable } from 'node:stream';
 import {
   MissingImageFileError,
@@ -27,7 +28,9 @@ export class BlobContainerStorage implements ImageStorage {
   constructor(
     readonly container: ContainerClient,
     private readonly options: BlobContainerStorageOptions = {},
-  ) {}
+  ) {
+    azureBlobSdk(); // loaded now: a missing SDK is told here, not on the first export
+  }
 
   async open(image: StoredImage): Promise<Readable> {
     const file = await this.download(image, Infinity);
@@ -66,7 +69,7 @@ export class BlobContainerStorage implements ImageStorage {
     try {
       response = await blob.download();
     } catch (error) {
-      if (error instanceof RestError && error.statusCode === 404) {
+      if (error instanceof azureBlobSdk().RestError && error.statusCode === 404) {
         throw new MissingImageFileError(image.id, blob.url, 'blob not found');
       }
       throw error;

