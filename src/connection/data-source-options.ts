@@ -1,7 +1,7 @@
 import type { DataSourceOptions } from 'typeorm';
 import { entities } from '../entities';
 import { migrations } from '../migrations';
-import { assertPostgresUrl } from './database-url';
+import { assertPostgresUrl, InvalidDatabaseUrlError } from './database-url';
 
 type PostgresOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
 
@@ -22,6 +22,17 @@ export function dataSourceOptions(
   // A malformed URL is refused here, before TypeORM hands it to the driver (which would send a
   // `postgresql:/user:pw@host/db` whole, password included, to the default server, or look up
   // part of an unencoded password as the host name).
+  // `{ url: process.env.DATABASE_URL }` with the variable unset, and nothing else to connect
+  // with: say so here, instead of pg's "no PostgreSQL user name specified" at initialize().
+  const connectsOtherwise = overrides.host !== undefined || overrides.replication !== undefined;
+  if ('url' in overrides && (url === undefined || url === '') && !connectsOtherwise) {
+    throw new InvalidDatabaseUrlError(
+      'dataSourceOptions was given no database URL (url is ' +
+        `${url === '' ? 'empty' : 'undefined'}: is DATABASE_URL set?), and no host or ` +
+        'replication settings either. Expected postgresql://user:password@host:5432/database',
+      'missing',
+    );
+  }
   if (url !== undefined) assertPostgresUrl(url);
   if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) {
     throw new Error(

@@ -81,7 +81,8 @@ export type InvalidDatabaseUrlReason =
   | 'no-authority'
   | 'bad-percent-encoding'
   | 'unencoded-user-info'
-  | 'no-embedded-in-production';
+  | 'no-embedded-in-production'
+  | 'missing';
 
 /** DATABASE_URL is set but cannot name a PostgreSQL database (or must be set and is not). */
 export class InvalidDatabaseUrlError extends Error {

@@ -1,6 +1,6 @@
 import { DataSource, MigrationExecutor, type Logger, type Migration } from 'typeorm';
 import { validateSettings, wholeNumberSetting } from '../settings';
-import { withMigrationLock } from '../connection/migration-lock';
+import { withMigrationLock } from './migration-lock';
 import { assertPrimary } from '../connection/server-role';
 import {
   incompleteMigrations,

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { MIGRATION_LOCK_KEY } from '../../src/connection/migration-lock';
+import { MIGRATION_LOCK_KEY } from '../../src/migrator/migration-lock';
 import { migrations } from '../../src/migrations';
 import { runPendingMigrations } from '../../src/migrator/migrator';
 import { buildLegacyDatabase } from '../../src/testing';

@@ -203,6 +203,17 @@ describe('passwords that were not percent-encoded', () => {
 });
 
 describe('dataSourceOptions', () => {
+  it('refuses a url that is undefined or empty (DATABASE_URL unset) with its own message', () => {
+    for (const url of [undefined, '']) {
+      expect(() => dataSourceOptions({ url })).toThrow(
+        /no database URL \(url is (undefined|empty): is DATABASE_URL set\?\)/,
+      );
+    }
+    // Host settings (or replication) connect without a URL.
+    expect(dataSourceOptions({ url: undefined, host: 'db' }).host).toBe('db');
+    expect(dataSourceOptions({}).type).toBe('postgres');
+  });
+
   it('refuses a URL without // before TypeORM or the driver sees it', () => {
     expect(() => dataSourceOptions({ url: 'postgresql:/app:s3cret@db/x' })).toThrow(/two slashes/);
     expect(dataSourceOptions({ url: 'postgresql://app:s3cret@db/x' }).url).toBe(

@@ -1,7 +1,7 @@
 import { Client, type Pool } from 'pg';
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
-import { MigrationRefusedError } from '../migrator/migration-refused-error';
+import { MigrationRefusedError } from './migration-refused-error';
 
 /**
  * One migrator at a time. TypeORM has no lock of its own (typeorm issue #4588), so two deploys
