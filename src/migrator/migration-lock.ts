@@ -103,8 +103,8 @@ async function assertOwnSession(dataSource: DataSource, session: QueryRunner): P
 /**
  * Runs `work` holding the migration lock. The lock lives on its own pooled connection (the
  * advisory lock is a session's), proven to be a server session of its own first, and released
- * to the pool when the work ends. An aborted
- * `signal` (SIGTERM, Ctrl-C) ends the wait at once with the signal's reason: nothing was run.
+ * to the pool when the work ends. An aborted `signal` (SIGTERM, Ctrl-C) ends the wait at once
+ * with the signal's reason: nothing was run.
  */
 export async function withMigrationLock<T>(
   dataSource: DataSource,
