@@ -59,10 +59,14 @@ export class TestFactory {
     });
   }
 
+  /**
+   * An image of a crawl job, counted as ingest counts it: the crawl job's total_images and
+   * downloaded_images go up by one, so limits (max_images) and progress work out in tests.
+   */
   async image(overrides: DeepPartial<Image> = {}): Promise<Image> {
     const crawlJobId = overrides.crawlJobId ?? (await this.crawlJob()).id;
     const n = this.next();
-    return this.save(Image, {
+    const image = await this.save(Image, {
       originalUrl: `https://images.example.com/${n}.jpg`,
       filename: `${n}.jpg`,
       width: 640,
@@ -72,6 +76,9 @@ export class TestFactory {
       ...overrides,
       crawlJobId,
     });
+    await this.manager.increment(CrawlJob, { id: crawlJobId }, 'totalImages', 1);
+    await this.manager.increment(CrawlJob, { id: crawlJobId }, 'downloadedImages', 1);
+    return image;
   }
 
   async activityLog(overrides: DeepPartial<ActivityLog> = {}): Promise<ActivityLog> {

@@ -28,6 +28,11 @@ export interface TestDatabaseOptions {
   serverUrl?: string;
   /** Part of the database name, to tell suites apart on a shared server. */
   label?: string;
+  /**
+   * The start of the database name (default `pixcrawler`): `<prefix>_<label>_<8 hex digits>`.
+   * Lower-case letters, digits and `_`, starting with a letter or `_`, at most 20 characters.
+   */
+  prefix?: string;
 }
 
 function defaultServerUrl(): string {
@@ -54,7 +59,14 @@ async function onDatabase<T>(url: string, work: (client: Client) => Promise<T>):
 export async function createTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const serverUrl = options.serverUrl ?? defaultServerUrl();
   const label = (options.label ?? 'test').replace(/\W/g, '_').toLowerCase().slice(0, 30);
-  const name = `pixcrawler_${label}_${randomBytes(4).toString('hex')}`;
+  const prefix = options.prefix ?? 'pixcrawler';
+  if (!/^[a-z_][a-z0-9_]{0,19}$/.test(prefix)) {
+    throw new Error(
+      `createTestDatabase: prefix must be lower-case letters, digits and _, starting with a ` +
+        `letter or _, at most 20 characters (got ${JSON.stringify(prefix)})`,
+    );
+  }
+  const name = `${prefix}_${label}_${randomBytes(4).toString('hex')}`;
   await onDatabase(serverUrl, (client) => client.query(`CREATE DATABASE ${quoteIdentifier(name)}`));
   const url = withDatabase(serverUrl, name);
   const opened: DataSource[] = [];

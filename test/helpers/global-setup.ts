@@ -2,21 +2,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import { maskDatabaseUrl } from '../../src/connection/database-url';
-import { startTestServer, type TestServer } from '../../src/testing/test-server';
-
-declare global {
-  var __PIXCRAWLER_TEST_SERVER__: TestServer | undefined;
-}
+import startTestServer from '../../src/testing/jest-global-setup';
 
 /**
- * Starts the server the test files create their databases on (DATABASE_URL's, or an embedded
- * one) and hands its URL to the workers through PIXCRAWLER_TEST_SERVER_URL: they inherit this
- * process's environment.
+ * The testing kit's jest set-up (the server the test files create their databases on, its URL in
+ * PIXCRAWLER_TEST_SERVER_URL for the workers), then which server it is, and a check that a run
+ * asked for another major version got it.
  */
 export default async function globalSetup(): Promise<void> {
   const server = await startTestServer();
-  globalThis.__PIXCRAWLER_TEST_SERVER__ = server;
-  process.env.PIXCRAWLER_TEST_SERVER_URL = server.url;
   const kind = server.embedded ? 'an embedded PostgreSQL' : 'the server of DATABASE_URL';
   const running = await version(server.url);
   console.log(`\nTests use ${kind}: ${maskDatabaseUrl(server.url)} (PostgreSQL ${running})`);

@@ -1,3 +1,1 @@
-export default async function globalTeardown(): Promise<void> {
-  await globalThis.__PIXCRAWLER_TEST_SERVER__?.stop();
-}
+export { default } from '../../src/testing/jest-global-teardown';

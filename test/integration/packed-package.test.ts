@@ -106,6 +106,53 @@ describe('the packed package', () => {
     expect(existsSync(path.join(consumer, 'node_modules/@pixcrawler/data/src'))).toBe(false);
   });
 
+  it.each([
+    ['node10', 'commonjs'],
+    ['node16', 'node16'],
+  ])(
+    'type-checks an application importing the package, /testing and its jest set-up under %s resolution',
+    (resolution, module) => {
+      writeFileSync(
+        path.join(consumer, 'app.ts'),
+        [
+          "import { dataSourceOptions, ExportJobService } from '@pixcrawler/data';",
+          "import { createTestDatabase, TestFactory } from '@pixcrawler/data/testing';",
+          "import globalSetup from '@pixcrawler/data/testing/jest-global-setup';",
+          "import globalTeardown from '@pixcrawler/data/testing/jest-global-teardown';",
+          "const options = dataSourceOptions({ url: 'postgresql://app@db/app' });",
+          'export const used = [options.type, ExportJobService, createTestDatabase, TestFactory, globalSetup, globalTeardown];',
+          '',
+        ].join('\n'),
+      );
+      // The repository's TypeScript and Node types; the application's own node_modules.
+      const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+      const output = (() => {
+        try {
+          return run(process.execPath, [
+            tsc,
+            '--noEmit',
+            '--strict',
+            '--skipLibCheck',
+            '--module',
+            module,
+            '--moduleResolution',
+            resolution,
+            '--target',
+            'es2022',
+            '--typeRoots',
+            path.join(root, 'node_modules', '@types'),
+            '--types',
+            'node',
+            'app.ts',
+          ]);
+        } catch (error) {
+          return String((error as { stdout?: string }).stdout ?? error);
+        }
+      })();
+      expect(output).toBe('');
+    },
+  );
+
   it('loads no Azure module when imported, and names the missing package when blob storage is used', () => {
     const script = `
       const data = require('@pixcrawler/data');

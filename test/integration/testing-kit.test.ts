@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { CrawlJob, ExportJob, Image, Profile, Project } from '../../src/entities';
-import { TestFactory } from '../../src/testing';
+import { CrawlJobService } from '../../src/services/crawl-job.service';
+import { createTestDatabase as createKitDatabase, TestFactory } from '../../src/testing';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
 describe('the testing kit for applications', () => {
@@ -51,5 +52,31 @@ describe('the testing kit for applications', () => {
   it('keeps activity logs without a user when asked for one with user_id null', async () => {
     const log = await factory.activityLog({ userId: null });
     expect(log.userId).toBeNull();
+  });
+
+  it("counts the images it makes in their crawl job's totals, as ingest does, so limits hold", async () => {
+    const crawlJob = await factory.crawlJob({ status: 'running', maxImages: 3 });
+    await factory.image({ crawlJobId: crawlJob.id });
+    await factory.image({ crawlJobId: crawlJob.id });
+    const counted = await dataSource.manager.findOneByOrFail(CrawlJob, { id: crawlJob.id });
+    expect(counted).toMatchObject({ totalImages: 2, downloadedImages: 2 });
+    // One more fits under max_images 3; the second of the batch is trimmed.
+    const result = await new CrawlJobService(dataSource).ingestImages(crawlJob.id, [
+      { originalUrl: 'https://images.example.com/a.jpg', filename: 'a.jpg' },
+      { originalUrl: 'https://images.example.com/b.jpg', filename: 'b.jpg' },
+    ]);
+    expect(result).toMatchObject({ inserted: 1, trimmed: 1, totalImages: 3 });
+  });
+
+  it('names databases with a prefix of the application, and refuses one that is not a name', async () => {
+    const own = await createKitDatabase({ prefix: 'myapp', label: 'orders' });
+    try {
+      expect(own.name).toMatch(/^myapp_orders_[0-9a-f]{8}$/);
+    } finally {
+      await own.drop();
+    }
+    await expect(createKitDatabase({ prefix: 'My-App' })).rejects.toThrow(
+      /prefix must be lower-case letters, digits and _/,
+    );
   });
 });
