@@ -104,6 +104,10 @@ describe('the packed package', () => {
     // Nor Azure's SDK (some 30 MB): only applications that use blob storage install it.
     expect(installed).not.toContain('@azure');
     expect(existsSync(path.join(consumer, 'node_modules/@pixcrawler/data/src'))).toBe(false);
+    // The README's links into docs/ work from node_modules too.
+    for (const doc of ['schema.md', 'library.md', 'operations.md']) {
+      expect(existsSync(path.join(consumer, 'node_modules/@pixcrawler/data/docs', doc))).toBe(true);
+    }
   });
 
   it.each([
