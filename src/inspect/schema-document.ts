@@ -35,7 +35,7 @@ export function schemaDocument(schema: Map<string, TableShape>): string {
     '# The schema',
     '',
     'Written from the entity metadata by `npm run docs:schema` (a test fails when this file is',
-    'stale). Types and defaults are PostgreSQL’s own spelling; `pixcrawler-db verify` compares a',
+    'stale). Types and defaults are PostgreSQL’s own spelling; the CLI’s `verify` compares a',
     'database with exactly this.',
     '',
     '## How the tables relate',
