@@ -18,9 +18,15 @@ export function buildProgram(): Command {
   const program = new Command('pixcrawler-db')
     .description(
       'Migrate, inspect and verify a PixCrawler PostgreSQL database.\n' +
-        'Uses DATABASE_URL when set; otherwise an embedded PostgreSQL whose data lives in ./.pixcrawler.',
+        'Uses the DataSource given with --data-source; else DATABASE_URL when set; otherwise an\n' +
+        'embedded PostgreSQL whose data lives in ./.pixcrawler.',
     )
     .option('--json', 'print the typed result as one JSON document on stdout (logs go to stderr)')
+    .option(
+      '-d, --data-source <file>',
+      "your app's DataSource file (.js, or .ts with ts-node), as for `typeorm -d`: use its " +
+        'connection, migrations and entities instead of DATABASE_URL and the package alone',
+    )
     .showHelpAfterError()
     .exitOverride()
     .configureHelp({ sortSubcommands: false, showGlobalOptions: true });

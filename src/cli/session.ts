@@ -12,6 +12,7 @@ import { operatorFailure } from './messages';
 import { MigrationRefusedError } from '../migrator/migration-refused-error';
 import { emitJson, ExitCode, say, setJsonMode, type CommandOutcome } from './output';
 import { refusalMessage } from './reports/refusals';
+import { checkDataSourceFile, DataSourceFileError, openDataSourceFile } from './data-source-file';
 
 /**
  * An error whose message is written for the operator: the CLI prints it without a stack trace.
@@ -32,10 +33,14 @@ export interface Session {
   dataSource: DataSource;
 }
 
+/** `--data-source <file>` (a global option): the application's DataSource to work through. */
+let dataSourceFile: string | undefined;
+
 /**
- * Opens the database a command works on (DATABASE_URL, or the embedded default), says which one
- * (password masked), and always closes it again, stopping the embedded server if this process
- * started it.
+ * Opens the database a command works on, says which one (password masked), and always closes it
+ * again, stopping the embedded server if this process started it. That is the application's
+ * DataSource with `--data-source`; otherwise DATABASE_URL, or the embedded default, with the
+ * package's own options.
  */
 export async function withSession<T>(
   work: (session: Session) => Promise<T>,
@@ -43,6 +48,35 @@ export async function withSession<T>(
 ): Promise<T> {
   // Every PIXCRAWLER_* setting checked before a server starts or anything is written.
   validateSettings();
+  const { target, dataSource } = dataSourceFile
+    ? await openDataSourceFile(dataSourceFile, options).catch((error: unknown) => {
+        throw error instanceof DataSourceFileError
+          ? new OperatorError(error.message, error.exitCode)
+          : error;
+      })
+    : await openPackageDataSource(options);
+  say(`Database: ${target.label}`);
+  try {
+    await dataSource.initialize().catch((error: unknown) => {
+      throw connectionFailure(error, target.label) ?? error;
+    });
+    if (dataSourceFile) {
+      try {
+        for (const note of checkDataSourceFile(dataSource, dataSourceFile)) say(`Note: ${note}`);
+      } catch (error) {
+        if (!(error instanceof DataSourceFileError)) throw error;
+        throw new OperatorError(error.message, error.exitCode);
+      }
+    }
+    return await work({ target, dataSource });
+  } finally {
+    if (dataSource.isInitialized) await dataSource.destroy();
+    await target.close();
+  }
+}
+
+/** DATABASE_URL or the embedded server, with the package's recommended options. */
+async function openPackageDataSource(options: { poolSize?: number }): Promise<Session> {
   const target = await openDatabaseTarget().catch((error: unknown) => {
     const operators = error instanceof InvalidDatabaseUrlError;
     const missingServer =
@@ -51,22 +85,13 @@ export async function withSession<T>(
       ? new OperatorError(error.message, ExitCode.cannotConnect)
       : error;
   });
-  say(`Database: ${target.label}`);
   const dataSource = new DataSource(
     dataSourceOptions({
       url: target.url,
       ...(options.poolSize ? { poolSize: options.poolSize } : {}),
     }),
   );
-  try {
-    await dataSource.initialize().catch((error: unknown) => {
-      throw connectionFailure(error, target.label) ?? error;
-    });
-    return await work({ target, dataSource });
-  } finally {
-    if (dataSource.isInitialized) await dataSource.destroy();
-    await target.close();
-  }
+  return { target, dataSource };
 }
 
 /**
@@ -167,8 +192,11 @@ export function action<A extends unknown[]>(
   run: (...args: A) => Promise<CommandOutcome | number | void>,
 ): (...args: A) => Promise<void> {
   return async (...args: A) => {
-    const command = args.at(-1) as { optsWithGlobals?: () => { json?: boolean } } | undefined;
-    setJsonMode(Boolean(command?.optsWithGlobals?.().json));
+    const command = args.at(-1) as
+      { optsWithGlobals?: () => { json?: boolean; dataSource?: string } } | undefined;
+    const globals = command?.optsWithGlobals?.();
+    setJsonMode(Boolean(globals?.json));
+    dataSourceFile = globals?.dataSource;
     try {
       const done = (await run(...args)) ?? ExitCode.ok;
       const { exitCode, result } = typeof done === 'number' ? { exitCode: done, result: {} } : done;

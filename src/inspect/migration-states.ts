@@ -8,7 +8,7 @@ import {
 export interface MigrationState {
   name: string;
   applied: boolean;
-  /** Recorded as applied in the database but unknown to this code (a newer release ran it?). */
+  /** Recorded as applied but unknown to this code (the app's own migration? a newer release?). */
   unknown?: boolean;
 }
 
@@ -39,7 +39,7 @@ export interface MigrationStatus {
   /** The newest migration this code knows. */
   head: string | null;
   pending: string[];
-  /** Applied here but unknown to this code (a newer release ran them). */
+  /** Applied here but unknown to this code (the app's own migrations, or a newer release's). */
   unknown: string[];
   upToDate: boolean;
 }

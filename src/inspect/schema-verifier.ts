@@ -72,6 +72,11 @@ export interface VerificationReport {
   warnings: number;
   /** No errors (warnings allowed). */
   ok: boolean;
+  /**
+   * Tables in the schema that no entity of the DataSource describes (an application's own, its
+   * migrations table): listed, never checked, never a finding, so `--strict` passes beside them.
+   */
+  otherTables: string[];
 }
 
 const list = (items: readonly string[]) => `(${items.join(', ')})`;
@@ -328,7 +333,9 @@ async function migrationFindings(dataSource: DataSource): Promise<Finding[]> {
       table: null,
       kind: 'migrations',
       name: state.name,
-      message: 'applied, but not in this code (a newer release ran it?)',
+      message:
+        "applied, but not in this code: your application's migration (give pixcrawler-db your " +
+        'DataSource with -d), or a newer release ran it',
     });
   }
   return findings;
@@ -398,13 +405,15 @@ export async function verifySchema(
   const actual = await readSchemaCatalog(dataSource, schema);
   const migrationsTable = dataSource.options.migrationsTableName ?? 'migrations';
   const findings: Finding[] = await spellAsPostgres(dataSource, schema, expected, actual);
-  const differences = compareSchemas(expected, actual, {
-    ignoredTables: [
-      migrationsTable,
-      dataSource.options.metadataTableName ?? 'typeorm_metadata',
-      ALEMBIC_VERSION_TABLE,
-    ],
-  });
+  const differences = compareSchemas(expected, actual, { extraTables: false });
+  const bookkeeping = new Set([
+    migrationsTable,
+    dataSource.options.metadataTableName ?? 'typeorm_metadata',
+    ALEMBIC_VERSION_TABLE,
+  ]);
+  const otherTables = [...actual.keys()]
+    .filter((name) => !expected.has(name) && !bookkeeping.has(name))
+    .sort();
   findings.push(...differences.map(findingOf));
   // A missing object whose migration is recorded as applied: say which, and whether migrate
   // repairs it (the finding stays one finding, so the counts mean what they did).
@@ -440,5 +449,5 @@ export async function verifySchema(
     });
   const errors = findings.filter((f) => f.severity === 'error').length;
   const warnings = findings.length - errors;
-  return { schema, tables, findings, drift, errors, warnings, ok: errors === 0 };
+  return { schema, tables, findings, drift, errors, warnings, ok: errors === 0, otherTables };
 }

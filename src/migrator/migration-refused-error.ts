@@ -15,7 +15,10 @@ export type MigrationRefusal =
    * classification, whose `refusals` say which (upgrade/adoption.ts).
    */
   | { reason: 'legacy-shape-mismatch'; migration: string; adoption: AdoptionReport }
-  /** The database records migrations this code does not know: a newer release migrated it. */
+  /**
+   * The database records migrations this code does not know: the application's own, in the same
+   * table (give the CLI the app's DataSource), or a newer release migrated it.
+   */
   | { reason: 'unknown-migrations'; migrations: string[] }
   /** The tables exist but no migration is recorded: adopt them explicitly (`baseline`). */
   | {

@@ -42,3 +42,10 @@ export async function runCli(
   const { code } = await run.exited;
   return { code, output: run.output(), stdout: run.stdout() };
 }
+
+/** Asserts a run's exit code; a failure shows what the command printed, not just the number. */
+export function expectExit(run: { code: number | null; output: string }, code: number): void {
+  if (run.code !== code) {
+    throw new Error(`exited ${run.code}, expected ${code}; it printed:\n${run.output}`);
+  }
+}

@@ -20,7 +20,9 @@ export function registerStatus(program: Command): void {
           say('\nMigrations (oldest first):');
           for (const state of status.migrations) {
             const mark = state.applied ? '[x]' : '[ ]';
-            const note = state.unknown ? '  (applied, but not in this code: a newer release?)' : '';
+            const note = state.unknown
+              ? "  (applied, but not in this code: your app's migration? a newer release?)"
+              : '';
             say(`  ${mark} ${state.name}${note}`);
           }
           // No migration recorded: an empty database, or one made before this tool (to adopt).

@@ -22,9 +22,13 @@ export function refusalMessage(refusal: MigrationRefusal): string {
       );
     case 'unknown-migrations':
       return (
-        `This database records migrations this code does not know (${refusal.migrations.join(', ')}): ` +
-        'a newer release of @pixcrawler/data migrated it. Nothing was changed.\n' +
-        'Run that release (or a newer one) instead: an older one cannot tell what its schema is.'
+        `This database records migrations this code does not know (${refusal.migrations.join(', ')}). ` +
+        'Nothing was changed. Either:\n' +
+        "  - they are your application's own migrations, in the same migrations table: run " +
+        'pixcrawler-db with your DataSource (`pixcrawler-db -d <data-source file> ...`) so it ' +
+        'knows them, or give your migrations a table of their own (migrationsTableName);\n' +
+        '  - or a newer release of @pixcrawler/data migrated this database: run that release ' +
+        '(or a newer one) instead, as an older one cannot tell what its schema is.'
       );
     case 'adoption-required':
       return (

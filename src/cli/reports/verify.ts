@@ -39,6 +39,10 @@ export function formatVerificationReport(report: VerificationReport): string {
     }
   }
 
+  if (report.otherTables.length > 0) {
+    lines.push(`  Not checked (no entity describes them): ${report.otherTables.join(', ')}`);
+  }
+
   const general = report.findings.filter(
     (f) => f.table === null && f.kind !== 'drift' && f.kind !== 'migrations',
   );
