@@ -30,6 +30,8 @@ module.exports = {
       moduleNameMapper: {
         '^@pixcrawler/data$': '<rootDir>/src/index.ts',
         '^@pixcrawler/data/testing$': '<rootDir>/src/testing/index.ts',
+        '^@pixcrawler/data/nestjs$': '<rootDir>/src/nestjs/index.ts',
+        '^@pixcrawler/data/express$': '<rootDir>/src/express/index.ts',
       },
     },
   ],

@@ -313,8 +313,12 @@ export function httpContract<Extra>(
         .put(`/profiles/${target.id}/role`)
         .set('x-user-id', alice.id)
         .send({ role: 'admin' });
+      // ForbiddenError is 403 in both apps (the shared domainErrorResponse), never 409.
       expect(refused.status).toBe(403);
-      expect(refused.body.error).toBe('forbidden');
+      expect(refused.body).toEqual({
+        error: 'forbidden',
+        message: 'only an admin may change a role',
+      });
       const [unchanged] = await db.query('SELECT role FROM profiles WHERE id = $1', [target.id]);
       expect(unchanged).toEqual({ role: 'user' });
 

@@ -59,6 +59,11 @@ export { schemaDrift } from './inspect/schema-drift';
 export { openDatabaseTarget } from './local/database-target';
 export type { DatabaseTarget } from './local/database-target';
 export * from './errors';
+export {
+  domainErrorResponse,
+  type DomainErrorBody,
+  type DomainErrorResponse,
+} from './http/domain-error-response';
 export * from './dto';
 export * from './repositories';
 export * from './services';

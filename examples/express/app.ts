@@ -10,7 +10,7 @@ import {
   ProjectService,
   ValidationJobService,
 } from '@pixcrawler/data';
-import { errorHandler } from './http-errors';
+import { domainErrorHandler } from '@pixcrawler/data/express';
 
 export interface ExampleConfig {
   /** Where export files are written; default a folder under the system's temp directory. */
@@ -110,6 +110,8 @@ export function createApp(services: Services): express.Express {
     res.json({ downloadUrl, fileSize, expiresAt });
   });
 
-  app.use(errorHandler);
+  // Domain errors by the package's table, a body that is not JSON as 400; anything else is a bug
+  // or an outage, logged and answered 500 without details.
+  app.use(domainErrorHandler({ otherErrors: 'respond' }));
   return app;
 }

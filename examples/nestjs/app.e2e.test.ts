@@ -3,6 +3,7 @@ import { Test } from '@nestjs/testing';
 import { getRepositoryToken } from '@nestjs/typeorm';
 import { DataSource, type Repository } from 'typeorm';
 import { ExportJobService, Project } from '@pixcrawler/data';
+import { JobWorkerHost } from '@pixcrawler/data/nestjs';
 import { httpContract } from '../http-contract';
 import { workerContract, TEST_WORKER } from '../worker-contract';
 import { AppModule } from './app.module';
@@ -34,13 +35,18 @@ describe('NestJS example', () => {
       });
     });
 
-    it('the services are providers built from the TypeOrmModule DataSource', () => {
+    it("PixCrawlerDataModule's services are providers built from the TypeOrmModule DataSource", () => {
       const { extra: nest } = app();
       expect(nest.get(ExportJobService)).toBeInstanceOf(ExportJobService);
       expect(nest.get(DataSource).options).toMatchObject({
         migrationsTransactionMode: 'each',
         synchronize: false,
       });
+    });
+
+    it('runs no job worker when the config asks for none', () => {
+      const { extra: nest } = app();
+      expect(nest.get(JobWorkerHost).worker).toBeUndefined();
     });
   });
 

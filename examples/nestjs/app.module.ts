@@ -1,16 +1,15 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { dataSourceOptions, entities } from '@pixcrawler/data';
+import os from 'node:os';
+import path from 'node:path';
+import { dataSourceOptions, entities, LocalDirectoryStorage } from '@pixcrawler/data';
+import { PixCrawlerDataModule } from '@pixcrawler/data/nestjs';
 import {
   CrawlJobsController,
   ExportsController,
   ProfilesController,
   ProjectsController,
 } from './controllers';
-import { dataServiceProviders } from './data-services';
-import { DomainErrorFilter } from './domain-error.filter';
-import { JobWorkerHost } from './job-worker.host';
 import { EXAMPLE_CONFIG, ExampleConfigModule, type ExampleConfig } from './example-config';
 
 @Module({})
@@ -30,13 +29,22 @@ export class AppModule {
         }),
         // Repository<Entity> providers (@InjectRepository(Project)) for the app's own code.
         TypeOrmModule.forFeature(entities),
+        // The package's services on TypeOrmModule's DataSource, the job worker beside the app
+        // when the config asks for it, and the domain errors as HTTP answers (registerFilter).
+        PixCrawlerDataModule.forRootAsync({
+          imports: [configModule],
+          inject: [EXAMPLE_CONFIG],
+          useFactory: (settings: ExampleConfig) => ({
+            exportJobs: {
+              outputDir: settings.exportDir ?? path.join(os.tmpdir(), 'pixcrawler-exports'),
+              storage: new LocalDirectoryStorage(settings.imageDir ?? 'images'),
+            },
+            worker: settings.worker ?? false,
+          }),
+          registerFilter: true,
+        }),
       ],
       controllers: [ProfilesController, ProjectsController, CrawlJobsController, ExportsController],
-      providers: [
-        ...dataServiceProviders,
-        JobWorkerHost,
-        { provide: APP_FILTER, useClass: DomainErrorFilter },
-      ],
     };
   }
 }

