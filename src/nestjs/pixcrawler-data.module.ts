@@ -18,28 +18,19 @@ import {
   type PixCrawlerDataOptions,
 } from './pixcrawler-data.options';
 
+/** A service built from the DataSource alone. */
+const onDataSource = (service: new (dataSource: DataSource) => object): Provider => ({
+  provide: service,
+  inject: [PIXCRAWLER_DATA_SOURCE],
+  useFactory: (dataSource: DataSource) => new service(dataSource),
+});
+
 /** The package's services: plain classes, built here from the module's DataSource. */
 const SERVICES: Provider[] = [
-  {
-    provide: ProfileService,
-    inject: [PIXCRAWLER_DATA_SOURCE],
-    useFactory: (dataSource: DataSource) => new ProfileService(dataSource),
-  },
-  {
-    provide: ProjectService,
-    inject: [PIXCRAWLER_DATA_SOURCE],
-    useFactory: (dataSource: DataSource) => new ProjectService(dataSource),
-  },
-  {
-    provide: CrawlJobService,
-    inject: [PIXCRAWLER_DATA_SOURCE],
-    useFactory: (dataSource: DataSource) => new CrawlJobService(dataSource),
-  },
-  {
-    provide: ActivityService,
-    inject: [PIXCRAWLER_DATA_SOURCE],
-    useFactory: (dataSource: DataSource) => new ActivityService(dataSource),
-  },
+  onDataSource(ProfileService),
+  onDataSource(ProjectService),
+  onDataSource(CrawlJobService),
+  onDataSource(ActivityService),
   {
     provide: ValidationJobService,
     inject: [PIXCRAWLER_DATA_SOURCE, PIXCRAWLER_DATA_OPTIONS],
