@@ -6,8 +6,12 @@ const fs = require('node:fs');
 
 const root = path.join(__dirname, '..');
 const source = path.join(root, 'src', 'cli', 'main.ts');
+// The tests' CLI processes run a copy of src/ compiled once per test run (test/helpers/cli-build.ts).
+const testBuild = process.env.PIXCRAWLER_CLI_BUILD;
 let main;
-if (fs.existsSync(source)) {
+if (testBuild) {
+  main = require(path.join(testBuild, 'src', 'cli', 'main.js'));
+} else if (fs.existsSync(source)) {
   require('ts-node').register({ transpileOnly: true, project: path.join(root, 'tsconfig.json') });
   main = require(source);
 } else {

@@ -3,13 +3,15 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { maskDatabaseUrl } from '../../src/connection/database-url';
 import startTestServer from '../../src/testing/jest-global-setup';
+import { buildCli, CLI_BUILD_VARIABLE } from './cli-build';
 
 /**
  * The testing kit's jest set-up (the server the test files create their databases on, its URL in
  * PIXCRAWLER_TEST_SERVER_URL for the workers), then which server it is, and a check that a run
- * asked for another major version got it.
+ * asked for another major version got it; and the compiled CLI the tests' CLI processes run.
  */
 export default async function globalSetup(): Promise<void> {
+  process.env[CLI_BUILD_VARIABLE] = buildCli();
   const server = await startTestServer();
   const kind = server.embedded ? 'an embedded PostgreSQL' : 'the server of DATABASE_URL';
   const running = await version(server.url);

@@ -17,7 +17,11 @@ import { migrations } from '../../src/migrations';
 const ROOT = path.resolve(__dirname, '../..');
 const TYPEORM_CLI = path.join(ROOT, 'node_modules', '.bin', 'typeorm-ts-node-commonjs');
 const PACKAGE = migrations.map((m) => new m().name!);
-const SRC = JSON.stringify(path.join(ROOT, 'src'));
+// The package as the app's DataSource file imports it: the same code the CLI processes run (the
+// run's compiled copy, test/helpers/cli-build.ts), as in an app both come from node_modules.
+const PACKAGE_CODE = JSON.stringify(
+  path.join(process.env.PIXCRAWLER_CLI_BUILD ?? ROOT, 'src', 'index'),
+);
 
 let dir: string;
 beforeAll(() => {
@@ -51,7 +55,7 @@ export class AddNotes1790000000000 implements MigrationInterface {
     path.join(dir, 'one-stream.ts'),
     `import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { dataSourceOptions, entities, migrations } from ${SRC};
+import { dataSourceOptions, entities, migrations } from ${PACKAGE_CODE};
 import { AddNotes1790000000000, Note } from './note';
 
 export default new DataSource({
@@ -94,7 +98,9 @@ function typeorm(args: string[], url: string): Promise<{ code: number | null; ou
   return new Promise((resolve) => {
     const child = spawn(TYPEORM_CLI, args, {
       cwd: ROOT,
-      env: { ...process.env, APP_DATABASE_URL: url },
+      // The package's code here is the run's compiled copy, without declarations: compile the
+      // app's files without type-checking them (the docs' test type-checks the same code).
+      env: { ...process.env, APP_DATABASE_URL: url, TS_NODE_TRANSPILE_ONLY: 'true' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
