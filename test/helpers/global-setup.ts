@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { maskDatabaseUrl } from '../../src/connection/database-url';
@@ -7,9 +8,11 @@ import startTestServer from '../../src/testing/jest-global-setup';
 /**
  * The testing kit's jest set-up (the server the test files create their databases on, its URL in
  * PIXCRAWLER_TEST_SERVER_URL for the workers), then which server it is, and a check that a run
- * asked for another major version got it.
+ * asked for another major version got it. PIXCRAWLER_TEST_RUN_DIR is a folder for the whole run
+ * (the packed tarball the test files share), removed by global-teardown.ts.
  */
 export default async function globalSetup(): Promise<void> {
+  process.env.PIXCRAWLER_TEST_RUN_DIR = mkdtempSync(path.join(tmpdir(), 'pixcrawler-run-'));
   const server = await startTestServer();
   const kind = server.embedded ? 'an embedded PostgreSQL' : 'the server of DATABASE_URL';
   const running = await version(server.url);
