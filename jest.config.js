@@ -27,6 +27,9 @@ module.exports = {
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/examples/**/*.e2e.test.ts'],
+      // The quick-start apps run their own jest on the installed package, in
+      // test/integration/quickstart-apps.test.ts; not here, on the sources.
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/examples/quickstart/'],
       moduleNameMapper: {
         '^@pixcrawler/data$': '<rootDir>/src/index.ts',
         '^@pixcrawler/data/testing$': '<rootDir>/src/testing/index.ts',

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 import { withDatabase } from '../connection/database-url';
 import { dataSourceOptions } from '../connection/data-source-options';
 import { quoteIdentifier } from '../sql/quote';
@@ -13,9 +13,9 @@ import { quoteIdentifier } from '../sql/quote';
 export interface TestDatabase {
   name: string;
   url: string;
-  /** A new DataSource on this database with the recommended options, initialised. */
+  /** A new DataSource on this database with `dataSourceOptions`, initialised. */
   connect(): Promise<DataSource>;
-  /** Runs every migration. */
+  /** Runs every migration `dataSourceOptions` lists. */
   migrate(): Promise<void>;
   /** A query on a short-lived plain connection. */
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
@@ -33,6 +33,12 @@ export interface TestDatabaseOptions {
    * Lower-case letters, digits and `_`, starting with a letter or `_`, at most 20 characters.
    */
   prefix?: string;
+  /**
+   * The options connect() and migrate() use for this database's URL. Default the package's
+   * `dataSourceOptions({ url })`; an app whose migrations run beside the package's (one stream)
+   * passes its own, so migrate() creates its tables too and connect() knows its entities.
+   */
+  dataSourceOptions?: (url: string) => DataSourceOptions;
 }
 
 function defaultServerUrl(): string {
@@ -56,6 +62,19 @@ async function onDatabase<T>(url: string, work: (client: Client) => Promise<T>):
   }
 }
 
+/**
+ * The app's options must use the URL they are given: options that still read DATABASE_URL would
+ * migrate, and let tests write to, the app's own database.
+ */
+function assertConnectsTo(options: DataSourceOptions, url: string, name: string): void {
+  const { url: given, database } = options as { url?: string; database?: string };
+  if (given === url || (given === undefined && database === name)) return;
+  throw new Error(
+    `createTestDatabase: dataSourceOptions(url) returned options for another database; ` +
+      `use the url it is given (that of the test database ${name}).`,
+  );
+}
+
 export async function createTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const serverUrl = options.serverUrl ?? defaultServerUrl();
   const label = (options.label ?? 'test').replace(/\W/g, '_').toLowerCase().slice(0, 30);
@@ -67,12 +86,15 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
     );
   }
   const name = `${prefix}_${label}_${randomBytes(4).toString('hex')}`;
-  await onDatabase(serverUrl, (client) => client.query(`CREATE DATABASE ${quoteIdentifier(name)}`));
   const url = withDatabase(serverUrl, name);
+  // Before CREATE DATABASE: options that throw leave no database behind.
+  const connection = options.dataSourceOptions?.(url) ?? dataSourceOptions({ url });
+  assertConnectsTo(connection, url, name);
+  await onDatabase(serverUrl, (client) => client.query(`CREATE DATABASE ${quoteIdentifier(name)}`));
   const opened: DataSource[] = [];
 
   const connect = async () => {
-    const dataSource = new DataSource(dataSourceOptions({ url }));
+    const dataSource = new DataSource(connection);
     await dataSource.initialize();
     opened.push(dataSource);
     return dataSource;
@@ -83,7 +105,7 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
     url,
     connect,
     async migrate() {
-      const dataSource = new DataSource(dataSourceOptions({ url }));
+      const dataSource = new DataSource(connection);
       await dataSource.initialize();
       try {
         await dataSource.runMigrations({ transaction: 'each' });

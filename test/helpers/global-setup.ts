@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { maskDatabaseUrl } from '../../src/connection/database-url';
@@ -8,9 +9,12 @@ import { buildCli, CLI_BUILD_VARIABLE } from './cli-build';
 /**
  * The testing kit's jest set-up (the server the test files create their databases on, its URL in
  * PIXCRAWLER_TEST_SERVER_URL for the workers), then which server it is, and a check that a run
- * asked for another major version got it; and the compiled CLI the tests' CLI processes run.
+ * asked for another major version got it. PIXCRAWLER_TEST_RUN_DIR is a folder for the whole run
+ * (the packed tarball the test files share), removed by global-teardown.ts, as is the compiled
+ * CLI the tests' CLI processes run (cli-build.ts).
  */
 export default async function globalSetup(): Promise<void> {
+  process.env.PIXCRAWLER_TEST_RUN_DIR = mkdtempSync(path.join(tmpdir(), 'pixcrawler-run-'));
   process.env[CLI_BUILD_VARIABLE] = buildCli();
   const server = await startTestServer();
   const kind = server.embedded ? 'an embedded PostgreSQL' : 'the server of DATABASE_URL';

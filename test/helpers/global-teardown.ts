@@ -1,7 +1,14 @@
-import stopTestServer from '../../src/testing/jest-global-teardown';
+import { rmSync } from 'node:fs';
+import kitTeardown from '../../src/testing/jest-global-teardown';
 import { removeCliBuild } from './cli-build';
 
+/**
+ * The kit's teardown (stops an embedded server), then what global-setup.ts made for the run: its
+ * folder and the compiled CLI.
+ */
 export default async function globalTeardown(): Promise<void> {
-  await stopTestServer();
+  await kitTeardown();
+  const runDir = process.env.PIXCRAWLER_TEST_RUN_DIR;
+  if (runDir) rmSync(runDir, { recursive: true, force: true });
   removeCliBuild();
 }

@@ -1,8 +1,9 @@
-import { execFileSync, execSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { maskDatabaseUrl } from '../../src/connection/database-url';
+import { packedTarball } from '../helpers/packed-tarball';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
 /** What an application builds on; each must be exported by the package's main entry. */
@@ -73,24 +74,12 @@ describe('the packed package', () => {
 
   beforeAll(async () => {
     consumer = mkdtempSync(path.join(tmpdir(), 'pixcrawler-consumer-'));
-    const tarballName = execSync(`npm pack --silent --pack-destination "${consumer}"`, {
-      cwd: root,
-      encoding: 'utf8',
-    })
-      .trim()
-      .split('\n')
-      .pop()!;
+    const tarball = await packedTarball();
     writeFileSync(
       path.join(consumer, 'package.json'),
       JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }),
     );
-    run('npm', [
-      'install',
-      '--omit=dev',
-      '--no-audit',
-      '--no-fund',
-      path.join(consumer, tarballName),
-    ]);
+    run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', tarball]);
     installed = readdirSync(path.join(consumer, 'node_modules'));
     // Then NestJS and Express, at the versions this repository develops against.
     const { devDependencies } = JSON.parse(

@@ -1,8 +1,44 @@
-import { DataSource } from 'typeorm';
-import { CrawlJob, ExportJob, Image, Profile, Project } from '../../src/entities';
+import {
+  Column,
+  DataSource,
+  Entity,
+  PrimaryGeneratedColumn,
+  type MigrationInterface,
+  type QueryRunner,
+} from 'typeorm';
+import { dataSourceOptions } from '../../src/connection/data-source-options';
+import { CrawlJob, entities, ExportJob, Image, Profile, Project } from '../../src/entities';
+import { migrations } from '../../src/migrations';
 import { CrawlJobService } from '../../src/services/crawl-job.service';
 import { createTestDatabase as createKitDatabase, TestFactory } from '../../src/testing';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+
+/** An application's own table and migration, run beside the package's (one stream). */
+@Entity('app_notes')
+class AppNote {
+  @PrimaryGeneratedColumn()
+  id!: number;
+
+  @Column('text')
+  body!: string;
+}
+
+class AddAppNotes1790000000000 implements MigrationInterface {
+  async up(runner: QueryRunner): Promise<void> {
+    await runner.query(
+      'CREATE TABLE "app_notes" ("id" SERIAL NOT NULL, "body" text NOT NULL, CONSTRAINT "PK_app_notes" PRIMARY KEY ("id"))',
+    );
+  }
+  async down(runner: QueryRunner): Promise<void> {
+    await runner.query('DROP TABLE "app_notes"');
+  }
+}
+
+const appOptions = (url: string) => ({
+  ...dataSourceOptions({ url }),
+  entities: [...entities, AppNote],
+  migrations: [...migrations, AddAppNotes1790000000000],
+});
 
 describe('the testing kit for applications', () => {
   let db: TestDatabase;
@@ -78,5 +114,38 @@ describe('the testing kit for applications', () => {
     await expect(createKitDatabase({ prefix: 'My-App' })).rejects.toThrow(
       /prefix must be lower-case letters, digits and _/,
     );
+  });
+
+  it("with the app's dataSourceOptions, migrates the app's tables beside the package's and connects knowing its entities", async () => {
+    const app = await createKitDatabase({ label: 'app_options', dataSourceOptions: appOptions });
+    try {
+      await app.migrate();
+      const applied = await app.query<{ name: string }>('SELECT name FROM migrations ORDER BY id');
+      expect(applied.map((m) => m.name)).toEqual([
+        ...migrations.map((m) => new m().name!),
+        'AddAppNotes1790000000000',
+      ]);
+      const appData = await app.connect();
+      const note = await appData.getRepository(AppNote).save({ body: 'seen by the app' });
+      expect(await app.query('SELECT id, body FROM app_notes')).toEqual([
+        { id: note.id, body: 'seen by the app' },
+      ]);
+      // The package's entities and the factories work on the same DataSource.
+      const project = await new TestFactory(appData.manager).project({ name: 'Beside' });
+      expect(await appData.manager.countBy(Project, { id: project.id })).toBe(1);
+    } finally {
+      await app.drop();
+    }
+  });
+
+  it('refuses dataSourceOptions that connect to another database, and creates none', async () => {
+    const elsewhere = (url: string) => ({ ...appOptions(url), url: db.url });
+    await expect(
+      createKitDatabase({ label: 'elsewhere', dataSourceOptions: elsewhere }),
+    ).rejects.toThrow(/returned options for another database; use the url it is given/);
+    const made = await db.query(
+      "SELECT datname FROM pg_database WHERE datname LIKE 'pixcrawler\\_elsewhere\\_%'",
+    );
+    expect(made).toEqual([]);
   });
 });
