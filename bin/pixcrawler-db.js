@@ -6,10 +6,11 @@ const fs = require('node:fs');
 
 const root = path.join(__dirname, '..');
 const source = path.join(root, 'src', 'cli', 'main.ts');
-// The tests' CLI processes run a copy of src/ compiled once per test run (test/helpers/cli-build.ts).
-const testBuild = process.env.PIXCRAWLER_CLI_BUILD;
+// A checkout's tests run a copy of src/ compiled once per test run (test/helpers/cli-build.ts);
+// an installed package has no src/ and always runs its own dist/.
+const testBuild = process.env.PIXCRAWLER_TEST_CLI_BUILD;
 let main;
-if (testBuild) {
+if (fs.existsSync(source) && testBuild) {
   main = require(path.join(testBuild, 'src', 'cli', 'main.js'));
 } else if (fs.existsSync(source)) {
   require('ts-node').register({ transpileOnly: true, project: path.join(root, 'tsconfig.json') });

@@ -4,14 +4,14 @@ import path from 'node:path';
 
 /**
  * A compiled copy of this checkout's sources, made once per jest run, for the CLI processes the
- * tests start: bin/pixcrawler-db.js runs it when PIXCRAWLER_CLI_BUILD names it. Through ts-node
+ * tests start: bin/pixcrawler-db.js runs it when PIXCRAWLER_TEST_CLI_BUILD names it. Through ts-node
  * every CLI process compiled all of src/ again (about 4 s of CPU each, and the suite starts
  * hundreds); compiled, one starts in well under a second, and runs what an installed package
  * runs. It lives under node_modules/.cache so that its requires resolve to this checkout's
  * dependencies.
  */
 const ROOT = path.resolve(__dirname, '..', '..');
-export const CLI_BUILD_VARIABLE = 'PIXCRAWLER_CLI_BUILD';
+export const CLI_BUILD_VARIABLE = 'PIXCRAWLER_TEST_CLI_BUILD';
 
 export function buildCli(): string {
   const parent = path.join(ROOT, 'node_modules', '.cache', 'pixcrawler-cli');

@@ -20,7 +20,7 @@ const PACKAGE = migrations.map((m) => new m().name!);
 // The package as the app's DataSource file imports it: the same code the CLI processes run (the
 // run's compiled copy, test/helpers/cli-build.ts), as in an app both come from node_modules.
 const PACKAGE_CODE = JSON.stringify(
-  path.join(process.env.PIXCRAWLER_CLI_BUILD ?? ROOT, 'src', 'index'),
+  path.join(process.env.PIXCRAWLER_TEST_CLI_BUILD ?? ROOT, 'src', 'index'),
 );
 
 let dir: string;
