@@ -106,7 +106,9 @@ function typeorm(args: string[], url: string): Promise<{ code: number | null; ou
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
-    child.on('close', (code) => resolve({ code, output }));
+    // Without the colours TypeORM's CLI adds when it thinks it has a terminal (CI=true).
+    // eslint-disable-next-line no-control-regex
+    child.on('close', (code) => resolve({ code, output: output.replace(/\x1b\[[0-9;]*m/g, '') }));
   });
 }
 
