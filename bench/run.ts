@@ -4,6 +4,7 @@ import { benchmark as imageIngest } from './image-ingest';
 import { benchmark as indexSpeedups } from './index-speedups';
 import { benchmark as jobClaiming } from './job-claiming';
 import { benchmark as liveMigration } from './live-migration';
+import { benchmark as validation } from './validation';
 import { benchmark as writeCost } from './write-cost';
 import { runBenchmarks } from './lib/runner';
 
@@ -20,6 +21,7 @@ runBenchmarks(
     archiveExport,
     jobClaiming,
     liveMigration,
+    validation,
   ],
   process.argv.slice(2),
   { writeDocs: 'all' },

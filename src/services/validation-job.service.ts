@@ -10,8 +10,27 @@ import { JobRunner, type JobRun } from './jobs/job-runner';
 import { inTransaction } from './transaction';
 
 export interface ValidationJobServiceOptions {
-  /** Images checked per statement; each batch also updates the job's progress. Default 5000. */
+  /**
+   * Images checked per statement; each batch also records the job's progress. By default the
+   * size follows the server: the first batch is 5,000 images, and each next one is sized to take
+   * about 250 ms (at most 1,000,000), so that a large crawl job validates at close to one
+   * statement's speed while its progress still moves several times a second.
+   */
   batchSize?: number;
+}
+
+/** The adaptive batches: first size, bounds, and the time one batch aims at. */
+const ADAPTIVE_BATCH = { first: 5_000, min: 1_000, max: 1_000_000, targetMs: 250 } as const;
+
+/**
+ * The next batch's size from the last one's size and duration: the size that would have taken
+ * the target time, growing at most 8-fold per step (a first batch served from cache says little
+ * about the disk).
+ */
+export function nextBatchSize(size: number, elapsedMs: number): number {
+  const { min, max, targetMs } = ADAPTIVE_BATCH;
+  const aimed = Math.round((size * targetMs) / Math.max(elapsedMs, 1));
+  return Math.min(max, Math.max(min, Math.min(aimed, size * 8)));
 }
 
 export type ValidationProgress = Pick<
@@ -45,7 +64,8 @@ export class ValidationJobService {
   private readonly images: ImageRepository;
   private readonly validationJobs: ValidationJobRepository;
   private readonly activity: ActivityLogRepository;
-  private readonly batchSize: number;
+  /** A fixed batch size; undefined: sized as the job runs (ADAPTIVE_BATCH). */
+  private readonly batchSize: number | undefined;
   /** Claims, heartbeats, stop detection and failure, shared with exports; the worker runs it. */
   readonly jobs: JobRunner<ValidationJob, ValidationProgress>;
 
@@ -57,7 +77,7 @@ export class ValidationJobService {
     this.images = new ImageRepository(dataSource);
     this.validationJobs = new ValidationJobRepository(dataSource);
     this.activity = new ActivityLogRepository(dataSource);
-    this.batchSize = options.batchSize ?? 5000;
+    this.batchSize = options.batchSize;
     this.jobs = new JobRunner('validation', this.validationJobs, (job, run) =>
       this.validate(job, run),
     );
@@ -144,9 +164,10 @@ export class ValidationJobService {
 
   /**
    * The validation itself, run by the shared skeleton (which heartbeats, stops it when the job
-   * stops running, fails it when this throws): checks the images in id order, `batchSize` per
-   * statement, recording the counts after each batch, then completes the job and sets the crawl
-   * job's valid_images in one transaction.
+   * stops running, fails it when this throws): one pass over the crawl job's images in id order,
+   * a batch per statement (`batchSize`, or sized to take about 250 ms each), recording the counts
+   * after each batch, then completes the job and sets the crawl job's valid_images in one
+   * transaction.
    */
   private async validate(
     job: ValidationJob,
@@ -157,11 +178,11 @@ export class ValidationJobService {
     let validated = 0;
     let invalid = 0;
     let afterId = 0;
+    let limit = this.batchSize ?? ADAPTIVE_BATCH.first;
     for (;;) {
-      const batch = await this.images.validityBatch(job.crawlJobId, rules, {
-        afterId,
-        limit: this.batchSize,
-      });
+      const started = performance.now();
+      const batch = await this.images.validityBatch(job.crawlJobId, rules, { afterId, limit });
+      if (this.batchSize === undefined) limit = nextBatchSize(limit, performance.now() - started);
       if (batch.checked === 0 || batch.lastId === null) break;
       validated += batch.checked;
       invalid += batch.invalid;

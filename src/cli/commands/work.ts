@@ -71,7 +71,7 @@ export function registerWork(program: Command): void {
     .option('--grace <seconds>', 'time running jobs get to finish on shutdown', '30')
     .option(
       '--batch-size <n>',
-      'images per statement and progress write (default 5000 validation, 1000 export)',
+      'images per statement and progress write (default: validation batches of about 250 ms, export 1000)',
     )
     .option(
       '--export-dir <path>',
