@@ -12,7 +12,12 @@
  *   symlink. A directory's handle serves the following files of the same directory, until the
  *   caller forgets it: one system call per file beyond the read itself, not one per check.
  * - Elsewhere, the file is opened by its path, and its real path, resolved afterwards, must name
- *   the very file open (same device and inode) and lie inside the root.
+ *   the very file open (same device and inode) and lie inside the root, and resolve the same
+ *   again after that comparison. Without openat(2) in Node this narrows the race rather than
+ *   closing it: a directory that is a symlink to the outside at the open, real at the first
+ *   resolution, a symlink at the comparison and real at the second resolution (three swaps
+ *   within microseconds, each timed to the reader's steps) still passes. Where /proc/self/fd
+ *   exists, the first way is always taken.
  * Either way the file must be a regular file with one link, unless hard links are allowed (a
  * hard link made inside the root to a file outside cannot be told from any other file but by its
  * link count).
@@ -155,8 +160,11 @@ export class ConfinedFiles {
     let real: string | undefined;
     try {
       real = realpathSync.native(file);
+      // stat follows the path again: a directory of it swapped for a symlink since realpath
+      // leads it to the outside file that was opened. Resolving again after it catches that.
       const now = statSync(real);
-      if (now.dev !== opened.info.dev || now.ino !== opened.info.ino) real = undefined;
+      const same = now.dev === opened.info.dev && now.ino === opened.info.ino;
+      if (!same || realpathSync.native(file) !== real) real = undefined;
     } catch {
       real = undefined;
     }
