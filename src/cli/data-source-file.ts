@@ -1,10 +1,10 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { DataSource, getMetadataArgsStorage, InstanceChecker } from 'typeorm';
+import { DataSource, InstanceChecker } from 'typeorm';
 // TypeORM's own loader for `-d` files: CommonJS and ES modules alike, as its CLI loads them.
 import { importOrRequireFile } from 'typeorm/util/ImportUtils';
-import { entities } from '../entities';
+import { entityTableNames } from '../entities/table-names';
 import { migrations, migrationName } from '../migrations';
 import { maskDatabaseUrl } from '../connection/database-url';
 import type { DatabaseTarget } from '../local/database-target';
@@ -118,10 +118,7 @@ function assertHoldsThePackage(dataSource: DataSource, file: string): void {
     packageMigrations,
     dataSource.migrations.map(migrationName),
   );
-  const tableArgs = getMetadataArgsStorage().tables;
-  const packageTables = entities.map(
-    (entity) => tableArgs.find((table) => table.target === entity)?.name ?? entity.name,
-  );
+  const packageTables = entityTableNames();
   const missingTables = missingNames(
     packageTables,
     dataSource.entityMetadatas.map((metadata) => metadata.tableName),

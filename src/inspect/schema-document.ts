@@ -1,15 +1,8 @@
+import { entityTableNames } from '../entities/table-names';
 import type { TableShape } from './schema-shape';
 
-/** Table order in the document: parents before children, as the data flows. */
-const ORDER = [
-  'profiles',
-  'projects',
-  'crawl_jobs',
-  'images',
-  'activity_logs',
-  'validation_jobs',
-  'export_jobs',
-];
+/** Table order in the document: the `entities` array's, parents before children. */
+const ORDER = entityTableNames();
 
 const cell = (text: string) => text.replace(/\|/g, '\\|');
 const code = (text: string) => `\`${cell(text)}\``;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildSchemaDocument } from '../../scripts/schema-doc';
+import { PIXCRAWLER_TABLES } from '../helpers/sql-rows';
 
 describe('docs/schema.md', () => {
   it('is what the entity metadata says now (else: npm run docs:schema)', async () => {
@@ -12,15 +13,7 @@ describe('docs/schema.md', () => {
 
   it('has a section and an ER entity for every table, and an ER line for every foreign key', async () => {
     const text = await buildSchemaDocument();
-    for (const table of [
-      'profiles',
-      'projects',
-      'crawl_jobs',
-      'images',
-      'activity_logs',
-      'validation_jobs',
-      'export_jobs',
-    ]) {
+    for (const table of PIXCRAWLER_TABLES) {
       expect(text).toContain(`\n## ${table}\n`);
       expect(text).toContain(`\n  ${table} {\n`);
     }
