@@ -1,7 +1,7 @@
-import { PassThrough, pipeline as streamPipeline, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { PoolClient, QueryResult } from 'pg';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { from as copyFrom } from 'pg-copy-streams';
 import Cursor from 'pg-cursor';
 import type { EntityManager } from 'typeorm';
 import {
@@ -13,8 +13,9 @@ import { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
 import { NotFoundError } from '../errors';
 import { copyTextLine } from './copy-text';
-import { CsvFormulaNeutraliser } from './csv-formula-stream';
-import { CopyBinaryToJsonl } from './manifest-jsonl';
+import { CopyOutRows, type CopyRowEncoder } from './copy-out-rows';
+import { csvRowEncoder } from './manifest-csv';
+import { binaryRowToJsonl } from './manifest-jsonl';
 import {
   inlineParams,
   MANIFEST_COLUMNS,
@@ -191,12 +192,13 @@ export interface ExportFileRow {
 export interface ExportSnapshot {
   /** How many images the export holds. */
   count(): Promise<number>;
-  /** The csv manifest, header first, as COPY streams it. Read it to the end (or fail). */
+  /**
+   * The csv manifest, header first, as COPY streams it: an object-mode stream of
+   * ManifestChunks (whole rows, and where each ends). Read it to the end (or fail).
+   */
   csv(options?: ManifestCsvOptions): Readable;
-  /** The jsonl manifest, one image per line, as COPY streams it. Read it to the end (or fail). */
+  /** The jsonl manifest, one image per line, as csv() streams it. */
   jsonl(): Readable;
-  /** The jsonl manifest's size in bytes (a counting pass over the same rows). */
-  jsonlBytes(): Promise<number>;
   /**
    * The images' files in id order, `batchSize` rows per read (default 5000). The snapshot's
    * other reads (its manifests) may run while this is open, between two batches.
@@ -424,8 +426,10 @@ export class ImageRepository extends BaseRepository<Image> {
     const countSql = `SELECT count(*)::int AS value FROM (${inlineParams(unordered.sql, unordered.params)}) m`;
     const [client, release] = await this.exportConnection();
     let unfinishedCopy: Readable | undefined;
-    const copy = (statement: string): Readable => {
-      const stream = client.query(copyTo(statement));
+    const copy = (statement: string, encoder: CopyRowEncoder, prefix?: string): Readable => {
+      const stream = client.query(
+        new CopyOutRows(statement, encoder, { prefix: prefix ? Buffer.from(prefix) : undefined }),
+      );
       // Errors reach the consumer through its own listener; this one keeps a late error (the
       // connection closed under an abandoned COPY) from being an uncaught 'error' event.
       stream.on('error', () => undefined);
@@ -442,28 +446,13 @@ export class ImageRepository extends BaseRepository<Image> {
     let cursors = 0;
     const snapshot: ExportSnapshot = {
       count: () => scalar(countSql),
-      csv: (options) => {
-        const csv = new PassThrough();
-        csv.write(manifestCsvHeader(options));
-        const records = copy(manifestCsvSql(rows, options));
-        if (options?.formulaProtection === false) {
-          streamPipeline(records, csv, () => undefined); // errors reach csv
-        } else {
-          streamPipeline(records, new CsvFormulaNeutraliser(), csv, () => undefined);
-        }
-        return csv;
-      },
-      jsonl: () => {
-        const jsonl = new CopyBinaryToJsonl();
-        streamPipeline(copy(manifestBinarySql(rows)), jsonl, () => undefined); // errors reach jsonl
-        return jsonl;
-      },
-      jsonlBytes: async () => {
-        const counter = new CopyBinaryToJsonl(true);
-        counter.resume();
-        await pipeline(copy(manifestBinarySql(rows)), counter);
-        return counter.bytes;
-      },
+      csv: (options) =>
+        copy(
+          manifestCsvSql(rows, options),
+          csvRowEncoder(options?.formulaProtection !== false),
+          manifestCsvHeader(options),
+        ),
+      jsonl: () => copy(manifestBinarySql(rows), binaryRowToJsonl()),
       files: async function* (batchSize = 5000) {
         // A cursor declared in SQL, not pg-cursor's portal: other statements of the snapshot
         // (the manifest's COPY) can run between two FETCHes, so an archive export reads its

@@ -1,21 +1,5 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { NOT_A_ROW, type CopyRowEncoder } from './copy-out-rows';
 import { MANIFEST_COLUMNS, type ManifestColumn } from './manifest-sql';
-
-/**
- * Turns `COPY (…) TO STDOUT WITH (FORMAT binary)` of the manifest's columns into jsonl: one
- * JSON object per row, keys in column order, byte for byte what `JSON.stringify` writes for the
- * row (compact, the same escapes: \" \\ \b \f \n \r \t and \u00xx for other control
- * characters; everything else, UTF-8 included, as it is).
- *
- * Why not row_to_json in SQL: building JSON costs the server about four times what COPY's
- * binary output costs, and the server is the bottleneck of an export. Nor cheaper SQL: each
- * line concatenated from the columns (to_json for text cells) and streamed raw through COPY csv
- * with \x01 as quote and \x02 as delimiter reached 0.42x of csv COPY's throughput where this
- * converter reached 0.81x (300,000 rows, one run, 2026-11-25). Binary COPY is the
- * cheapest output PostgreSQL has, and the conversion here runs on the client's own core,
- * working on bytes (no JavaScript string per value).
- * https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4
- */
 
 const INT_COLUMNS: ReadonlySet<ManifestColumn> = new Set([
   'id',
@@ -24,11 +8,27 @@ const INT_COLUMNS: ReadonlySet<ManifestColumn> = new Set([
   'height',
   'file_size',
 ]);
-/** Per column: its key as written before the value (`{"id":`, `,"filename":`), and its kind. */
-const FIELDS = MANIFEST_COLUMNS.map((column, i) => ({
-  prefix: Buffer.from(`${i === 0 ? '{' : ','}${JSON.stringify(column)}:`, 'utf8'),
-  int: INT_COLUMNS.has(column),
-}));
+/**
+ * Per column: its key as written before the value (`{"id":`, `,"filename":`) as little-endian
+ * 32-bit words and the bytes left over, and its kind. Keys are half of a line's bytes: four at
+ * a time through a DataView took a 1,000,000-row conversion from about 500 ms to 400.
+ */
+const FIELDS = MANIFEST_COLUMNS.map((column, i) => {
+  const key = Buffer.from(`${i === 0 ? '{' : ','}${JSON.stringify(column)}:`, 'utf8');
+  const whole = key.length & ~3;
+  return {
+    key,
+    words: Uint32Array.from({ length: whole / 4 }, (_, w) => key.readUInt32LE(w * 4)),
+    rest: Uint8Array.from(key.subarray(whole)),
+    int: INT_COLUMNS.has(column),
+  };
+});
+const KEY_BYTES = FIELDS.reduce((sum, field) => sum + field.key.length, 0);
+/** Bytes JSON.stringify escapes: control characters, `"` and `\`. */
+const ESCAPED = new Uint8Array(256);
+for (let byte = 0; byte < 0x20; byte++) ESCAPED[byte] = 1;
+ESCAPED[0x22] = 1;
+ESCAPED[0x5c] = 1;
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 const HEX = '0123456789abcdef';
 /** Escapes JSON.stringify writes with a backslash and a letter, by byte. */
@@ -41,194 +41,158 @@ const SHORT_ESCAPES: Record<number, number> = {
   0x22: 0x22, // \"
   0x5c: 0x5c, // \\
 };
+
 /**
- * The output buffer: each input chunk's jsonl is pushed as a slice of it, and the next chunk's
- * is written after that slice, so a new buffer is needed every OUTPUT_BUFFER bytes rather than
- * once per input chunk (fresh memory costs page faults: a buffer per 64 KiB chunk, sized for
- * the worst case of 6 output bytes per input byte, was most of the conversion's time). 4 MiB
- * buffers, once freed, stayed with the allocator: a 1,000,000-row export peaked at 1.13-1.15x
- * the RSS of a 100,000-row one; with 1 MiB, 1.04-1.08x, and the export was faster too.
+ * Turns the rows of `COPY (…) TO STDOUT WITH (FORMAT binary)` of the manifest's columns into jsonl: one
+ * JSON object per row, keys in column order, byte for byte what `JSON.stringify` writes for the
+ * row (compact, the same escapes: \" \\ \b \f \n \r \t and \u00xx for other control
+ * characters; everything else, UTF-8 included, as it is).
+ *
+ * Why not row_to_json in SQL: building JSON costs the server about four times what COPY's
+ * binary output costs, and the server is the bottleneck of an export. Nor cheaper SQL: each
+ * line concatenated from the columns (to_json for text cells) and streamed raw through COPY csv
+ * with \x01 as quote and \x02 as delimiter reached 0.42x of csv COPY's throughput where this
+ * converter reached 0.81x (300,000 rows, one run, 2026-11-25). Binary COPY is the
+ * cheapest output PostgreSQL has, and the conversion here runs on the client's own core,
+ * working on bytes (no JavaScript string per value), in the same pass that reads COPY's
+ * messages (CopyOutRows).
+ *
+ * The first message starts with the file header (signature, flags, extension) and the last is
+ * the trailer (a field count of -1); every other message is one row.
+ * https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4
  */
-const OUTPUT_BUFFER = 1024 * 1024;
-
-export class CopyBinaryToJsonl extends Transform {
-  private pending: Buffer | undefined;
-  private headerRead = false;
-  private ended = false;
-  private out = Buffer.allocUnsafe(OUTPUT_BUFFER);
-  /** Where the bytes not yet pushed begin in `out`; `at` is where they end. */
-  private start = 0;
-  private at = 0;
-  /** Rows converted so far. */
-  rows = 0;
-  /** Bytes of jsonl written so far. */
-  bytes = 0;
-
-  /** With `countOnly`, nothing is pushed: only `rows` and `bytes` are counted. */
-  constructor(private readonly countOnly = false) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    try {
-      const input = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-      const used = this.convert(input);
-      this.pending = used < input.length ? input.subarray(used) : undefined;
-      this.emitOutput();
-      done();
-    } catch (error) {
-      done(error as Error);
-    }
-  }
-
-  override _flush(done: TransformCallback): void {
-    if (this.pending || !this.ended) {
-      done(new Error('binary COPY data ended in the middle of a row'));
-      return;
-    }
-    this.emitOutput();
-    done();
-  }
-
-  /** Converts the complete rows in `input`; returns the bytes consumed. */
-  private convert(input: Buffer): number {
-    let at = 0;
-    if (!this.headerRead) {
-      if (input.length < 19) return 0;
-      if (!input.subarray(0, 11).equals(SIGNATURE)) throw new Error('not binary COPY data');
-      at = 19 + input.readUInt32BE(15); // flags, then the header extension's length
-      if (input.length < at) return 0;
-      this.headerRead = true;
-    }
-    // Room for the worst case up front (every byte escaped as \u00XX, plus the keys), so the
-    // row loop never checks: at most 6 bytes out per byte in, 16 per 4-byte length.
-    this.reserve((input.length - at) * 6 + 64);
-    const columns = FIELDS.length;
-    while (at + 2 <= input.length) {
-      const count = (input[at] << 8) | input[at + 1];
+export function binaryRowToJsonl(): CopyRowEncoder {
+  let headerRead = false;
+  let ended = false;
+  /** A DataView of the output buffer, for writing keys four bytes at a time. */
+  let view: DataView | undefined;
+  let viewOf: Buffer | undefined;
+  return {
+    // Every byte escaped as \u00XX at worst (6 out per byte in), plus the keys and a few
+    // bytes per field (a 4-byte length becomes `null`, an integer up to 11 digits).
+    maxOutput: (bytes) => bytes * 6 + KEY_BYTES + 64,
+    encode(input, start, end, out, at) {
+      let i = start;
+      if (!headerRead) {
+        if (end - i < 19 || !input.subarray(i, i + 11).equals(SIGNATURE)) {
+          throw new Error('not binary COPY data');
+        }
+        i += 19 + input.readUInt32BE(i + 15); // flags, then the header extension's length
+        headerRead = true;
+        if (i >= end) return NOT_A_ROW;
+      }
+      if (ended) throw new Error('binary COPY data after its trailer');
+      const count = (input[i] << 8) | input[i + 1];
       if (count === 0xffff) {
-        this.ended = true;
-        return at + 2;
+        ended = true;
+        return NOT_A_ROW;
       }
-      if (count !== columns)
-        throw new Error(`binary COPY row has ${count} columns, not ${columns}`);
-      // Written optimistically; a row cut off by the chunk's end is taken back.
-      const rowStart = this.at;
-      const end = this.writeRow(input, at + 2);
-      if (end < 0) {
-        this.at = rowStart;
-        return at;
+      if (count !== FIELDS.length) {
+        throw new Error(`binary COPY row has ${count} columns, not ${FIELDS.length}`);
       }
-      this.rows++;
-      at = end;
-    }
-    return at;
-  }
+      if (viewOf !== out) {
+        viewOf = out;
+        view = new DataView(out.buffer, out.byteOffset, out.length);
+      }
+      return writeRow(input, i + 2, end, out, view!, at);
+    },
+    finish() {
+      if (!ended) throw new Error('binary COPY data ended in the middle of a row');
+    },
+  };
+}
 
-  // Byte loops rather than Buffer#copy, #write and #readInt32BE: the values are short, and a
-  // native call per value costs more than copying its bytes in JavaScript.
-  /** Writes one row; returns where it ends in `input`, or -1 when the row is not all there. */
-  private writeRow(input: Buffer, start: number): number {
-    const limit = input.length;
-    let at = start;
-    for (let f = 0; f < FIELDS.length; f++) {
-      if (at + 4 > limit) return -1;
-      const length =
-        (input[at] << 24) | (input[at + 1] << 16) | (input[at + 2] << 8) | input[at + 3];
-      at += 4;
-      if (length > 0 && at + length > limit) return -1;
-      const out = this.out;
-      const prefix = FIELDS[f].prefix;
-      let o = this.at;
-      for (let i = 0; i < prefix.length; i++) out[o++] = prefix[i];
-      this.at = o;
-      if (length < 0) {
-        out[o++] = 0x6e; // null
-        out[o++] = 0x75;
-        out[o++] = 0x6c;
-        out[o++] = 0x6c;
-        this.at = o;
-      } else if (FIELDS[f].int) {
-        this.writeInt(
-          (input[at] << 24) | (input[at + 1] << 16) | (input[at + 2] << 8) | input[at + 3],
-        );
-        at += 4;
-      } else {
-        this.writeString(input, at, at + length);
-        at += length;
-      }
+// Byte loops rather than Buffer#copy, #write and #readInt32BE: the values are short, and a
+// native call per value costs more than copying its bytes in JavaScript.
+/**
+ * Writes the row whose fields are input[start, end) at out[at] (`view` is a DataView of out);
+ * returns where it ends.
+ */
+function writeRow(
+  input: Buffer,
+  start: number,
+  end: number,
+  out: Buffer,
+  view: DataView,
+  at: number,
+): number {
+  let i = start;
+  let o = at;
+  for (let f = 0; f < FIELDS.length; f++) {
+    if (i + 4 > end) throw new Error('binary COPY row cut off');
+    const length = (input[i] << 24) | (input[i + 1] << 16) | (input[i + 2] << 8) | input[i + 3];
+    i += 4;
+    if (length > 0 && i + length > end) throw new Error('binary COPY row cut off');
+    const field = FIELDS[f];
+    const words = field.words;
+    for (let w = 0; w < words.length; w++, o += 4) {
+      view.setUint32(o, words[w], true);
     }
-    this.out[this.at++] = 0x7d; // }
-    this.out[this.at++] = 0x0a; // newline
-    return at;
+    const rest = field.rest;
+    for (let k = 0; k < rest.length; k++) out[o++] = rest[k];
+    if (length < 0) {
+      out[o++] = 0x6e; // null
+      out[o++] = 0x75;
+      out[o++] = 0x6c;
+      out[o++] = 0x6c;
+    } else if (field.int) {
+      o = writeInt(
+        (input[i] << 24) | (input[i + 1] << 16) | (input[i + 2] << 8) | input[i + 3],
+        out,
+        o,
+      );
+      i += 4;
+    } else {
+      o = writeString(input, i, i + length, out, o);
+      i += length;
+    }
   }
+  out[o++] = 0x7d; // }
+  out[o++] = 0x0a; // newline
+  return o;
+}
 
-  private writeInt(value: number): void {
-    const out = this.out;
-    let o = this.at;
-    if (value < 0) {
-      if (value === -2147483648) {
-        this.at += out.write('-2147483648', o, 'latin1');
-        return;
-      }
-      out[o++] = 0x2d;
-      value = -value;
-    }
-    const begin = o;
-    do {
-      out[o++] = 0x30 + (value % 10);
-      value = Math.floor(value / 10);
-    } while (value > 0);
-    for (let i = begin, j = o - 1; i < j; i++, j--) {
-      const digit = out[i];
-      out[i] = out[j];
-      out[j] = digit;
-    }
-    this.at = o;
+function writeInt(value: number, out: Buffer, at: number): number {
+  let o = at;
+  if (value < 0) {
+    if (value === -2147483648) return o + out.write('-2147483648', o, 'latin1');
+    out[o++] = 0x2d;
+    value = -value;
   }
+  const begin = o;
+  do {
+    out[o++] = 0x30 + (value % 10);
+    value = (value / 10) | 0;
+  } while (value > 0);
+  for (let i = begin, j = o - 1; i < j; i++, j--) {
+    const digit = out[i];
+    out[i] = out[j];
+    out[j] = digit;
+  }
+  return o;
+}
 
-  private writeString(input: Buffer, start: number, end: number): void {
-    const out = this.out;
-    let o = this.at;
-    out[o++] = 0x22;
-    for (let i = start; i < end; i++) {
-      const byte = input[i];
-      if (byte >= 0x20 && byte !== 0x22 && byte !== 0x5c) {
-        out[o++] = byte;
-        continue;
-      }
-      out[o++] = 0x5c;
-      const short = SHORT_ESCAPES[byte];
-      if (short !== undefined) {
-        out[o++] = short;
-      } else {
-        out[o++] = 0x75; // u00XX
-        out[o++] = 0x30;
-        out[o++] = 0x30;
-        out[o++] = HEX.charCodeAt(byte >> 4);
-        out[o++] = HEX.charCodeAt(byte & 15);
-      }
+function writeString(input: Buffer, start: number, end: number, out: Buffer, at: number): number {
+  let o = at;
+  out[o++] = 0x22;
+  for (let i = start; i < end; i++) {
+    const byte = input[i];
+    if (ESCAPED[byte] === 0) {
+      out[o++] = byte;
+      continue;
     }
-    out[o++] = 0x22;
-    this.at = o;
-  }
-
-  /** Room for `size` more bytes in the output buffer. */
-  private reserve(size: number): void {
-    if (this.at + size <= this.out.length) return;
-    this.emitOutput();
-    // Pushed slices still hold the old buffer; counting only, it can be written over.
-    if (!this.countOnly || size > this.out.length) {
-      this.out = Buffer.allocUnsafe(Math.max(size, OUTPUT_BUFFER));
+    out[o++] = 0x5c;
+    const short = SHORT_ESCAPES[byte];
+    if (short !== undefined) {
+      out[o++] = short;
+    } else {
+      out[o++] = 0x75; // u00XX
+      out[o++] = 0x30;
+      out[o++] = 0x30;
+      out[o++] = HEX.charCodeAt(byte >> 4);
+      out[o++] = HEX.charCodeAt(byte & 15);
     }
-    this.start = 0;
-    this.at = 0;
   }
-
-  private emitOutput(): void {
-    if (this.at === this.start) return;
-    this.bytes += this.at - this.start;
-    if (!this.countOnly) this.push(this.out.subarray(this.start, this.at));
-    this.start = this.at;
-  }
+  out[o++] = 0x22;
+  return o;
 }

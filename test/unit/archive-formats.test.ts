@@ -1,13 +1,11 @@
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { crc32, deflateRawSync } from 'node:zlib';
 import * as unzipper from 'unzipper';
-import { RecordCounter } from '../../src/services/export/record-counter';
+import { CopyOutParser, type CopyRowEncoder } from '../../src/repositories/copy-out-rows';
 import { tarEnd, tarFileHeader, tarPadding } from '../../src/services/export/tar-format';
 import { ZipWriter } from '../../src/services/export/zip-format';
-import { CsvFormulaNeutraliser } from '../../src/repositories/csv-formula-stream';
-import { CopyBinaryToJsonl } from '../../src/repositories/manifest-jsonl';
+import { csvRowEncoder } from '../../src/repositories/manifest-csv';
+import { binaryRowToJsonl } from '../../src/repositories/manifest-jsonl';
 import { MANIFEST_COLUMNS, neutraliseCsvFormula } from '../../src/repositories/manifest-sql';
 import { tarEntries } from '../helpers/archives';
 
@@ -73,40 +71,6 @@ describe('zip format', () => {
   });
 });
 
-describe('RecordCounter', () => {
-  const rows = [
-    ['plain', 'a,b'],
-    ['quoted "x"', 'multi\nline\r\nvalue'],
-    ['""', '\n'],
-    ['last', ''],
-  ];
-  const csv = Buffer.from(stringifyCsv(rows));
-
-  it('counts csv records across any chunking, newlines inside quotes not ending one', () => {
-    for (let size = 1; size <= csv.length; size++) {
-      const counter = new RecordCounter(true);
-      let records = 0;
-      for (let at = 0; at < csv.length; at += size) {
-        records += counter.scan(csv.subarray(at, at + size), 0, Infinity).records;
-      }
-      expect(records).toBe(rows.length);
-    }
-  });
-
-  it('stops after `limit` records and says where the last one ended', () => {
-    const counter = new RecordCounter(true);
-    const first = counter.scan(csv, 0, 2);
-    expect(first.records).toBe(2);
-    expect(csv.subarray(0, first.end).toString()).toBe(stringifyCsv(rows.slice(0, 2)));
-    expect(counter.scan(csv, first.end, Infinity).records).toBe(2);
-  });
-
-  it('jsonl: every newline ends a record, quotes are no concern', () => {
-    const counter = new RecordCounter(false);
-    expect(counter.scan(Buffer.from('{"a":"\\""}\n{"b":"\\n"}\n'), 0, Infinity).records).toBe(2);
-  });
-});
-
 describe('neutraliseCsvFormula', () => {
   it.each([
     ['=1+2', "'=1+2"],
@@ -124,34 +88,143 @@ describe('neutraliseCsvFormula', () => {
   });
 });
 
-describe('CopyBinaryToJsonl', () => {
-  /** Binary COPY bytes of manifest rows, as PostgreSQL writes them. */
-  function binaryCopy(rows: Array<Array<number | string | null>>): Buffer {
-    const parts: Buffer[] = [Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)];
-    for (const row of rows) {
-      const count = Buffer.alloc(2);
-      count.writeInt16BE(row.length);
-      parts.push(count);
-      for (const value of row) {
-        const length = Buffer.alloc(4);
-        if (value === null) {
-          length.writeInt32BE(-1);
-          parts.push(length);
-        } else if (typeof value === 'number') {
-          length.writeInt32BE(4);
-          const int = Buffer.alloc(4);
-          int.writeInt32BE(value);
-          parts.push(length, int);
-        } else {
-          const text = Buffer.from(value, 'utf8');
-          length.writeInt32BE(text.length);
-          parts.push(length, text);
-        }
+/** A backend message: its type byte, its length, its payload. */
+function message(type: string, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const header = Buffer.alloc(5);
+  header.write(type, 0, 'latin1');
+  header.writeUInt32BE(payload.length + 4, 1);
+  return Buffer.concat([header, payload]);
+}
+
+/** What the server sends for a COPY TO STDOUT: CopyOutResponse, one CopyData per payload, CopyDone, then `after`. */
+function copyOut(payloads: Buffer[], after: Buffer = Buffer.alloc(0)): Buffer {
+  return Buffer.concat([
+    message('H', Buffer.from([0, 0, 0])),
+    ...payloads.map((payload) => message('d', payload)),
+    message('c'),
+    after,
+  ]);
+}
+
+const COMMAND_COMPLETE = message('C', Buffer.from('COPY 2\0'));
+
+/**
+ * The bytes fed `size` at a time, as a socket may split them: the output, each row as its
+ * chunk's rowEnds cut it, and what was handed back after CopyDone (or from an ErrorResponse).
+ */
+function feedInPieces(encoder: CopyRowEncoder, bytes: Buffer, size: number, prefix?: string) {
+  const parser = new CopyOutParser(encoder, prefix === undefined ? undefined : Buffer.from(prefix));
+  const out: Buffer[] = [];
+  const rows: string[] = [];
+  /** Output that is not part of a row yet (a prefix read before the first row). */
+  let carry = Buffer.alloc(0);
+  let handedBack: { done?: Buffer; error?: Buffer } = {};
+  for (let at = 0; at < bytes.length; at += size) {
+    const outcome = parser.feed(bytes.subarray(at, at + size));
+    const chunk = parser.take();
+    if (chunk) {
+      out.push(chunk.bytes);
+      let from = 0;
+      for (const end of chunk.rowEnds) {
+        rows.push(Buffer.concat([carry, chunk.bytes.subarray(from, end)]).toString('utf8'));
+        carry = Buffer.alloc(0);
+        from = end;
+      }
+      carry = Buffer.concat([carry, chunk.bytes.subarray(from)]);
+    }
+    if (outcome.done || outcome.error) {
+      const rest = bytes.subarray(at + size);
+      handedBack = {
+        done: outcome.done && Buffer.concat([outcome.done, rest]),
+        error: outcome.error && Buffer.concat([outcome.error, rest]),
+      };
+      break;
+    }
+  }
+  return { text: Buffer.concat(out).toString('utf8'), rows, handedBack, parsed: parser.rows };
+}
+
+describe('CopyOutParser', () => {
+  const lines = ['1,"a"\n', '2,"multi\nline, ""quoted"""\n', '3,\n'];
+  const bytes = copyOut(
+    lines.map((line) => Buffer.from(line)),
+    COMMAND_COMPLETE,
+  );
+
+  it.each([1, 2, 5, 7, 64, 1 << 20])(
+    'one row per CopyData message, whatever the split (%i bytes at a time), and the rest handed back',
+    (size) => {
+      const fed = feedInPieces(csvRowEncoder(false), bytes, size, 'id,value\n');
+      expect(fed.text).toBe(`id,value\n${lines.join('')}`);
+      // The header belongs to no row: the first row's end is after it.
+      expect(fed.rows).toEqual([`id,value\n${lines[0]}`, lines[1], lines[2]]);
+      expect(fed.parsed).toBe(3);
+      expect(fed.handedBack.done).toEqual(COMMAND_COMPLETE);
+    },
+  );
+
+  it.each([1, 3, 1 << 20])(
+    'an ErrorResponse is handed to the client whole, from its first byte (%i bytes at a time)',
+    (size) => {
+      const error = message('E', Buffer.from('SERROR\0C57014\0Mcanceled\0\0'));
+      const failing = Buffer.concat([
+        message('H', Buffer.from([0, 0, 0])),
+        message('d', Buffer.from('1,"a"\n')),
+        error,
+        message('Z', Buffer.from('E')),
+      ]);
+      const fed = feedInPieces(csvRowEncoder(false), failing, size);
+      expect(fed.handedBack.error).toEqual(failing.subarray(failing.indexOf(error)));
+      expect(fed.rows).toEqual(['1,"a"\n']);
+    },
+  );
+
+  it('notices and parameter status in the middle of the data are skipped', () => {
+    const notice = message('N', Buffer.from('SNOTICE\0Mhello\0\0'));
+    const fed = feedInPieces(
+      csvRowEncoder(false),
+      Buffer.concat([
+        message('H', Buffer.from([0, 0, 0])),
+        message('d', Buffer.from('1\n')),
+        notice,
+        message('S', Buffer.from('a\0b\0')),
+        message('d', Buffer.from('2\n')),
+        message('c'),
+      ]),
+      3,
+    );
+    expect(fed.rows).toEqual(['1\n', '2\n']);
+  });
+});
+
+describe('binaryRowToJsonl', () => {
+  const BINARY_HEADER = Buffer.concat([
+    Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'),
+    Buffer.alloc(8),
+  ]);
+  const BINARY_TRAILER = Buffer.from([0xff, 0xff]);
+  /** One manifest row as binary COPY writes it: field count, then each field's length and bytes. */
+  function binaryRow(row: Array<number | string | null>): Buffer {
+    const count = Buffer.alloc(2);
+    count.writeInt16BE(row.length);
+    const parts: Buffer[] = [count];
+    for (const value of row) {
+      const length = Buffer.alloc(4);
+      if (value === null) {
+        length.writeInt32BE(-1);
+        parts.push(length);
+      } else if (typeof value === 'number') {
+        length.writeInt32BE(4);
+        const int = Buffer.alloc(4);
+        int.writeInt32BE(value);
+        parts.push(length, int);
+      } else {
+        const text = Buffer.from(value, 'utf8');
+        length.writeInt32BE(text.length);
+        parts.push(length, text);
       }
     }
-    const trailer = Buffer.alloc(2);
-    trailer.writeInt16BE(-1);
-    return Buffer.concat([...parts, trailer]);
+    return Buffer.concat(parts);
   }
 
   const odd = [
@@ -181,49 +254,55 @@ describe('CopyBinaryToJsonl', () => {
     )
     .join('');
 
+  /** Binary COPY as the server sends it: the header in the first row's message, the trailer in its own. */
+  const binaryMessages = (data: Buffer[]) =>
+    copyOut(
+      data.map((row, i) => (i === 0 ? Buffer.concat([BINARY_HEADER, row]) : row)),
+      COMMAND_COMPLETE,
+    );
+
   it.each([1, 3, 7, 64, 1 << 20])(
     'writes what JSON.stringify writes, fed %i bytes at a time',
-    async (size) => {
-      const bytes = binaryCopy(rows);
-      const chunks: Buffer[] = [];
-      for (let at = 0; at < bytes.length; at += size) chunks.push(bytes.subarray(at, at + size));
-      const converter = new CopyBinaryToJsonl();
-      const out: Buffer[] = [];
-      await pipeline(
-        Readable.from(chunks),
-        converter,
-        new Writable({
-          write(chunk: Buffer, _encoding, done) {
-            out.push(chunk);
-            done();
-          },
-        }),
+    (size) => {
+      const fed = feedInPieces(
+        binaryRowToJsonl(),
+        binaryMessages([...rows.map(binaryRow), BINARY_TRAILER]),
+        size,
       );
-      expect(Buffer.concat(out).toString('utf8')).toBe(expected);
-      expect(converter.rows).toBe(rows.length);
-      expect(converter.bytes).toBe(Buffer.byteLength(expected));
+      expect(fed.text).toBe(expected);
+      expect(fed.rows).toEqual(expected.split(/(?<=\n)/));
+      expect(fed.parsed).toBe(rows.length);
     },
   );
 
-  it('data cut off in the middle of a row is an error, not a short manifest', async () => {
-    const bytes = binaryCopy(rows);
-    await expect(
-      pipeline(
-        Readable.from([bytes.subarray(0, bytes.length - 30)]),
-        new CopyBinaryToJsonl(),
-        async function* (source) {
-          for await (const chunk of source) yield chunk;
-        },
+  it('no rows: the header and the trailer in one message', () => {
+    const fed = feedInPieces(binaryRowToJsonl(), binaryMessages([BINARY_TRAILER]), 1 << 20);
+    expect(fed.text).toBe('');
+    expect(fed.parsed).toBe(0);
+  });
+
+  it('data that ends without its trailer is an error, not a short manifest', () => {
+    expect(() =>
+      feedInPieces(binaryRowToJsonl(), binaryMessages(rows.map(binaryRow)), 1 << 20),
+    ).toThrow(/ended in the middle of a row/);
+  });
+
+  it('a row cut short inside its message is an error', () => {
+    const row = binaryRow(rows[0]);
+    expect(() =>
+      feedInPieces(
+        binaryRowToJsonl(),
+        binaryMessages([row.subarray(0, row.length - 3), BINARY_TRAILER]),
+        1 << 20,
       ),
-    ).rejects.toThrow(/ended in the middle of a row/);
+    ).toThrow(/row cut off/);
   });
 });
 
-describe('CsvFormulaNeutraliser', () => {
+describe('csvRowEncoder with formula protection', () => {
   const values = ['=1+2', 'plain', '+x', '-', '@a', '\tt', '\rr', 'a,"=b', ',"+', '"@', '', "'=q"];
   const rows = values.map((value, i) => [i, value, i % 2 ? null : value, 7]);
   /** What COPY writes with FORCE_QUOTE on the text columns: csv-stringify's quoted_string. */
-  const copyCsv = Buffer.from(stringifyCsv(rows, { quoted_string: true }));
   const expected = stringifyCsv(
     rows.map((row) => row.map((v) => (typeof v === 'string' ? neutraliseCsvFormula(v) : v))),
     { quoted_string: true },
@@ -231,23 +310,12 @@ describe('CsvFormulaNeutraliser', () => {
 
   it.each([1, 2, 3, 5, 64, 1 << 20])(
     'gives what neutraliseCsvFormula gives, fed %i bytes at a time',
-    async (size) => {
-      const chunks: Buffer[] = [];
-      for (let at = 0; at < copyCsv.length; at += size) {
-        chunks.push(copyCsv.subarray(at, at + size));
-      }
-      const out: Buffer[] = [];
-      await pipeline(
-        Readable.from(chunks),
-        new CsvFormulaNeutraliser(),
-        new Writable({
-          write(chunk: Buffer, _encoding, done) {
-            out.push(chunk);
-            done();
-          },
-        }),
-      );
-      expect(Buffer.concat(out).toString('utf8')).toBe(expected);
+    (size) => {
+      // One message per row, as COPY sends them.
+      const lines = rows.map((row) => Buffer.from(stringifyCsv([row], { quoted_string: true })));
+      const fed = feedInPieces(csvRowEncoder(true), copyOut(lines), size);
+      expect(fed.text).toBe(expected);
+      expect(fed.rows).toHaveLength(rows.length);
     },
   );
 });

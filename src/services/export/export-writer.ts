@@ -5,6 +5,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { crc32, createDeflateRaw } from 'node:zlib';
 import type { ValidationRules } from '../../entities/validation-job.entity';
 import type { ExportFormat } from '../../entities/value-sets';
+import type { ManifestChunk } from '../../repositories/copy-out-rows';
 import type {
   ExportFileRow,
   ExportSnapshot,
@@ -18,7 +19,6 @@ import type {
   LaidOutFiles,
 } from '../../storage/image-storage';
 import type { ExportDestination, StoredExport } from './export-destination';
-import { RecordCounter } from './record-counter';
 import { ARCHIVE_MANIFEST, archiveEntryName, exportFileName } from './manifest';
 import {
   needsPax,
@@ -128,7 +128,7 @@ export class ExportWriter {
         );
         let counted: () => number;
         if (job.format === 'csv' || job.format === 'jsonl') {
-          const counter = new ProgressCounter(job.format, every, reporter);
+          const counter = new ProgressCounter(every, reporter);
           counted = () => counter.rows;
           const rows =
             job.format === 'csv'
@@ -203,51 +203,54 @@ class Reporter {
   }
 }
 
-/** Passes a COPY stream through unchanged, reporting progress every `every` records. */
+/**
+ * Turns a manifest's ManifestChunks into its bytes, reporting progress every `every` rows: a
+ * chunk is split at each `every`-th row's end, so a report's count is exact.
+ */
 class ProgressCounter extends Transform {
-  /** Data rows seen: csv's header line does not count. */
-  rows: number;
+  /** Rows passed on. */
+  rows = 0;
   private reported = 0;
-  private readonly counter: RecordCounter;
 
   constructor(
-    format: 'csv' | 'jsonl',
     private readonly interval: number,
     private readonly reporter: Reporter,
   ) {
-    super();
-    this.counter = new RecordCounter(format === 'csv');
-    this.rows = format === 'csv' ? -1 : 0;
+    super({ writableObjectMode: true });
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+  override _transform(
+    chunk: ManifestChunk,
+    _encoding: BufferEncoding,
+    done: TransformCallback,
+  ): void {
     this.consume(chunk).then(() => done(), done);
   }
 
   override _flush(done: TransformCallback): void {
-    const last = Math.max(this.rows, 0);
-    const final = last === this.reporter.reportedRows ? undefined : this.reporter.at(last);
+    const final =
+      this.rows === this.reporter.reportedRows ? undefined : this.reporter.at(this.rows);
     Promise.resolve(final)
       .then(() => this.reporter.settled())
       .then(() => done(), done);
   }
 
-  /** Splits the chunk at each `every`-th record end, so a report's count is exact. */
-  private async consume(chunk: Buffer): Promise<void> {
-    let at = 0;
-    while (at < chunk.length) {
-      const target = this.reported + this.interval;
-      const { records, end } = this.counter.scan(chunk, at, target - this.rows);
-      this.rows += records;
-      if (this.rows < target) {
-        this.push(at === 0 ? chunk : chunk.subarray(at));
-        return;
-      }
-      this.push(chunk.subarray(at, end));
-      at = end;
+  private async consume({ bytes, rowEnds }: ManifestChunk): Promise<void> {
+    let from = 0;
+    let row = 0;
+    for (;;) {
+      const next = row + this.reported + this.interval - this.rows;
+      if (next > rowEnds.length) break;
+      const end = rowEnds[next - 1];
+      this.push(bytes.subarray(from, end));
+      this.rows += next - row;
+      row = next;
+      from = end;
       this.reported = this.rows;
       await this.reporter.due(this.rows);
     }
+    this.rows += rowEnds.length - row;
+    if (from < bytes.length) this.push(from === 0 ? bytes : bytes.subarray(from));
   }
 }
 
@@ -457,10 +460,11 @@ async function* archive(
       const feeding = pipeline(
         snapshot.jsonl(),
         new Transform({
-          transform(chunk: Buffer, _encoding, done) {
-            crc = crc32(chunk, crc);
-            size += chunk.length;
-            done(null, chunk);
+          writableObjectMode: true,
+          transform({ bytes }: ManifestChunk, _encoding, done) {
+            crc = crc32(bytes, crc);
+            size += bytes.length;
+            done(null, bytes);
           },
         }),
         deflate,
@@ -478,9 +482,9 @@ async function* archive(
       // streamed in a second, so memory stays bounded.
       const held: Buffer[] = [];
       let size = 0;
-      for await (const chunk of snapshot.jsonl()) {
-        size += (chunk as Buffer).length;
-        if (size <= MANIFEST_HELD) held.push(chunk as Buffer);
+      for await (const { bytes } of snapshot.jsonl() as AsyncIterable<ManifestChunk>) {
+        size += bytes.length;
+        if (size <= MANIFEST_HELD) held.push(bytes);
         else held.length = 0;
       }
       yield* emit(tarFileHeader(ARCHIVE_MANIFEST, size, mtime));
@@ -488,9 +492,9 @@ async function* archive(
         for (const chunk of held.splice(0)) yield* emit(chunk);
       } else {
         let written = 0;
-        for await (const chunk of snapshot.jsonl()) {
-          written += (chunk as Buffer).length;
-          yield* emit(chunk as Buffer);
+        for await (const { bytes } of snapshot.jsonl() as AsyncIterable<ManifestChunk>) {
+          written += bytes.length;
+          yield* emit(bytes);
         }
         if (written !== size) {
           throw new Error(`the manifest has ${written} bytes, the first pass counted ${size}`);
