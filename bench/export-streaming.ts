@@ -16,14 +16,14 @@ import type { BenchContext } from './lib/context';
 import { crawlJobsOfOneUser, ingestImages } from './lib/fixtures';
 import { sampleMemory, type MemoryPeaks } from './lib/memory';
 import { fmt, fmtBytes, fmtInt, ratio, type BenchTable } from './lib/report';
-import { childOrStandalone, runInChild } from './lib/child';
+import { childOrStandalone, startChildSession, type ChildSession } from './lib/child';
 import { BenchmarkBroken, type Benchmark } from './lib/runner';
 import { now, perSecond } from './lib/timing';
 
 type Mode = 'csv' | 'csv-plain' | 'jsonl' | 'copy' | 'csv-blob' | 'copy-blob';
 /** Local file modes, run at both sizes (memory is compared between them). */
 /** Timed exports per child (after its warm-up); the tables show the median. */
-const TIMED_RUNS = 3;
+const TIMED_RUNS = 5;
 const MODES: Mode[] = ['csv', 'csv-plain', 'jsonl', 'copy'];
 /** Azurite modes: the same csv into a blob, by the service and by COPY uploaded as it streams. */
 const BLOB_MODES: Mode[] = ['csv-blob', 'copy-blob'];
@@ -41,15 +41,18 @@ interface ChildTask {
   blobs?: string;
   /** Exported once untimed first. */
   warmUpCrawlJobId: number;
-  /** Timed exports, the median kept: TIMED_RUNS, or 1 in a smoke run (--quick). */
-  timedRuns: number;
 }
 
-interface ChildResult {
+/** One timed export. */
+interface ChildRun {
   rows: number;
   lines: number;
   bytes: number;
   ms: number;
+}
+
+/** A contender's timed exports (their median), and its process's peak memory over all of them. */
+interface ChildResult extends ChildRun {
   memory: MemoryPeaks;
 }
 
@@ -62,10 +65,11 @@ async function countLines(file: string): Promise<number> {
 }
 
 /**
- * One export in a process of its own, so its peak memory is the export's alone (not the
- * parent's data loading): the service writing a manifest, or COPY TO STDOUT into a file.
+ * One contender in a process of its own, so its peak memory is the export's alone (not the
+ * parent's data loading): the service writing a manifest, or COPY TO STDOUT into a file. It
+ * stays up between its timed exports, which alternate with the other contenders'.
  */
-async function child(task: ChildTask): Promise<ChildResult> {
+async function child(task: ChildTask): Promise<ChildSession<ChildRun, MemoryPeaks>> {
   const memory = sampleMemory(20, { collect: task.collect });
   const container = task.blobs
     ? BlobServiceClient.fromConnectionString(task.blobs).getContainerClient('exports')
@@ -122,45 +126,76 @@ async function child(task: ChildTask): Promise<ChildResult> {
     if (output.blobName) await container!.getBlobClient(output.blobName).delete();
     else rmSync(output.file, { force: true });
   };
-  try {
-    // A worker is a long-running process: one untimed export of the small crawl job first, so
-    // the timed one runs with warm code and connections.
-    await cleanUp(await exportOnce(task.warmUpCrawlJobId));
-    // The median of TIMED_RUNS exports: one run alone moved with the shared machine's load.
-    // (The memory run, collecting garbage every 250 ms, is not timed: one export.)
-    const runs = task.collect ? 1 : task.timedRuns;
-    const times: number[] = [];
-    let output: Awaited<ReturnType<typeof exportOnce>> | undefined;
-    for (let run = 0; run < runs; run++) {
-      if (output) await cleanUp(output);
+  // A worker is a long-running process: one untimed export of the small crawl job first, so
+  // the timed ones run with warm code and connections.
+  await cleanUp(await exportOnce(task.warmUpCrawlJobId));
+  return {
+    async run() {
       const start = now();
-      output = await exportOnce(task.crawlJobId);
-      times.push(now() - start);
-    }
-    const ms = times.sort((a, b) => a - b)[Math.floor(runs / 2)];
-    const peaks = memory.stop();
-    if (!output) throw new Error('no timed export ran');
-    if (output.blobName) {
-      // Read the blob back: its lines are checked like a file's.
-      await container!.getBlobClient(output.blobName).downloadToFile(output.file);
-    }
-    const result = {
-      rows: output.rows,
-      lines: await countLines(output.file),
-      bytes: statSync(output.file).size,
-      ms,
-      memory: peaks,
-    };
-    rmSync(output.file, { force: true });
-    await cleanUp(output);
-    return result;
-  } finally {
-    await Promise.all([client.end(), dataSource.destroy()]);
-  }
+      const output = await exportOnce(task.crawlJobId);
+      const ms = now() - start;
+      if (output.blobName) {
+        // Read the blob back: its lines are checked like a file's.
+        await container!.getBlobClient(output.blobName).downloadToFile(output.file);
+      }
+      const result = {
+        rows: output.rows,
+        lines: await countLines(output.file),
+        bytes: statSync(output.file).size,
+        ms,
+      };
+      rmSync(output.file, { force: true });
+      await cleanUp(output);
+      return result;
+    },
+    async end() {
+      const peaks = memory.stop();
+      await Promise.all([client.end(), dataSource.destroy()]);
+      return peaks;
+    },
+  };
 }
 
-const inChild = (task: ChildTask) =>
-  runInChild<ChildTask, ChildResult>(__filename, CHILD_FLAG, task, { exposeGc: true });
+/**
+ * The contenders' timed exports, alternating: `rounds` rounds, each contender once per round
+ * and each round in a different order, so a drift in the shared machine's speed falls on all
+ * of them alike. Each contender's median (and the peak memory of its process).
+ */
+async function alternate(tasks: ChildTask[], rounds: number): Promise<Map<Mode, ChildResult>> {
+  const sessions = await Promise.all(
+    tasks.map((task) =>
+      startChildSession<ChildTask, ChildRun, MemoryPeaks>(__filename, CHILD_FLAG, task, {
+        exposeGc: true,
+      }),
+    ),
+  );
+  const runs = tasks.map((): ChildRun[] => []);
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < tasks.length; k++) {
+        const i = (k + round) % tasks.length;
+        runs[i].push(await sessions[i].run());
+      }
+    }
+  } catch (error) {
+    await Promise.all(sessions.map((session) => session.end().catch(() => undefined)));
+    throw error;
+  }
+  const memory = await Promise.all(sessions.map((session) => session.end()));
+  const results = new Map<Mode, ChildResult>();
+  tasks.forEach((task, i) => {
+    const median = [...runs[i]].sort((a, b) => a.ms - b.ms)[Math.floor(runs[i].length / 2)];
+    for (const run of runs[i]) {
+      if (run.rows !== median.rows || run.lines !== median.lines) {
+        throw new BenchmarkBroken(
+          `${task.mode}: runs disagree (${run.rows} rows, ${run.lines} lines)`,
+        );
+      }
+    }
+    results.set(task.mode, { ...median, memory: memory[i] });
+  });
+  return results;
+}
 
 async function run(ctx: BenchContext): Promise<BenchTable[]> {
   const url = await ctx.migratedEmpty('export');
@@ -181,29 +216,26 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
   const outputDir = mkdtempSync(path.join(tmpdir(), 'pixcrawler-bench-export-'));
   const results = new Map<string, ChildResult>();
   try {
+    const rounds = ctx.sizes.quick ? 1 : TIMED_RUNS;
+    const check = (mode: Mode, expected: number, result: ChildRun) => {
+      // csv files (the service's and COPY's) have a header line; jsonl has none.
+      const expectedLines = expected + (mode === 'jsonl' ? 0 : 1);
+      if (result.rows !== expected || result.lines !== expectedLines) {
+        throw new BenchmarkBroken(
+          `${mode} export of ${expected} images: ${result.rows} rows, ${result.lines} lines`,
+        );
+      }
+    };
+    const base = { url, userId, outputDir, warmUpCrawlJobId: small };
     for (const [crawlJobId, expected] of [
       [small, exportSmall],
       [large, exportLarge],
     ]) {
-      for (const mode of MODES) {
-        for (const collect of [false, true]) {
-          const result = await inChild({
-            url,
-            userId,
-            crawlJobId,
-            mode,
-            outputDir,
-            collect,
-            warmUpCrawlJobId: small,
-            timedRuns: ctx.sizes.quick ? 1 : TIMED_RUNS,
-          });
-          // csv files (the service's and COPY's) have a header line; jsonl has none.
-          const expectedLines = expected + (mode === 'jsonl' ? 0 : 1);
-          if (result.rows !== expected || result.lines !== expectedLines) {
-            throw new BenchmarkBroken(
-              `${mode} export of ${expected} images: ${result.rows} rows, ${result.lines} lines`,
-            );
-          }
+      for (const collect of [false, true]) {
+        // The live-heap runs (a collection every 250 ms) are slower and not timed: one each.
+        const tasks = MODES.map((mode) => ({ ...base, crawlJobId, mode, collect }));
+        for (const [mode, result] of await alternate(tasks, collect ? 1 : rounds)) {
+          check(mode, expected, result);
           results.set(`${mode}:${expected}:${collect}`, result);
         }
       }
@@ -214,21 +246,15 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
       await BlobServiceClient.fromConnectionString(azurite.connectionString)
         .getContainerClient('exports')
         .create();
-      for (const mode of BLOB_MODES) {
-        const task = {
-          url,
-          userId,
-          crawlJobId: large,
-          mode,
-          outputDir,
-          collect: false,
-          warmUpCrawlJobId: small,
-          timedRuns: ctx.sizes.quick ? 1 : TIMED_RUNS,
-        };
-        const result = await inChild({ ...task, blobs: azurite.connectionString });
-        if (result.rows !== exportLarge || result.lines !== exportLarge + 1) {
-          throw new BenchmarkBroken(`${mode}: ${result.rows} rows, ${result.lines} lines`);
-        }
+      const tasks = BLOB_MODES.map((mode) => ({
+        ...base,
+        crawlJobId: large,
+        mode,
+        collect: false,
+        blobs: azurite.connectionString,
+      }));
+      for (const [mode, result] of await alternate(tasks, rounds)) {
+        check(mode, exportLarge, result);
         results.set(`${mode}:${exportLarge}:false`, result);
       }
     } finally {
@@ -267,11 +293,8 @@ async function run(ctx: BenchContext): Promise<BenchTable[]> {
         ];
       }),
       notes: [
-        `Each export runs in a child process of its own, after one untimed export of the smaller crawl job there; the median of ${TIMED_RUNS} timed exports ` +
-          '(a worker is long-running: warm code and connections). Every row count and line count is checked (blobs are read back). The service streams COPY out of ' +
-          'PostgreSQL (jsonl converted from binary COPY on the client: jsonl built by the server, each line concatenated in SQL with to_json for the text cells and streamed raw through COPY csv with \\x01 as quote and \\x02 as delimiter, ' +
-          'measured 0.42x of COPY against this converter’s 0.81x at 300,000 rows in one run, as the server is the bottleneck and builds twice csv’s bytes), counts records as they pass and records progress (exact counts, at most ' +
-          'every 250 ms); its time includes the job bookkeeping. The blob rows compare with COPY uploaded the same way ' +
+        `Each contender runs in a child process of its own, after one untimed export of the smaller crawl job there (a worker is long-running: warm code and connections); the median of ${TIMED_RUNS} timed exports, ` +
+          'alternating: one export of each contender per round, each round in a different order, so the drift of a shared machine’s speed falls on all alike. Every row count and line count is checked (blobs are read back). The service reads COPY’s protocol messages itself, one per row (src/repositories/copy-out-rows.ts): csv as the server writes it, the formula rule applied in the same pass; jsonl converted from binary COPY in that pass (jsonl built by the server, each line concatenated in SQL with to_json for the text cells, measured 0.42x of COPY against this converter’s 0.81x at 300,000 rows in one run: the server is the bottleneck and would build twice csv’s bytes). It counts rows by message and records progress (exact counts, at most every 250 ms); its time includes the job bookkeeping. The blob rows compare with COPY uploaded the same way ' +
           '(8 MiB blocks, 4 in flight) to the same Azurite server.',
       ],
     },
@@ -324,4 +347,4 @@ export const benchmark: Benchmark = {
   run,
 };
 
-if (require.main === module) childOrStandalone(benchmark, CHILD_FLAG, child);
+if (require.main === module) childOrStandalone(benchmark, CHILD_FLAG, { session: child });
