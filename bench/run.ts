@@ -4,13 +4,18 @@ import { benchmark as imageIngest } from './image-ingest';
 import { benchmark as indexSpeedups } from './index-speedups';
 import { benchmark as jobClaiming } from './job-claiming';
 import { benchmark as liveMigration } from './live-migration';
+import { benchmark as servers } from './servers';
 import { benchmark as validation } from './validation';
 import { benchmark as writeCost } from './write-cost';
 import { runBenchmarks } from './lib/runner';
 
+const quick = process.argv.includes('--quick');
+
 /**
  * `npm run bench [-- --quick] [-- --images <n>]`: every benchmark, one after another on one
- * server; a full run writes docs/benchmarks.md.
+ * server, then (not with --quick: CI's smoke run stays one round on one server) ingest, exports
+ * and claiming on each server version of bench/lib/servers.ts; a full run writes
+ * docs/benchmarks.md.
  */
 runBenchmarks(
   [
@@ -22,6 +27,7 @@ runBenchmarks(
     jobClaiming,
     liveMigration,
     validation,
+    ...(quick ? [] : [servers]),
   ],
   process.argv.slice(2),
   { writeDocs: 'all' },

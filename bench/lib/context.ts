@@ -12,6 +12,7 @@ import {
 } from '../../src/testing/legacy-builder';
 import { runPendingMigrations } from '../../src/migrator/migrator';
 import { startTestServer, type TestServer } from '../../src/testing/test-server';
+import { serverSettings, SETTINGS } from './servers';
 
 /** Sizes of one run: `--quick` for a smoke run, `--images <n>` to choose the scale. */
 export interface BenchSizes {
@@ -116,10 +117,13 @@ export class BenchContext {
     readonly sizes: BenchSizes,
     readonly serverVersion: string,
     private readonly versionNum: number,
+    /** The settings that move the figures (SETTINGS), as the server reports them. */
+    readonly settings: Record<string, string>,
   ) {}
 
-  static async start(sizes: BenchSizes): Promise<BenchContext> {
-    const server = await startTestServer();
+  /** A context on `server`, or on startTestServer()'s (DATABASE_URL's, or a throwaway embedded one). */
+  static async start(sizes: BenchSizes, server?: TestServer): Promise<BenchContext> {
+    server ??= await startTestServer();
     const client = new Client({ connectionString: server.url });
     await client.connect();
     try {
@@ -127,13 +131,19 @@ export class BenchContext {
         `SELECT current_setting('server_version') AS version,
                 current_setting('server_version_num') AS num`,
       );
-      return new BenchContext(server, sizes, rows[0].version, Number(rows[0].num));
+      const settings = await serverSettings(server.url);
+      return new BenchContext(server, sizes, rows[0].version, Number(rows[0].num), settings);
     } catch (error) {
       await server.stop();
       throw error;
     } finally {
       await client.end();
     }
+  }
+
+  /** `fsync on, jit off, …`: the settings line of the docs' headers. */
+  get settingsLine(): string {
+    return SETTINGS.map((name) => `${name} ${this.settings[name] ?? '?'}`).join(', ');
   }
 
   get label(): string {

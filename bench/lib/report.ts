@@ -32,6 +32,20 @@ export function markdownTable(table: BenchTable): string {
   return lines.join('\n');
 }
 
+/**
+ * One table from the same table measured on several servers: a `server` column first, each
+ * server's rows in turn; title and notes are the first one's (the same on every server).
+ */
+export function perServerTable(parts: Array<{ server: string; table: BenchTable }>): BenchTable {
+  const [first] = parts;
+  return {
+    title: first.table.title,
+    headers: ['server', ...first.table.headers],
+    rows: parts.flatMap(({ server, table }) => table.rows.map((row) => [server, ...row])),
+    notes: first.table.notes,
+  };
+}
+
 /** Fixed-precision number formatting for tables. */
 export function fmt(value: number, digits = 2): string {
   if (!Number.isFinite(value)) return 'n/a';

@@ -30,7 +30,7 @@ function machine(ctx: BenchContext): string[] {
     `- CPU: ${cpus[0]?.model.trim() ?? 'unknown'}, ${cpus.length} cores`,
     `- Memory: ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB`,
     `- OS: ${os.type()} ${os.release()}, Node ${process.version}`,
-    `- PostgreSQL: ${ctx.serverVersion} (${ctx.server.embedded ? 'throwaway embedded server, fsync off' : 'DATABASE_URL server'})`,
+    `- PostgreSQL: ${ctx.serverVersion} (${ctx.server.embedded ? 'throwaway embedded server' : 'DATABASE_URL server'}): ${ctx.settingsLine}`,
   ];
 }
 
