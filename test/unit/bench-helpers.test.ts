@@ -1,6 +1,6 @@
 import { parseArgs } from '../../bench/lib/context';
 import { scansInPlan } from '../../bench/lib/plans';
-import { change, markdownTable, ratio } from '../../bench/lib/report';
+import { change, markdownTable, perServerTable, ratio } from '../../bench/lib/report';
 import { median, percentile } from '../../bench/lib/timing';
 
 describe('benchmark helpers', () => {
@@ -33,6 +33,34 @@ describe('benchmark helpers', () => {
       },
     ];
     expect(scansInPlan(plan)).toEqual(['Index Scan ix_image_crawl_job_id', 'Seq Scan projects']);
+  });
+
+  it("one table from several servers: a server column first, each server's rows in turn", () => {
+    const table = (rows: string[][]) => ({ title: 'Export', headers: ['writer', 'vs COPY'], rows });
+    expect(
+      perServerTable([
+        {
+          server: 'PostgreSQL 18',
+          table: { ...table([['csv', '0.90x']]), notes: ['median of 5'] },
+        },
+        {
+          server: 'PostgreSQL 13',
+          table: table([
+            ['csv', '0.85x'],
+            ['jsonl', '0.80x'],
+          ]),
+        },
+      ]),
+    ).toEqual({
+      title: 'Export',
+      headers: ['server', 'writer', 'vs COPY'],
+      rows: [
+        ['PostgreSQL 18', 'csv', '0.90x'],
+        ['PostgreSQL 13', 'csv', '0.85x'],
+        ['PostgreSQL 13', 'jsonl', '0.80x'],
+      ],
+      notes: ['median of 5'],
+    });
   });
 
   it('escapes pipes in Markdown table cells', () => {
