@@ -34,7 +34,7 @@ export const CSV_FORMULA_TRIGGERS = ['=', '+', '-', '@', '\t', '\r'] as const;
  * The cell as OWASP recommends: text starting with a trigger gets a leading single quote, which
  * spreadsheets show as text and never evaluate; everything else is unchanged. (Quoting each
  * field and doubling embedded double quotes, OWASP's other two steps, is the CSV writer's job.)
- * Pure, so any CSV writer can be checked against it: CsvFormulaNeutraliser applies the same
+ * Pure, so any CSV writer can be checked against it: csvRowEncoder applies the same
  * rule to the bytes COPY writes, and a test holds the two to the same bytes. (Defined here,
  * beside the csv SQL; the services re-export it.)
  */
@@ -80,20 +80,15 @@ export function manifestCsvHeader(options: ManifestCsvOptions = {}): string {
  * what csv-stringify wrote before COPY: a cell is quoted when it holds a comma, a quote, CR or
  * LF, quotes doubled; NULL is an empty cell. With formula protection (csv-stringify's
  * `quoted_string`) every non-NULL text cell is quoted (FORCE_QUOTE), the empty string as `""`,
- * and CsvFormulaNeutraliser adds the `'`s on the way out (the server evaluating a CASE per cell
- * halved COPY's speed); without it an empty string is an empty cell like NULL (NULLIF: COPY
- * alone would write `""`). `rows` is the SELECT of the images, in order, with the manifest's
- * columns.
+ * and csvRowEncoder adds the `'`s on the way out (the server evaluating a CASE per cell halved
+ * COPY's speed); without it an empty string is an empty cell like NULL, which csvRowEncoder
+ * makes of the `""` COPY writes. `rows` is the SELECT of the images, in order, with the
+ * manifest's columns.
  */
 export function manifestCsvSql(rows: string, options: ManifestCsvOptions = {}): string {
-  const protect = options.formulaProtection !== false;
   const text = MANIFEST_COLUMNS.filter((column) => TEXT_COLUMNS.has(column));
-  const cells = MANIFEST_COLUMNS.map((column) => {
-    if (!TEXT_COLUMNS.has(column)) return column;
-    return protect ? column : `NULLIF(${column}, '') AS ${column}`;
-  });
-  const force = protect ? `, FORCE_QUOTE (${text.join(', ')})` : '';
-  return `COPY (SELECT ${cells.join(', ')} FROM (${rows}) m) TO STDOUT WITH (FORMAT csv${force})`;
+  const force = options.formulaProtection !== false ? `, FORCE_QUOTE (${text.join(', ')})` : '';
+  return `COPY (${rows}) TO STDOUT WITH (FORMAT csv${force})`;
 }
 
 /**

@@ -319,3 +319,28 @@ describe('csvRowEncoder with formula protection', () => {
     },
   );
 });
+
+describe('csvRowEncoder without formula protection', () => {
+  const values = ['', '""', '"', ',', 'a,"",b', '",', '"",', 'multi\nline', 'plain', null];
+  const rows = values.flatMap((value, i) => [
+    [i, value, 'x', 7],
+    [i, 'x', value, 7],
+    [i, value, value, value],
+  ]);
+  /** What COPY writes without FORCE_QUOTE: a cell quoted when it must be, and `""` for ''. */
+  const copyCell = (value: string | number | null) => {
+    if (value === null) return '';
+    const text = String(value);
+    return text === '' || /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  const lines = rows.map((row) => Buffer.from(`${row.map(copyCell).join(',')}\n`));
+
+  it.each([1, 4, 1 << 20])(
+    'writes what csv-stringify writes, an empty string as an empty cell, fed %i bytes at a time',
+    (size) => {
+      const fed = feedInPieces(csvRowEncoder(false), copyOut(lines), size);
+      expect(fed.text).toBe(stringifyCsv(rows));
+      expect(fed.rows).toHaveLength(rows.length);
+    },
+  );
+});
