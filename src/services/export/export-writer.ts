@@ -121,9 +121,12 @@ export class ExportWriter {
     const upload = await destination.begin(exportFileName(job), job.format);
     try {
       const exported = await this.images.readExport(job.crawlJobId, job.rules, async (snapshot) => {
-        const total = await snapshot.count();
+        // Counted while the rows stream; the first report and the final check wait for it.
+        const counting = snapshot.count();
+        counting.catch(() => undefined); // awaited below
         const reporter = new Reporter(
-          async (exported: number) => onProgress?.({ exported, total: Math.max(total, exported) }),
+          async (exported: number) =>
+            onProgress?.({ exported, total: Math.max(await counting, exported) }),
           this.options.progressIntervalMs ?? 250,
         );
         let counted: () => number;
@@ -148,6 +151,7 @@ export class ExportWriter {
             reader.close?.();
           }
         }
+        const total = await counting;
         if (counted() !== total) {
           throw new Error(`wrote ${counted()} of the export's ${total} rows`);
         }
