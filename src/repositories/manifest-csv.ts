@@ -1,8 +1,6 @@
 import { CSV_FORMULA_TRIGGERS } from './manifest-sql';
 import type { CopyRowEncoder } from './copy-out-rows';
 
-const TRIGGER = new Uint8Array(256);
-for (const c of CSV_FORMULA_TRIGGERS) TRIGGER[c.charCodeAt(0)] = 1;
 const COMMA = 0x2c;
 const QUOTE = 0x22;
 const APOSTROPHE = 0x27;
@@ -23,21 +21,40 @@ const EMPTY_QUOTED = Buffer.from('""');
  */
 export function csvRowEncoder(neutraliseFormulas: boolean): CopyRowEncoder {
   if (!neutraliseFormulas) return emptyStringsAsEmptyCells();
+  // Where each trigger byte occurs next in the buffer being read, searched natively once per
+  // occurrence (a byte search is a memchr); a row before all of them, nearly every row, is
+  // copied whole natively. Going through every byte in JavaScript instead cost about 320 ms of
+  // client CPU per 1,000,000 rows, half a core beside the server's COPY.
+  const triggers = Uint8Array.from(CSV_FORMULA_TRIGGERS, (c) => c.charCodeAt(0));
+  const next = new Int32Array(triggers.length);
+  let searched: Buffer | undefined;
+  /** The first trigger occurrence at or after `from`, updating `next`; -1 when none. */
+  const firstTrigger = (input: Buffer, from: number): number => {
+    let first = -1;
+    for (let t = 0; t < triggers.length; t++) {
+      if (next[t] >= 0 && next[t] < from) next[t] = input.indexOf(triggers[t], from);
+      if (next[t] >= 0 && (first < 0 || next[t] < first)) first = next[t];
+    }
+    return first;
+  };
   return {
     // At most one `'` per `,"`: fewer than half the bytes.
     maxOutput: (bytes) => bytes + (bytes >> 1) + 1,
     encode(input, start, end, out, at) {
-      let o = at;
-      let previous = 0;
-      for (let i = start; i < end; i++) {
-        const byte = input[i];
-        out[o++] = byte;
-        if (byte === QUOTE && previous === COMMA && i + 1 < end && TRIGGER[input[i + 1]]) {
-          out[o++] = APOSTROPHE;
-        }
-        previous = byte;
+      if (searched !== input) {
+        searched = input;
+        for (let t = 0; t < triggers.length; t++) next[t] = input.indexOf(triggers[t], start);
       }
-      return o;
+      let o = at;
+      let from = start;
+      for (let k = firstTrigger(input, start); k >= 0 && k < end; k = firstTrigger(input, k + 1)) {
+        // A trigger that starts a text cell: `,"` before it.
+        if (k - 2 < start || input[k - 1] !== QUOTE || input[k - 2] !== COMMA) continue;
+        o += input.copy(out, o, from, k);
+        out[o++] = APOSTROPHE;
+        from = k;
+      }
+      return o + input.copy(out, o, from, end);
     },
     finish: () => undefined,
   };
