@@ -161,6 +161,8 @@ async function addHistory(setup: DataSource, crawlJobId: number, count: number):
   );
   await setup.query('VACUUM ANALYZE validation_jobs');
   await setup.query('VACUUM ANALYZE pgboss.job');
+  // Written out now rather than by a checkpoint in the middle of the rounds.
+  await setup.query('CHECKPOINT');
 }
 
 /**
