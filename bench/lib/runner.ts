@@ -69,7 +69,9 @@ async function writeDocs(
       '`npm run bench -- --quick` is the smoke run CI does (small sizes; it fails only when a benchmark ' +
       'breaks, never on a figure); `npx ts-node --transpile-only bench/<name>.ts [--quick]` runs one ' +
       'benchmark (a full-size run replaces its section here); `--images <n>` sets the dataset size; with DATABASE_URL set, the databases are ' +
-      'created (and dropped) on that server instead of a throwaway embedded one.',
+      'created (and dropped) on that server instead of a throwaway embedded one. Sections 1-8 run on one server (below); section 9 runs ' +
+      'ingest, exports and claiming again on each server version (embedded PostgreSQL 18 and 13, the machine’s PostgreSQL service), ' +
+      'each at its defaults with fsync on.',
     '',
     `Run: ${new Date().toISOString()}, ${wallSeconds.toFixed(0)} s wall time.`,
     '',

@@ -196,7 +196,6 @@ export class CopyOutRows extends Readable implements Submittable {
   private readonly parser: CopyOutParser;
   private connection: Connection | undefined;
   private clientHandler: ((chunk: Buffer) => void) | undefined;
-
   private wanted = false;
   private forwarding = false;
   private attached = false;
@@ -209,11 +208,6 @@ export class CopyOutRows extends Readable implements Submittable {
   ) {
     super({ objectMode: true });
     this.parser = new CopyOutParser(encoder, options.prefix);
-  }
-
-  /** Rows read so far. */
-  get rows(): number {
-    return this.parser.rows;
   }
 
   submit(connection: Connection): void {
