@@ -1,9 +1,6 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import path from 'node:path';
 import { Client } from 'pg';
 import { maskDatabaseUrl } from '../../src/connection/database-url';
-import { startEmbeddedPostgres } from '../../src/local/embedded-postgres';
-import { freePort, type TestServer } from '../../src/testing/test-server';
+import { startEmbeddedInNewFolder, type TestServer } from '../../src/testing/test-server';
 
 /**
  * The servers the per-server benchmarks run on, each with its own default configuration and
@@ -30,23 +27,13 @@ export function serviceUrl(): string {
  * on disk under /var/tmp rather than in TMPDIR (benchmarks set TMPDIR=/dev/shm, where fsync
  * would cost nothing).
  */
-async function durableEmbedded(serverPackage: string): Promise<TestServer> {
-  const parent = mkdtempSync(path.join('/var/tmp', 'pixcrawler-bench-'));
-  chmodSync(parent, 0o755); // the server runs as `postgres` when this runs as root
-  const server = await startEmbeddedPostgres({
-    dataDir: path.join(parent, 'pg'),
-    port: await freePort(),
-    ephemeral: false,
+function durableEmbedded(serverPackage: string): Promise<TestServer> {
+  return startEmbeddedInNewFolder({
+    under: '/var/tmp',
+    prefix: 'pixcrawler-bench-',
+    durable: true,
     serverPackage,
   });
-  return {
-    url: server.url,
-    embedded: true,
-    async stop() {
-      await server.stop();
-      rmSync(parent, { recursive: true, force: true });
-    },
-  };
 }
 
 export const BENCH_SERVERS: BenchServer[] = [

@@ -38,14 +38,32 @@ export async function startTestServer(): Promise<TestServer> {
   const configured = configuredDatabaseUrl();
   if (configured) return { url: configured, embedded: false, stop: async () => undefined };
 
-  const parent = mkdtempSync(path.join(tmpdir(), 'pixcrawler-test-'));
+  return startEmbeddedInNewFolder({
+    under: tmpdir(),
+    prefix: 'pixcrawler-test-',
+    durable: false,
+    serverPackage: process.env.PIXCRAWLER_TEST_EMBEDDED_PACKAGE || undefined,
+  });
+}
+
+/**
+ * An embedded PostgreSQL in a new folder under `under` (named `prefix` and random characters),
+ * on a free port; `stop()` stops it and deletes the folder. `durable: false` turns fsync off.
+ */
+export async function startEmbeddedInNewFolder(options: {
+  under: string;
+  prefix: string;
+  durable: boolean;
+  serverPackage?: string;
+}): Promise<TestServer> {
+  const parent = mkdtempSync(path.join(options.under, options.prefix));
   // Run as root, PostgreSQL runs as the `postgres` user, which must be able to enter the folder.
   chmodSync(parent, 0o755);
   const server = await startEmbeddedPostgres({
     dataDir: path.join(parent, 'pg'),
     port: await freePort(),
-    ephemeral: true,
-    serverPackage: process.env.PIXCRAWLER_TEST_EMBEDDED_PACKAGE || undefined,
+    ephemeral: !options.durable,
+    serverPackage: options.serverPackage,
   });
   return {
     url: server.url,
