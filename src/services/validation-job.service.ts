@@ -182,7 +182,7 @@ export class ValidationJobService {
     let invalid = 0;
     let afterId = 0;
     let limit = this.batchSize ?? ADAPTIVE_BATCH.first;
-    for (let last = false; !last; ) {
+    for (let last = false; !last;) {
       const started = performance.now();
       const batch = await this.images.validityBatch(job.crawlJobId, rules, { afterId, limit });
       // A short batch was the last: no statement more to find nothing.
