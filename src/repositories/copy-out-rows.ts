@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import type { Connection, Submittable } from 'pg';
 
 /**
@@ -9,6 +9,18 @@ import type { Connection, Submittable } from 'pg';
 export interface ManifestChunk {
   bytes: Buffer;
   rowEnds: Uint32Array;
+}
+
+/** A stream of ManifestChunks as the plain bytes they hold (its errors reach the result). */
+export function manifestBytes(chunks: Readable): Readable {
+  const bytes = new Transform({
+    writableObjectMode: true,
+    transform(chunk: ManifestChunk, _encoding, done) {
+      done(null, chunk.bytes);
+    },
+  });
+  pipeline(chunks, bytes, () => undefined);
+  return bytes;
 }
 
 /**

@@ -14,7 +14,12 @@ import { Image } from '../entities/image.entity';
 import type { ValidationRules } from '../entities/validation-job.entity';
 import { NotFoundError } from '../errors';
 import { copyTextLine } from './copy-text';
-import { CopyOutRows, type CopyRowEncoder } from './copy-out-rows';
+import {
+  CopyOutRows,
+  manifestBytes,
+  type CopyRowEncoder,
+  type ManifestChunk,
+} from './copy-out-rows';
 import { csvRowEncoder } from './manifest-csv';
 import { binaryRowToJsonl } from './manifest-jsonl';
 import {
@@ -196,13 +201,19 @@ export interface ExportSnapshot {
    * while the manifest streams (without replicas): call it first, await it when needed.
    */
   count(): Promise<number>;
-  /**
-   * The csv manifest, header first, as COPY streams it: an object-mode stream of
-   * ManifestChunks (whole rows, and where each ends). Read it to the end (or fail).
-   */
+  /** The csv manifest, header first, as COPY streams it. Read it to the end (or fail). */
   csv(options?: ManifestCsvOptions): Readable;
-  /** The jsonl manifest, one image per line, as csv() streams it. */
+  /** The jsonl manifest, one image per line, as COPY streams it. Read it to the end (or fail). */
   jsonl(): Readable;
+  /** The jsonl manifest's size in bytes (a pass over the same rows). */
+  jsonlBytes(): Promise<number>;
+  /**
+   * csv() as an object-mode stream of ManifestChunks: the bytes, and where each row ends, for
+   * a reader that counts rows (progress) without scanning the bytes.
+   */
+  csvChunks(options?: ManifestCsvOptions): Readable;
+  /** jsonl() as an object-mode stream of ManifestChunks. */
+  jsonlChunks(): Readable;
   /**
    * The images' files in id order, `batchSize` rows per read (default 5000). The snapshot's
    * other reads (its manifests) may run while this is open, between two batches.
@@ -452,13 +463,22 @@ export class ImageRepository extends BaseRepository<Image> {
     const snapshot: ExportSnapshot = {
       count: () =>
         (counting ??= this.hasReplicas() ? scalar(countSql) : this.countBeside(client, countSql)),
-      csv: (options) =>
+      csvChunks: (options) =>
         copy(
           manifestCsvSql(rows, options),
           csvRowEncoder(options?.formulaProtection !== false),
           manifestCsvHeader(options),
         ),
-      jsonl: () => copy(manifestBinarySql(rows), binaryRowToJsonl()),
+      jsonlChunks: () => copy(manifestBinarySql(rows), binaryRowToJsonl()),
+      csv: (options) => manifestBytes(snapshot.csvChunks(options)),
+      jsonl: () => manifestBytes(snapshot.jsonlChunks()),
+      jsonlBytes: async () => {
+        let bytes = 0;
+        for await (const chunk of snapshot.jsonlChunks() as AsyncIterable<ManifestChunk>) {
+          bytes += chunk.bytes.length;
+        }
+        return bytes;
+      },
       files: async function* (batchSize = 5000) {
         // A cursor declared in SQL, not pg-cursor's portal: other statements of the snapshot
         // (the manifest's COPY) can run between two FETCHes, so an archive export reads its

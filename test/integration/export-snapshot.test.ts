@@ -40,26 +40,26 @@ describe("an export's count and rows come from one snapshot", () => {
     try {
       await insertImages(writer, crawlJob.id, 50);
       const images = new ImageRepository(ds);
-      const { counted, lines } = await images.readExport(
-        crawlJob.id,
-        undefined,
-        async (snapshot) => {
-          // The pool's other connection is taken: the count waits for it, and runs only after
-          // 20 more rows are committed.
-          const held = ds.createQueryRunner();
-          await held.connect();
-          const counting = snapshot.count();
-          await insertImages(writer, crawlJob.id, 20);
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          await held.release();
-          let lines = 0;
-          for await (const { rowEnds } of snapshot.csv() as AsyncIterable<ManifestChunk>) {
-            lines += rowEnds.length;
-          }
-          return { counted: await counting, lines };
-        },
-      );
-      expect({ counted, lines }).toEqual({ counted: 50, lines: 50 });
+      const seen = await images.readExport(crawlJob.id, undefined, async (snapshot) => {
+        // The pool's other connection is taken: the count waits for it, and runs only after
+        // 20 more rows are committed.
+        const held = ds.createQueryRunner();
+        await held.connect();
+        const counting = snapshot.count();
+        await insertImages(writer, crawlJob.id, 20);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await held.release();
+        let rows = 0;
+        for await (const { rowEnds } of snapshot.csvChunks() as AsyncIterable<ManifestChunk>) {
+          rows += rowEnds.length;
+        }
+        // The plain byte stream of the same snapshot: the same rows, one line each.
+        const bytes: Buffer[] = [];
+        for await (const chunk of snapshot.jsonl()) bytes.push(chunk as Buffer);
+        const lines = Buffer.concat(bytes).toString('utf8').split('\n').length - 1;
+        return { counted: await counting, rows, lines };
+      });
+      expect(seen).toEqual({ counted: 50, rows: 50, lines: 50 });
       const [{ now }] = await db.query<{ now: number }>(
         'SELECT count(*)::int AS now FROM images WHERE crawl_job_id = $1',
         [crawlJob.id],

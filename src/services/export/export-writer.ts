@@ -135,8 +135,10 @@ export class ExportWriter {
           counted = () => counter.rows;
           const rows =
             job.format === 'csv'
-              ? snapshot.csv({ formulaProtection: this.options.csvFormulaProtection !== false })
-              : snapshot.jsonl();
+              ? snapshot.csvChunks({
+                  formulaProtection: this.options.csvFormulaProtection !== false,
+                })
+              : snapshot.jsonlChunks();
           await pipeline(rows, counter, upload.stream, { signal });
         } else {
           const files = { rows: 0 };
@@ -464,11 +466,10 @@ async function* archive(
       const feeding = pipeline(
         snapshot.jsonl(),
         new Transform({
-          writableObjectMode: true,
-          transform({ bytes }: ManifestChunk, _encoding, done) {
-            crc = crc32(bytes, crc);
-            size += bytes.length;
-            done(null, bytes);
+          transform(chunk: Buffer, _encoding, done) {
+            crc = crc32(chunk, crc);
+            size += chunk.length;
+            done(null, chunk);
           },
         }),
         deflate,
@@ -486,7 +487,7 @@ async function* archive(
       // streamed in a second, so memory stays bounded.
       const held: Buffer[] = [];
       let size = 0;
-      for await (const { bytes } of snapshot.jsonl() as AsyncIterable<ManifestChunk>) {
+      for await (const { bytes } of snapshot.jsonlChunks() as AsyncIterable<ManifestChunk>) {
         size += bytes.length;
         if (size <= MANIFEST_HELD) held.push(bytes);
         else held.length = 0;
@@ -496,7 +497,7 @@ async function* archive(
         for (const chunk of held.splice(0)) yield* emit(chunk);
       } else {
         let written = 0;
-        for await (const { bytes } of snapshot.jsonl() as AsyncIterable<ManifestChunk>) {
+        for await (const { bytes } of snapshot.jsonlChunks() as AsyncIterable<ManifestChunk>) {
           written += bytes.length;
           yield* emit(bytes);
         }
