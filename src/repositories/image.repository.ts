@@ -461,8 +461,13 @@ export class ImageRepository extends BaseRepository<Image> {
     let cursors = 0;
     let counting: Promise<number> | undefined;
     const snapshot: ExportSnapshot = {
-      count: () =>
-        (counting ??= this.hasReplicas() ? scalar(countSql) : this.countBeside(client, countSql)),
+      count: () => {
+        if (!counting) {
+          counting = this.hasReplicas() ? scalar(countSql) : this.countBeside(client, countSql);
+          counting.catch(() => undefined); // a caller that never awaits it: no unhandled rejection
+        }
+        return counting;
+      },
       csvChunks: (options) =>
         copy(
           manifestCsvSql(rows, options),
@@ -511,6 +516,9 @@ export class ImageRepository extends BaseRepository<Image> {
       await client.query(BEGIN_EXPORT_SNAPSHOT);
       const result = await work(snapshot);
       if (unfinishedCopy) throw new Error('an export COPY was left unfinished');
+      // A count beside the COPY imports this transaction's snapshot: it stays open until then,
+      // whether or not `work` read the count.
+      await counting?.catch(() => undefined);
       await client.query('COMMIT');
       return result;
     } catch (error) {
