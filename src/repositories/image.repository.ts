@@ -542,7 +542,7 @@ export class ImageRepository extends BaseRepository<Image> {
    * server's other core instead of before it: on PostgreSQL 15 it was 60 ms of a
    * 1,000,000-row export's 0.7 s. Both connections are the primary's (a snapshot is imported
    * on the server that exported it), and the exporting transaction stays open until the count
-   * is read: readExport's caller awaits it before its work ends.
+   * is read: readExport waits for it before COMMIT.
    */
   private async countBeside(client: PoolClient, countSql: string): Promise<number> {
     const exported = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');

@@ -464,12 +464,13 @@ async function* archive(
       let compressed = 0;
       const deflate = createDeflateRaw({ level: 6 });
       const feeding = pipeline(
-        snapshot.jsonl(),
+        snapshot.jsonlChunks(),
         new Transform({
-          transform(chunk: Buffer, _encoding, done) {
-            crc = crc32(chunk, crc);
-            size += chunk.length;
-            done(null, chunk);
+          writableObjectMode: true,
+          transform({ bytes }: ManifestChunk, _encoding, done) {
+            crc = crc32(bytes, crc);
+            size += bytes.length;
+            done(null, bytes);
           },
         }),
         deflate,
